@@ -1,0 +1,123 @@
+"""Build the control-plane binaries from Go modules and cache them by version.
+
+Nothing is downloaded but Go modules: Kubernetes and etcd are built from small modules of our own
+under `sandbox/gomod/` (their own modules carry replace directives, so `go install` refuses them),
+kwok with `go install`. A build goes to a temporary directory and is renamed into the cache only
+when complete, so an interrupted build never leaves a half-filled cache behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sandbox.versions import ALL, ETCD, GOMOD_DIR, KUBERNETES, KWOK, Component
+
+PROGRESS_EVERY = 100  # packages compiled between two progress lines
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("DELIVERY_CACHE", Path.home() / ".cache" / "delivery"))
+
+
+def bin_dir(component: Component) -> Path:
+    return cache_root() / component.key
+
+
+def binary(component: Component, command: str) -> Path:
+    return bin_dir(component) / command
+
+
+def is_cached(component: Component) -> bool:
+    return all(binary(component, command).is_file() for command in component.commands)
+
+
+def _kubernetes_ldflags() -> str:
+    """Stamp the version the way Kubernetes' own build does, so `kubectl version` and skew checks agree."""
+    major, minor = KUBERNETES.version.removeprefix("v").split(".")[:2]
+    flags = ["-s", "-w"]
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {package}.gitVersion={KUBERNETES.version}",
+            f"-X {package}.gitMajor={major}",
+            f"-X {package}.gitMinor={minor}",
+            f"-X {package}.gitTreeState=clean",
+        ]
+    return " ".join(flags)
+
+
+def _go_commands(component: Component, out: Path) -> tuple[list[list[str]], Path]:
+    """The `go` invocations that build a component into `out`, and the directory to run them in."""
+    if component is KUBERNETES:
+        packages = [f"k8s.io/kubernetes/cmd/{command}" for command in component.commands]
+        build = ["go", "build", "-v", "-trimpath", "-ldflags", _kubernetes_ldflags(), "-o", f"{out}/"]
+        return [build + packages], GOMOD_DIR / "kube"
+    if component is ETCD:
+        return [["go", "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "."]], (
+            GOMOD_DIR / "etcd"
+        )
+    if component is KWOK:
+        install = ["go", "install", "-v", "-trimpath", "-ldflags", "-s -w"]
+        return [[*install, f"sigs.k8s.io/kwok/cmd/kwok@{component.version}"]], GOMOD_DIR
+    raise ValueError(f"no build recipe for {component.key}")
+
+
+def _run_with_progress(command: list[str], cwd: Path, env: dict[str, str], label: str) -> None:
+    """Run a `go build -v`, turning its one-line-per-package output into a few progress lines."""
+    started = time.monotonic()
+    log: list[str] = []
+    with subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        for count, line in enumerate(process.stdout or (), start=1):
+            log.append(line)
+            if count % PROGRESS_EVERY == 0:
+                elapsed = time.monotonic() - started
+                print(f"  {label}: {count} packages compiled ({elapsed:.0f}s)", flush=True)
+    if process.returncode != 0:
+        tail = "".join(log[-40:])
+        raise RuntimeError(f"building {label} failed (exit {process.returncode}):\n{tail}")
+
+
+def build(component: Component) -> Path:
+    """Build one component into the cache unless it is there already; return its directory."""
+    target = bin_dir(component)
+    if is_cached(component):
+        return target
+    if shutil.which("go") is None:
+        raise RuntimeError("Go is needed to build the sandbox's control plane and was not found on PATH")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    print(f"building {component.key} ({', '.join(component.commands)}): minutes the first time", flush=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{component.key}-") as scratch:
+        out = Path(scratch) / "bin"
+        out.mkdir()
+        env = {**os.environ, "GOBIN": str(out), "GOFLAGS": "-buildvcs=false"}
+        commands, cwd = _go_commands(component, out)
+        for command in commands:
+            _run_with_progress(command, cwd, env, component.key)
+        missing = [c for c in component.commands if not (out / c).is_file()]
+        if missing:
+            raise RuntimeError(f"building {component.key} produced no {', '.join(missing)}")
+        shutil.rmtree(target, ignore_errors=True)
+        out.rename(target)
+    print(f"built {component.key} in {time.monotonic() - started:.0f}s -> {target}", flush=True)
+    return target
+
+
+def build_all() -> None:
+    for component in ALL:
+        build(component)
+
+
+if __name__ == "__main__":
+    try:
+        build_all()
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,370 @@
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, kwok (fake nodes whose pods become Running and Ready) and Prometheus.
+
+Every component listens on 127.0.0.1 on a port picked at start; TLS material is generated per
+sandbox; the admin kubeconfig embeds its certificates so it can be copied anywhere. The state
+(ports and pids) is kept in `<root>/state.json` so that `python -m sandbox down` can stop a
+detached sandbox started by another command.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import socket
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from sandbox import build
+from sandbox.pki import ClusterPki
+from sandbox.processes import ComponentFailed, Managed, spawn, wait_until
+from sandbox.prometheus import Prometheus
+from sandbox.versions import ETCD, KUBERNETES, KWOK
+
+SERVICE_CIDR = "10.0.0.0/24"
+POD_CIDR = "10.244.0.0/16"
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+DEFAULT_NODES = 3
+START_TIMEOUT = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def default_root() -> Path:
+    return Path.cwd() / ".sandbox"
+
+
+@dataclass
+class Ports:
+    etcd: int = field(default_factory=free_port)
+    etcd_peer: int = field(default_factory=free_port)
+    apiserver: int = field(default_factory=free_port)
+    controller_manager: int = field(default_factory=free_port)
+    scheduler: int = field(default_factory=free_port)
+    kwok: int = field(default_factory=free_port)
+    prometheus: int = field(default_factory=free_port)
+
+
+@dataclass
+class Sandbox:
+    """One local control plane under `root`. Use as a context manager, or `up()` and `down()`."""
+
+    root: Path = field(default_factory=default_root)
+    detached: bool = False
+    nodes: int = DEFAULT_NODES
+    ports: Ports = field(default_factory=Ports)
+    processes: list[Managed] = field(default_factory=list)
+    prometheus: Prometheus | None = None
+
+    # -- paths -------------------------------------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports.apiserver}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.prometheus}"
+
+    @property
+    def kubectl(self) -> Path:
+        return build.binary(KUBERNETES, "kubectl")
+
+    def env(self) -> dict[str, str]:
+        """What a shell or a subprocess needs to use this sandbox."""
+        return {
+            "KUBECONFIG": str(self.kubeconfig),
+            "DELIVERY_PROMETHEUS_URL": self.prometheus_url,
+            "DELIVERY_SANDBOX_ROOT": str(self.root),
+            "DELIVERY_KUBECTL": str(self.kubectl),
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def __enter__(self) -> Sandbox:
+        self.up()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.down()
+
+    def up(self) -> None:
+        build.build_all()
+        if self.root.exists():
+            Sandbox.load(self.root).down()
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root.mkdir(parents=True)
+        pki = ClusterPki.create(self.root / "pki")
+        self._write_kubeconfig(pki)
+        try:
+            self._start_etcd()
+            self._start_apiserver(pki)
+            self._start_controller_manager(pki)
+            self._start_scheduler()
+            self._start_kwok()
+            self._create_nodes()
+            self._wait_for_default_service_account()
+            self.prometheus = Prometheus(self.root / "prometheus", self.ports.prometheus, self.detached)
+            self.prometheus.start()
+            self.processes.append(self.prometheus.process)  # type: ignore[arg-type]
+        except BaseException:
+            self.down()
+            raise
+        finally:
+            self._save_state()
+
+    def down(self) -> None:
+        """Stop every component, newest first; safe to call twice."""
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+        if self.prometheus is not None:
+            self.prometheus.process = None
+        self._save_state()
+
+    def alive(self) -> list[str]:
+        return [process.name for process in self.processes if process.alive()]
+
+    # -- state -------------------------------------------------------------------------------------
+    def _save_state(self) -> None:
+        if not self.root.exists():
+            return
+        state = {
+            "ports": vars(self.ports),
+            "nodes": self.nodes,
+            "processes": [{"name": p.name, "pid": p.pid, "log": str(p.log)} for p in self.processes],
+        }
+        (self.root / "state.json").write_text(json.dumps(state, indent=2))
+
+    @classmethod
+    def load(cls, root: Path) -> Sandbox:
+        """The sandbox described by `root/state.json` (running or not)."""
+        path = root / "state.json"
+        if not path.exists():
+            return cls(root=root, processes=[])
+        state = json.loads(path.read_text())
+        processes = [Managed(p["name"], p["pid"], Path(p["log"])) for p in state["processes"]]
+        sandbox = cls(root=root, detached=True, nodes=state["nodes"], ports=Ports(**state["ports"]))
+        sandbox.processes = processes
+        sandbox.prometheus = Prometheus(root / "prometheus", sandbox.ports.prometheus, detached=True)
+        sandbox.prometheus.process = next((p for p in processes if p.name == "prometheus"), None)
+        return sandbox
+
+    # -- components --------------------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str]) -> Managed:
+        process = spawn(name, argv, self.root / "logs" / f"{name}.log", detached=self.detached)
+        self.processes.append(process)
+        return process
+
+    def _start_etcd(self) -> None:
+        client = f"http://127.0.0.1:{self.ports.etcd}"
+        peer = f"http://127.0.0.1:{self.ports.etcd_peer}"
+        process = self._spawn(
+            "etcd",
+            [
+                str(build.binary(ETCD, "etcd")),
+                "--name=sandbox",
+                f"--data-dir={self.root / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=sandbox={peer}",
+                "--unsafe-no-fsync",  # a throwaway cluster: durability is not worth the latency
+                "--log-level=warn",
+            ],
+        )
+        wait_until(
+            process,
+            lambda: httpx.get(f"{client}/health", timeout=1).json()["health"] == "true",
+            timeout=START_TIMEOUT,
+        )
+
+    def _start_apiserver(self, pki: ClusterPki) -> None:
+        process = self._spawn(
+            "kube-apiserver",
+            [
+                str(build.binary(KUBERNETES, "kube-apiserver")),
+                f"--etcd-servers=http://127.0.0.1:{self.ports.etcd}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.ports.apiserver}",
+                f"--tls-cert-file={pki.apiserver.cert}",
+                f"--tls-private-key-file={pki.apiserver.key}",
+                f"--client-ca-file={pki.ca.cert}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki.service_account_pub}",
+                f"--service-account-signing-key-file={pki.service_account_key}",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                # The `kubernetes` Service cannot point at a loopback address; nothing here needs it.
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+            ],
+        )
+        wait_until(process, lambda: self._get("/readyz").status_code == 200, timeout=START_TIMEOUT)
+
+    def _start_controller_manager(self, pki: ClusterPki) -> None:
+        process = self._spawn(
+            "kube-controller-manager",
+            [
+                str(build.binary(KUBERNETES, "kube-controller-manager")),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports.controller_manager}",
+                f"--service-account-private-key-file={pki.service_account_key}",
+                f"--root-ca-file={pki.ca.cert}",
+                "--use-service-account-credentials=true",
+                f"--cluster-cidr={POD_CIDR}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--leader-elect=false",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+            ],
+        )
+        url = f"https://127.0.0.1:{self.ports.controller_manager}/healthz"
+        wait_until(
+            process,
+            lambda: httpx.get(url, verify=False, timeout=1).status_code == 200,  # noqa: S501
+            timeout=START_TIMEOUT,
+        )
+
+    def _start_scheduler(self) -> None:
+        process = self._spawn(
+            "kube-scheduler",
+            [
+                str(build.binary(KUBERNETES, "kube-scheduler")),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports.scheduler}",
+                "--leader-elect=false",
+            ],
+        )
+        url = f"https://127.0.0.1:{self.ports.scheduler}/healthz"
+        wait_until(
+            process,
+            lambda: httpx.get(url, verify=False, timeout=1).status_code == 200,  # noqa: S501
+            timeout=START_TIMEOUT,
+        )
+
+    def _start_kwok(self) -> None:
+        self._spawn(
+            "kwok",
+            [
+                str(build.binary(KWOK, "kwok")),
+                f"--kubeconfig={self.kubeconfig}",
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+                f"--cidr={POD_CIDR}",
+                "--node-ip=127.0.0.1",
+                f"--server-address=127.0.0.1:{self.ports.kwok}",
+            ],
+        )
+
+    def _create_nodes(self) -> None:
+        for index in range(self.nodes):
+            self._request("POST", "/api/v1/nodes", json=_kwok_node(f"kwok-node-{index}"))
+        kwok = next(p for p in self.processes if p.name == "kwok")
+        wait_until(
+            kwok,
+            lambda: self._ready_nodes() == self.nodes,
+            timeout=START_TIMEOUT,
+            what="making its nodes Ready",
+        )
+
+    def _ready_nodes(self) -> int:
+        nodes = self._get("/api/v1/nodes").json()["items"]
+        return sum(
+            1
+            for node in nodes
+            for condition in node.get("status", {}).get("conditions", [])
+            if condition["type"] == "Ready" and condition["status"] == "True"
+        )
+
+    def _wait_for_default_service_account(self) -> None:
+        """Pods are refused until the service-account controller has made `default`."""
+        controller_manager = next(p for p in self.processes if p.name == "kube-controller-manager")
+        wait_until(
+            controller_manager,
+            lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default").status_code == 200,
+            timeout=START_TIMEOUT,
+            what="creating the default service account",
+        )
+
+    # -- talking to the apiserver ------------------------------------------------------------------
+    def _client(self) -> httpx.Client:
+        context = ssl.create_default_context(cafile=self.root / "pki" / "ca.crt")
+        context.load_cert_chain(self.root / "pki" / "admin.crt", self.root / "pki" / "admin.key")
+        return httpx.Client(base_url=self.server, verify=context, timeout=5)
+
+    def _get(self, path: str) -> httpx.Response:
+        with self._client() as client:
+            return client.get(path)
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        with self._client() as client:
+            response = client.request(method, path, **kwargs)
+        if response.is_error:
+            raise ComponentFailed(f"{method} {path} failed: {response.status_code} {response.text}")
+        return response
+
+    def _write_kubeconfig(self, pki: ClusterPki) -> None:
+        def b64(path: Path) -> str:
+            return base64.b64encode(path.read_bytes()).decode()
+
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "sandbox",
+                    "cluster": {"server": self.server, "certificate-authority-data": b64(pki.ca.cert)},
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate-data": b64(pki.admin.cert),
+                        "client-key-data": b64(pki.admin.key),
+                    },
+                }
+            ],
+            "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "admin"}}],
+            "current-context": "sandbox",
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config))
+        self.kubeconfig.chmod(0o600)
+
+
+def _kwok_node(name: str) -> dict[str, Any]:
+    capacity = {"cpu": "32", "memory": "256Gi", "pods": "250"}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_ANNOTATION: "fake"},
+            "labels": {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux"},
+        },
+        "spec": {},
+        "status": {"allocatable": capacity, "capacity": capacity},
+    }

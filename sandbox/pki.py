@@ -1,0 +1,163 @@
+"""TLS material for the local control plane, generated on this machine for each sandbox.
+
+One CA signs the apiserver's serving certificate and the client certificates of the admin and
+the control-plane components; a separate RSA key pair signs service-account tokens.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+VALIDITY = datetime.timedelta(days=365)
+SERVICE_IP = "10.0.0.1"  # first address of the service range: the `kubernetes` Service
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    cert: Path
+    key: Path
+
+
+def _new_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _write_key(key: rsa.RSAPrivateKey, path: Path) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    path.chmod(0o600)
+
+
+def _name(common_name: str, organization: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    return x509.Name(attributes)
+
+
+def _builder(subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+    )
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A CA on disk that issues the sandbox's certificates."""
+
+    pair: KeyPair
+
+    @classmethod
+    def create(cls, directory: Path) -> Authority:
+        key = _new_key()
+        name = _name("delivery-sandbox-ca")
+        cert = (
+            _builder(name, name, key)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        pair = KeyPair(directory / "ca.crt", directory / "ca.key")
+        pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(key, pair.key)
+        return cls(pair)
+
+    def issue(
+        self,
+        directory: Path,
+        stem: str,
+        common_name: str,
+        *,
+        organization: str | None = None,
+        hosts: tuple[str, ...] = (),
+    ) -> KeyPair:
+        """Issue a certificate: a server one when `hosts` are given, a client one otherwise."""
+        ca_cert = x509.load_pem_x509_certificate(self.pair.cert.read_bytes())
+        ca_key = serialization.load_pem_private_key(self.pair.key.read_bytes(), password=None)
+        if not isinstance(ca_key, rsa.RSAPrivateKey):
+            raise TypeError(f"{self.pair.key} does not hold an RSA key")
+        key = _new_key()
+        usage = ExtendedKeyUsageOID.SERVER_AUTH if hosts else ExtendedKeyUsageOID.CLIENT_AUTH
+        builder = _builder(_name(common_name, organization), ca_cert.subject, key).add_extension(
+            x509.ExtendedKeyUsage([usage]), critical=False
+        )
+        if hosts:
+            builder = builder.add_extension(x509.SubjectAlternativeName(_alt_names(hosts)), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        pair = KeyPair(directory / f"{stem}.crt", directory / f"{stem}.key")
+        pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(key, pair.key)
+        return pair
+
+
+def _alt_names(hosts: tuple[str, ...]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return names
+
+
+@dataclass(frozen=True)
+class ClusterPki:
+    """Every file the control plane's flags point at."""
+
+    ca: KeyPair
+    apiserver: KeyPair
+    admin: KeyPair
+    service_account_key: Path
+    service_account_pub: Path
+
+    @classmethod
+    def create(cls, directory: Path) -> ClusterPki:
+        directory.mkdir(parents=True, exist_ok=True)
+        authority = Authority.create(directory)
+        apiserver = authority.issue(
+            directory,
+            "apiserver",
+            "kube-apiserver",
+            hosts=("127.0.0.1", "localhost", SERVICE_IP, "kubernetes", "kubernetes.default.svc"),
+        )
+        admin = authority.issue(directory, "admin", "delivery-sandbox-admin", organization="system:masters")
+        sa_key = _new_key()
+        sa_key_path, sa_pub_path = directory / "sa.key", directory / "sa.pub"
+        _write_key(sa_key, sa_key_path)
+        sa_pub_path.write_bytes(
+            sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        return cls(authority.pair, apiserver, admin, sa_key_path, sa_pub_path)

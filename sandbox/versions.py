@@ -1,0 +1,36 @@
+"""The pinned versions of everything the sandbox builds, in one place.
+
+The versions are also the cache keys: a binary is rebuilt only when its version here changes.
+Kubernetes matches kubectl 1.32; etcd 3.5 is the line Kubernetes 1.32 is tested with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+GOMOD_DIR = Path(__file__).resolve().parent / "gomod"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One cached build: its name, version and the commands it produces."""
+
+    name: str
+    version: str
+    commands: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}-{self.version}"
+
+
+KUBERNETES = Component(
+    "kubernetes",
+    "v1.32.4",
+    ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"),
+)
+ETCD = Component("etcd", "v3.5.21", ("etcd",))
+KWOK = Component("kwok", "v0.7.0", ("kwok",))
+
+ALL = (KUBERNETES, ETCD, KWOK)
