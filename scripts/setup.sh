@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install everything the project needs on a fresh machine; safe to run again (each step is skipped
+# when already done). Debian's prometheus, a Python venv with the project, the control-plane binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+
+if ! command -v prometheus >/dev/null 2>&1; then
+  say "installing Debian's prometheus"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+stamp=.venv/.installed
+if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ]; then
+  say "creating the Python environment (.venv)"
+  python3 -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+
+say "control-plane binaries (cached under ${DELIVERY_CACHE:-~/.cache/delivery})"
+.venv/bin/python -m sandbox build
