@@ -1,0 +1,160 @@
+"""The Rollout state machine: which state comes next, and how each move is reported.
+
+It decides and never calls the API. The legal moves are a `transitions` machine, so an
+illegal move (promoting an aborted rollout, say) is refused here instead of being written.
+Each move carries a stable reason: the same word becomes the condition's reason and the
+Event's reason, and tests and docs import these names instead of retyping them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from transitions import Machine, MachineError
+
+
+class State(enum.StrEnum):
+    HEALTHY = "healthy"  # the desired revision is stable and fully available
+    PROGRESSING = "progressing"  # walking the steps (or a rolling update) toward the new revision
+    PAUSED = "paused"  # waiting for a person or a timed pause
+    ANALYSING = "analysing"  # an analysis gates the next step
+    PROMOTING = "promoting"  # steps done: the new revision becomes stable
+    ABORTING = "aborting"  # traffic goes back to stable, then the canary scales down
+    ABORTED = "aborted"  # rolled back; waits for retry or a new revision
+    DEGRADED = "degraded"  # no progress within progressDeadlineSeconds
+
+
+class Phase(enum.StrEnum):
+    """`status.phase`: what a person sees in `kubectl get ro`."""
+
+    HEALTHY = "Healthy"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    DEGRADED = "Degraded"
+    ABORTED = "Aborted"
+
+
+PHASE = {
+    State.HEALTHY: Phase.HEALTHY,
+    State.PROGRESSING: Phase.PROGRESSING,
+    State.ANALYSING: Phase.PROGRESSING,
+    State.PROMOTING: Phase.PROGRESSING,
+    State.PAUSED: Phase.PAUSED,
+    State.ABORTING: Phase.ABORTED,
+    State.ABORTED: Phase.ABORTED,
+    State.DEGRADED: Phase.DEGRADED,
+}
+
+
+class Reason(enum.StrEnum):
+    """Stable reasons of conditions and Events, one per trigger."""
+
+    ROLLOUT_UPDATED = "RolloutUpdated"
+    STEP_COMPLETED = "RolloutStepCompleted"
+    PAUSED = "RolloutPaused"
+    RESUMED = "RolloutResumed"
+    ANALYSIS_STARTED = "AnalysisRunStarted"
+    ANALYSIS_SUCCESSFUL = "AnalysisRunSuccessful"
+    ANALYSIS_FAILED = "AnalysisRunFailed"
+    ANALYSIS_INCONCLUSIVE = "AnalysisRunInconclusive"
+    PROMOTED = "RolloutPromoted"
+    COMPLETED = "RolloutCompleted"
+    ABORTED = "RolloutAborted"
+    ROLLED_BACK = "RolloutRolledBack"
+    RETRIED = "RolloutRetried"
+    DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+
+
+IN_FLIGHT = (State.PROGRESSING, State.PAUSED, State.ANALYSING, State.PROMOTING)
+ANYWHERE: tuple[State, ...] = ()
+
+
+@dataclass(frozen=True)
+class Move:
+    trigger: str
+    sources: tuple[State, ...]  # empty: from any state
+    dest: State
+    reason: Reason
+    warning: bool = False
+
+
+MOVES = (
+    # A new revision starts from anywhere: it supersedes whatever was in flight.
+    Move("update", ANYWHERE, State.PROGRESSING, Reason.ROLLOUT_UPDATED),
+    Move("complete_step", (State.PROGRESSING, State.ANALYSING), State.PROGRESSING, Reason.STEP_COMPLETED),
+    Move("pause", (State.PROGRESSING, State.ANALYSING), State.PAUSED, Reason.PAUSED),
+    Move("resume", (State.PAUSED, State.DEGRADED), State.PROGRESSING, Reason.RESUMED),
+    Move("analyse", (State.PROGRESSING,), State.ANALYSING, Reason.ANALYSIS_STARTED),
+    Move("analysis_passed", (State.ANALYSING,), State.PROGRESSING, Reason.ANALYSIS_SUCCESSFUL),
+    Move("analysis_failed", (State.ANALYSING,), State.ABORTING, Reason.ANALYSIS_FAILED, warning=True),
+    Move(
+        "analysis_inconclusive", (State.ANALYSING,), State.PAUSED, Reason.ANALYSIS_INCONCLUSIVE, warning=True
+    ),
+    Move("promote", (*IN_FLIGHT, State.DEGRADED), State.PROMOTING, Reason.PROMOTED),
+    Move("complete", (State.PROMOTING, State.PROGRESSING), State.HEALTHY, Reason.COMPLETED),
+    Move("abort", (*IN_FLIGHT, State.DEGRADED), State.ABORTING, Reason.ABORTED, warning=True),
+    Move("rolled_back", (State.ABORTING,), State.ABORTED, Reason.ROLLED_BACK, warning=True),
+    Move("retry", (State.ABORTED,), State.PROGRESSING, Reason.RETRIED),
+    Move(
+        "deadline_exceeded",
+        (State.PROGRESSING, State.PROMOTING),
+        State.DEGRADED,
+        Reason.DEADLINE_EXCEEDED,
+        warning=True,
+    ),
+)
+MOVE_BY_TRIGGER = {move.trigger: move for move in MOVES}
+
+
+class IllegalMove(ValueError):
+    """A trigger that the current state does not allow."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One decided move: the source of a condition update and of one Event."""
+
+    source: State
+    dest: State
+    trigger: str
+    reason: Reason
+    message: str
+    warning: bool
+
+    @property
+    def phase(self) -> Phase:
+        return PHASE[self.dest]
+
+
+class _Model:
+    state: str
+
+
+def _machine(model: _Model, initial: State) -> Machine:
+    return Machine(
+        model=model,
+        states=[state.value for state in State],
+        transitions=[
+            {
+                "trigger": move.trigger,
+                "source": [state.value for state in move.sources] or "*",
+                "dest": move.dest.value,
+            }
+            for move in MOVES
+        ],
+        initial=initial.value,
+        auto_transitions=False,
+    )
+
+
+def move(state: State, trigger: str, message: str) -> Transition:
+    """The transition that `trigger` makes from `state`, or IllegalMove."""
+    model = _Model()
+    _machine(model, state)
+    try:
+        getattr(model, trigger)()
+    except (MachineError, AttributeError) as error:
+        raise IllegalMove(f"{trigger} is not allowed from {state}") from error
+    spec = MOVE_BY_TRIGGER[trigger]
+    return Transition(state, State(model.state), trigger, spec.reason, message, spec.warning)
