@@ -1,0 +1,13 @@
+"""Every kind of object the controller reads or writes, by name."""
+
+from __future__ import annotations
+
+from delivery.kube.api import Kind
+
+REPLICA_SET = Kind("apps/v1", "ReplicaSet", "replicasets")
+DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
+SERVICE = Kind("v1", "Service", "services")
+INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
+HTTP_ROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
+LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
+ROLLOUT = Kind("delivery.luojilab.com/v1alpha1", "Rollout", "rollouts")
