@@ -1,0 +1,62 @@
+"""A revision is a pod template: its hash names the ReplicaSet and selects its pods.
+
+The hash is computed from the template alone (canonical JSON), so the same template always gives
+the same name: a controller that restarts, or a rollback to an earlier template, finds the
+ReplicaSet that already exists instead of making another.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from delivery.kube.api import Object
+from delivery.kube.kinds import REPLICA_SET
+
+HASH_LABEL = "delivery.luojilab.com/pod-template-hash"
+ROLLOUT_LABEL = "delivery.luojilab.com/rollout"
+HASH_LENGTH = 10
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
+
+
+def owner_reference(owner: Object) -> dict[str, Any]:
+    return {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def replica_set(
+    rollout: Object, template: dict[str, Any], match_labels: dict[str, str], replicas: int
+) -> Object:
+    """The ReplicaSet of `template` for `rollout`, at `replicas`."""
+    name = rollout["metadata"]["name"]
+    revision = template_hash(template)
+    pod_template = copy.deepcopy(template)
+    pod_labels = {**pod_template.get("metadata", {}).get("labels", {}), HASH_LABEL: revision}
+    pod_template.setdefault("metadata", {})["labels"] = pod_labels
+    return {
+        "apiVersion": REPLICA_SET.api_version,
+        "kind": REPLICA_SET.kind,
+        "metadata": {
+            "name": f"{name}-{revision}",
+            "namespace": rollout["metadata"]["namespace"],
+            "labels": {**pod_labels, ROLLOUT_LABEL: name},
+            "ownerReferences": [owner_reference(rollout)],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {**match_labels, HASH_LABEL: revision}},
+            "template": pod_template,
+        },
+    }

@@ -1,0 +1,102 @@
+"""Events for one key coalesce, a key never runs twice at once, failures back off, timers fire."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from delivery.controllers.workqueue import WorkQueue
+
+
+@contextlib.asynccontextmanager
+async def running(queue: WorkQueue[str]) -> AsyncIterator[None]:
+    task = asyncio.create_task(queue.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def recorder(
+    runs: list[str], hold: asyncio.Event | None = None, result: float | None = None
+) -> Callable[[str], Awaitable[float | None]]:
+    async def reconcile(key: str) -> float | None:
+        runs.append(key)
+        if hold is not None:
+            await hold.wait()
+        return result
+
+    return reconcile
+
+
+async def test_wakes_before_a_run_coalesce_into_one() -> None:
+    runs: list[str] = []
+    queue = WorkQueue(recorder(runs), workers=2)
+    for _ in range(5):
+        queue.add("a")
+    queue.add("b")
+    assert len(queue) == 2
+    async with running(queue):
+        await asyncio.sleep(0.05)
+    assert sorted(runs) == ["a", "b"]
+
+
+async def test_a_wake_during_a_run_makes_exactly_one_more_run_and_never_in_parallel() -> None:
+    runs: list[str] = []
+    hold = asyncio.Event()
+    queue = WorkQueue(recorder(runs, hold), workers=4)
+    queue.add("a")
+    async with running(queue):
+        await asyncio.sleep(0.02)
+        for _ in range(3):
+            queue.add("a")
+        await asyncio.sleep(0.02)
+        assert runs == ["a"]  # the second run waits for the first, however many workers are free
+        hold.set()
+        await asyncio.sleep(0.05)
+    assert runs == ["a", "a"]
+
+
+async def test_requeue_after_runs_again_later() -> None:
+    runs: list[str] = []
+    queue = WorkQueue(recorder(runs, result=0.05), workers=1)
+    queue.add("a")
+    async with running(queue):
+        await asyncio.sleep(0.02)
+        assert runs == ["a"]
+        await asyncio.sleep(0.08)
+    assert runs[:2] == ["a", "a"]
+
+
+async def test_failures_are_retried_with_growing_delays() -> None:
+    times: list[float] = []
+
+    async def failing(key: str) -> float | None:
+        times.append(asyncio.get_running_loop().time())
+        raise RuntimeError("boom")
+
+    queue = WorkQueue(failing, workers=1)
+    queue.add("a")
+    async with running(queue):
+        await asyncio.sleep(0.5)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(times) >= 3
+    assert gaps[1] > gaps[0] * 1.5
+
+
+@pytest.mark.parametrize("earlier_first", [True, False])
+async def test_the_earliest_timer_wins(earlier_first: bool) -> None:
+    runs: list[str] = []
+    queue = WorkQueue(recorder(runs), workers=1)
+    async with running(queue):
+        delays = [0.02, 5.0] if earlier_first else [5.0, 0.02]
+        for delay in delays:
+            queue.add_after("a", delay)
+        await asyncio.sleep(0.1)
+    assert runs == ["a"]
