@@ -8,6 +8,7 @@ when complete, so an interrupted build never leaves a half-filled cache behind.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox.versions import ALL, ETCD, GOMOD_DIR, KUBERNETES, KWOK, Component
+from sandbox.versions import ALL, ETCD, GATEWAY_API_MODULE, GOMOD_DIR, KUBERNETES, KWOK, Component
 
 PROGRESS_EVERY = 100  # packages compiled between two progress lines
 
@@ -110,9 +111,18 @@ def build(component: Component) -> Path:
     return target
 
 
+def gateway_api_crds() -> Path:
+    """The directory of the Gateway API standard CRDs, from the Go module cache."""
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", GATEWAY_API_MODULE], capture_output=True, text=True, check=True
+    )
+    return Path(json.loads(result.stdout)["Dir"]) / "config" / "crd" / "standard"
+
+
 def build_all() -> None:
     for component in ALL:
         build(component)
+    gateway_api_crds()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import json
 import shutil
 import socket
 import ssl
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ class Sandbox:
             self._start_kwok()
             self._create_nodes()
             self._wait_for_default_service_account()
+            self.kubectl_run("apply", "--server-side", "-f", str(build.gateway_api_crds()))
             self.prometheus = Prometheus(self.root / "prometheus", self.ports.prometheus, self.detached)
             self.prometheus.start()
             self.processes.append(self.prometheus.process)  # type: ignore[arg-type]
@@ -310,6 +312,18 @@ class Sandbox:
         )
 
     # -- talking to the apiserver ------------------------------------------------------------------
+    def kubectl_run(self, *args: str) -> str:
+        """Run kubectl against this sandbox; fail with its output when it fails."""
+        result = subprocess.run(
+            [str(self.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ComponentFailed(f"kubectl {' '.join(args)} failed: {result.stderr or result.stdout}")
+        return result.stdout
+
     def _client(self) -> httpx.Client:
         context = ssl.create_default_context(cafile=self.root / "pki" / "ca.crt")
         context.load_cert_chain(self.root / "pki" / "admin.crt", self.root / "pki" / "admin.key")

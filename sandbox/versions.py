@@ -32,5 +32,7 @@ KUBERNETES = Component(
 )
 ETCD = Component("etcd", "v3.5.21", ("etcd",))
 KWOK = Component("kwok", "v0.7.0", ("kwok",))
+# Not a build: the standard-channel CRDs shipped inside the module, applied at every start.
+GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api@v1.2.1"
 
 ALL = (KUBERNETES, ETCD, KWOK)

@@ -116,3 +116,22 @@ def test_a_component_that_dies_is_reported_with_its_log(tmp_path: Path) -> None:
     )
     with pytest.raises(ComponentFailed, match=r"(?s)broken exited before it was ready.*cannot bind"):
         wait_until(process, lambda: False, timeout=10)
+
+
+def test_gateway_api_crds_are_installed(sandbox: Sandbox, namespace: str) -> None:
+    route = f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: web, namespace: {namespace}}}
+spec:
+  parentRefs: [{{name: gateway}}]
+  rules:
+  - backendRefs: [{{name: web-stable, port: 80, weight: 100}}]
+"""
+    path = sandbox.root / f"route-{namespace}.yaml"
+    path.write_text(route)
+    sandbox.kubectl_run("apply", "-f", str(path))
+    weight = sandbox.kubectl_run(
+        "get", "httproute", "web", "-n", namespace, "-o", "jsonpath={.spec.rules[0].backendRefs[0].weight}"
+    )
+    assert weight == "100"
