@@ -1,0 +1,50 @@
+"""Handing traffic and pods from one revision to another: the gates canary and blue-green share.
+
+Traffic moves only to a revision that can take it, and a revision loses its pods only once no
+Service sends it traffic any more. Both gates read what is applied and observed now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+
+from strategies.types import ReplicaSetState, Role, find
+
+
+def select(applied: Mapping[Role, str], role: Role, want: str, *, ready: bool, before: str) -> str:
+    """`want` once it is ready to take the role's traffic; until then, what the role selects now.
+
+    `before` stands in for a role with no Service yet, so a Service that is about to be created
+    never starts on a revision that cannot serve.
+    """
+    return want if ready else applied.get(role, before)
+
+
+def retire(rs: ReplicaSetState, *, handed_over: bool, serving: Collection[str], allowed: bool) -> int:
+    """Zero once its traffic is handed over, no Service selects it and the scale-down delay has
+    passed (routers and kube-proxy take a moment to stop sending requests); until then unchanged."""
+    return 0 if handed_over and rs.revision not in serving and allowed else rs.replicas
+
+
+def retire_others(
+    observed: Iterable[ReplicaSetState], keep: Collection[str], serving: Collection[str]
+) -> dict[str, int]:
+    """Revisions the rollout no longer needs go to zero, except one a Service still sends traffic to."""
+    return {
+        rs.revision: rs.replicas if rs.revision in serving else 0
+        for rs in observed
+        if rs.revision not in keep
+    }
+
+
+def settled(observed: Iterable[ReplicaSetState], targets: Mapping[str, int]) -> bool:
+    """Every ReplicaSet at its target with all pods ready, and every other one gone to zero."""
+    observed = tuple(observed)
+    return all(find(observed, revision).settled(n) for revision, n in targets.items()) and all(
+        rs.settled(0) for rs in observed if rs.revision not in targets
+    )
+
+
+def selected(applied: Mapping[Role, str], wanted: Mapping[Role, str]) -> bool:
+    """Every Service selects the revision the phase wants (a role with no Service has nothing to do)."""
+    return all(applied.get(role, revision) == revision for role, revision in wanted.items())
