@@ -27,11 +27,15 @@ def retire(rs: ReplicaSetState, *, handed_over: bool, serving: Collection[str], 
 
 
 def retire_others(
-    observed: Iterable[ReplicaSetState], keep: Collection[str], serving: Collection[str]
+    observed: Iterable[ReplicaSetState], keep: Collection[str], serving: Collection[str], replicas: int
 ) -> dict[str, int]:
-    """Revisions the rollout no longer needs go to zero, except one a Service still sends traffic to."""
+    """Revisions the rollout no longer needs go to zero once no Service sends them traffic and the
+    kept revisions have `replicas` ready pods between them (without a router traffic follows pods,
+    so an old revision's ready pods serve until then); until then they keep their pods."""
+    observed = tuple(observed)
+    covered = sum(rs.ready for rs in observed if rs.revision in keep) >= replicas
     return {
-        rs.revision: rs.replicas if rs.revision in serving else 0
+        rs.revision: 0 if covered and rs.revision not in serving else rs.replicas
         for rs in observed
         if rs.revision not in keep
     }
