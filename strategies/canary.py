@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from strategies.handover import retire, retire_others, select, selected, settled
+from strategies.handover import hand_over, resize, retire_others, select, selected, settled
 from strategies.replicas import shift
 from strategies.steps import SetCanaryScale, Step, canary_replicas_at, weight_at
 from strategies.types import Desired, ReplicaSetState, Role, find
@@ -90,34 +90,30 @@ def _step(facts: CanaryFacts) -> _Phase:
         return _Phase(targets, replicas, weight, facts.stable)
     # The stable stays at full size; a smaller canary waits until the weight it carries is lowered
     # and the stable, fully ready, is the revision its traffic goes back to.
-    canary = facts.rs(facts.canary)
     shrink = (
         facts.applied_weight <= weight
         and facts.rs(facts.stable).ready >= facts.replicas
         and facts.applied_selectors.get(Role.STABLE) != facts.canary
     )
     targets = {facts.stable: facts.replicas, facts.canary: count}
-    replicas = {**targets, facts.canary: count if count >= canary.replicas or shrink else canary.replicas}
+    replicas = {**targets, facts.canary: resize(facts.rs(facts.canary), count, may_shrink=shrink)}
     return _Phase(targets, replicas, weight, facts.stable)
 
 
 def _hand_over(facts: CanaryFacts, to: str, away: str, holding: int) -> _Phase:
-    """`to` at full size and fully ready before the stable Service moves to it and the weight goes
-    to 0 (`holding` is the weight until then); `away` keeps its pods until the Service has moved,
-    the weight is 0 and the delay has passed."""
+    """The stable Service moves to `to` and the weight goes to 0 (`holding` is the weight until
+    then) once `to` is at full size and fully ready; `away` keeps its pods until all that is
+    applied and the delay has passed."""
     ready = facts.rs(to).ready >= facts.replicas
-    kept = retire(
+    targets, replicas = hand_over(
+        facts.rs(to),
         facts.rs(away),
-        handed_over=ready and facts.applied_weight == 0,
+        facts.replicas,
+        traffic_left=facts.applied_weight == 0,
         serving=facts.serving,
         allowed=facts.scale_down_allowed,
     )
-    return _Phase(
-        targets={to: facts.replicas, away: 0},
-        replicas={to: facts.replicas, away: kept},
-        weight=0 if ready else holding,
-        stable_role=to,
-    )
+    return _Phase(targets, replicas, weight=0 if ready else holding, stable_role=to)
 
 
 def _promote(facts: CanaryFacts) -> _Phase:

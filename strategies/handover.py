@@ -20,10 +20,32 @@ def select(applied: Mapping[Role, str], role: Role, want: str, *, ready: bool, b
     return want if ready else applied.get(role, before)
 
 
-def retire(rs: ReplicaSetState, *, handed_over: bool, serving: Collection[str], allowed: bool) -> int:
-    """Zero once its traffic is handed over, no Service selects it and the scale-down delay has
-    passed (routers and kube-proxy take a moment to stop sending requests); until then unchanged."""
-    return 0 if handed_over and rs.revision not in serving and allowed else rs.replicas
+def resize(rs: ReplicaSetState, target: int, *, may_shrink: bool) -> int:
+    """`target` when it grows the ReplicaSet, or when shrinking is safe; until then unchanged."""
+    return target if target >= rs.replicas or may_shrink else rs.replicas
+
+
+def hand_over(
+    to: ReplicaSetState,
+    away: ReplicaSetState,
+    replicas: int,
+    *,
+    serving: Collection[str],
+    allowed: bool,
+    traffic_left: bool = True,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Everything from `away` to `to`: the targets, and the replicas that are safe now.
+
+    `to` goes to full size at once. `away` keeps its pods until `to` has a full set ready, no
+    Service selects it, any traffic selectors do not show has left too (`traffic_left`: a
+    router's weight) and the scale-down delay has passed: routers and kube-proxy take a moment
+    to stop sending requests.
+    """
+    gone = to.ready >= replicas and traffic_left and away.revision not in serving and allowed
+    return (
+        {to.revision: replicas, away.revision: 0},
+        {to.revision: replicas, away.revision: resize(away, 0, may_shrink=gone)},
+    )
 
 
 def retire_others(
@@ -35,7 +57,7 @@ def retire_others(
     observed = tuple(observed)
     covered = sum(rs.ready for rs in observed if rs.revision in keep) >= replicas
     return {
-        rs.revision: 0 if covered and rs.revision not in serving else rs.replicas
+        rs.revision: resize(rs, 0, may_shrink=covered and rs.revision not in serving)
         for rs in observed
         if rs.revision not in keep
     }
