@@ -3,16 +3,18 @@ become ready a few at a time, so property tests can walk a strategy from any sta
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 
 from strategies import Desired, ReplicaSetState, Role
 
 # Enough examples to find an unsafe order, few enough for the whole folder to run in seconds.
-modest = settings(max_examples=120, deadline=None)
+modest = settings(max_examples=80, deadline=None)
 
 TICKS = 200  # more reconciles than any generated rollout needs to finish
 
@@ -28,8 +30,8 @@ class Cluster:
     def observed(self) -> tuple[ReplicaSetState, ...]:
         return tuple(self.replicasets.values())
 
-    def ready(self, revisions: Collection[str] | None = None) -> int:
-        return sum(rs.ready for rs in self.observed if revisions is None or rs.revision in revisions)
+    def ready(self) -> int:
+        return sum(rs.ready for rs in self.observed)
 
     def replicas(self) -> int:
         return sum(rs.replicas for rs in self.observed)
@@ -50,6 +52,42 @@ class Cluster:
             self.replicasets[revision] = ReplicaSetState(
                 revision, rs.replicas, min(rs.replicas, rs.ready + pods)
             )
+
+
+class Facts(Protocol):
+    @property
+    def replicas(self) -> int: ...
+
+
+F = TypeVar("F", bound=Facts)
+
+
+def reconcile(
+    facts: F,
+    cluster: Cluster,
+    *,
+    decide: Callable[[F], Desired],
+    advance: Callable[[F], F | None],
+    observe: Callable[[F, Cluster], F],
+    pace: int,
+    floor: int,
+) -> F:
+    """A controller in miniature: decide, apply, let `pace` more pods per ReplicaSet become ready,
+    and when a phase is done take the next one (`advance` gives None once there is none left).
+    Ready pods never drop below `floor` (nor below what was ready, if that was less)."""
+    for _ in range(TICKS):
+        desired = decide(facts)
+        ready = cluster.ready()
+        cluster.apply(desired)
+        assert cluster.ready() >= min(ready, floor)
+        if desired.done:
+            following = advance(facts)
+            if following is None:
+                return facts
+            facts = following
+        cluster.ripen(pace)
+        facts = observe(facts, cluster)
+    pytest.fail(f"no convergence: {facts}")
 
 
 @st.composite

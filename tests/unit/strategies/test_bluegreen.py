@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from strategies import BlueGreenFacts, Desired, ReplicaSetState, Role, decide_bluegreen
 from strategies.types import find
-from tests.unit.strategies.simulation import TICKS, Cluster, modest, replicaset, selectors
+from tests.unit.strategies.simulation import Cluster, modest, reconcile, replicaset, selectors
 
 ON_STABLE = {Role.ACTIVE: "s", Role.PREVIEW: "s"}
 PREVIEWING = {Role.ACTIVE: "s", Role.PREVIEW: "n"}
@@ -48,6 +48,11 @@ class TestBeforePromotion:
         assert decide_bluegreen(waiting) == Desired({"s": 4, "n": 2}, 0, ON_STABLE, done=False)
         ready = facts(s(4), n(2), preview_replicas=2, applied_selectors=ON_STABLE)
         assert decide_bluegreen(ready) == Desired({"s": 4, "n": 2}, 0, PREVIEWING, done=False)
+
+    def test_the_new_revision_shrinks_to_its_preview_size_only_once_production_is_on_the_stable(self) -> None:
+        stray = facts(s(4), n(4), preview_replicas=2, applied_selectors=ON_NEW)
+        assert decide_bluegreen(stray) == Desired({"s": 4, "n": 4}, 0, PREVIEWING, done=False)
+        assert decide_bluegreen(replace(stray, applied_selectors=PREVIEWING)).replicas == {"s": 4, "n": 2}
 
     def test_done_once_previewing(self) -> None:
         assert decide_bluegreen(facts(s(4), n(2), preview_replicas=2)).done
@@ -162,27 +167,33 @@ def test_deciding_twice_gives_the_same(facts: BlueGreenFacts) -> None:
     assert decide_bluegreen(facts) == decide_bluegreen(facts)
 
 
-def reconcile(facts: BlueGreenFacts, pace: int, delay: int) -> tuple[BlueGreenFacts, Cluster]:
-    """A controller in miniature: apply, let pods become ready, promote when previewing is done."""
+def advance(facts: BlueGreenFacts) -> BlueGreenFacts | None:
+    """The machine's part: promote once previewing is done, then the new revision is the stable."""
+    if facts.stable == facts.new or facts.aborted:
+        return None
+    return replace(facts, stable=facts.new) if facts.promote else replace(facts, promote=True)
+
+
+def walk(facts: BlueGreenFacts, pace: int, delay: int) -> tuple[BlueGreenFacts, Cluster]:
     cluster = Cluster({rs.revision: rs for rs in facts.observed}, 0, dict(facts.applied_selectors))
-    for _ in range(TICKS):
+
+    def decide(facts: BlueGreenFacts) -> Desired:
         desired = decide_bluegreen(facts)
         check_safe(facts, desired)
-        ready = cluster.ready()
-        cluster.apply(desired)
-        assert cluster.ready() >= min(ready, facts.replicas)
-        if desired.done:
-            if facts.stable == facts.new or facts.aborted:
-                return facts, cluster
-            facts = replace(facts, stable=facts.new) if facts.promote else replace(facts, promote=True)
-        cluster.ripen(pace)
-        facts = replace(
+        return desired
+
+    def observe(facts: BlueGreenFacts, cluster: Cluster) -> BlueGreenFacts:
+        return replace(
             facts,
             observed=cluster.observed,
             applied_selectors=dict(cluster.selectors),
             scale_down_allowed=cluster.quiet >= delay,
         )
-    pytest.fail(f"no convergence: {facts}")
+
+    final = reconcile(
+        facts, cluster, decide=decide, advance=advance, observe=observe, pace=pace, floor=facts.replicas
+    )
+    return final, cluster
 
 
 @modest
@@ -190,7 +201,7 @@ def reconcile(facts: BlueGreenFacts, pace: int, delay: int) -> tuple[BlueGreenFa
 def test_converges_to_the_new_revision_active_at_full_size(
     facts: BlueGreenFacts, pace: int, delay: int
 ) -> None:
-    final, cluster = reconcile(replace(facts, aborted=False), pace, delay)
+    final, cluster = walk(replace(facts, aborted=False), pace, delay)
     assert final.stable == "n"
     assert all(rs.settled(final.replicas if rs.revision == "n" else 0) for rs in cluster.observed)
     assert set(cluster.selectors.values()) <= {"n"}
@@ -201,7 +212,7 @@ def test_converges_to_the_new_revision_active_at_full_size(
 def test_an_abort_converges_back_to_the_stable_at_full_size(
     facts: BlueGreenFacts, pace: int, delay: int
 ) -> None:
-    final, cluster = reconcile(replace(facts, aborted=True), pace, delay)
+    final, cluster = walk(replace(facts, aborted=True), pace, delay)
     assert final.stable == "s"
     assert all(rs.settled(final.replicas if rs.revision == "s" else 0) for rs in cluster.observed)
     assert set(cluster.selectors.values()) <= {"s"}

@@ -78,6 +78,12 @@ class TestSteps:
         lower = {"steps": (SetWeight(50), SetWeight(20)), "index": 1, "applied_weight": 20}
         assert decide_canary(facts(s(10, 9), c(5), **lower)).replicas == {"s": 10, "c": 5}
 
+    def test_the_canary_keeps_its_pods_while_the_stable_service_selects_it(self) -> None:
+        lower = {"steps": (SetWeight(50), SetWeight(20)), "index": 1, "applied_weight": 20}
+        stray = {Role.STABLE: "c", Role.CANARY: "c"}
+        desired = decide_canary(facts(s(10), c(5), applied_selectors=stray, **lower))
+        assert (desired.replicas, desired.selectors) == ({"s": 10, "c": 5}, BOTH)
+
     @pytest.mark.parametrize(
         ("scale", "canary"),
         [

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,7 +22,7 @@ from strategies import (
 )
 from strategies.steps import canary_replicas_at, weight_at
 from strategies.types import find
-from tests.unit.strategies.simulation import TICKS, Cluster, modest, replicaset, selectors
+from tests.unit.strategies.simulation import Cluster, modest, reconcile, replicaset, selectors
 
 REVISIONS = ["s", "c", "o"]  # stable, canary, an older one
 
@@ -116,39 +116,54 @@ def test_deciding_twice_gives_the_same(facts: CanaryFacts) -> None:
     assert decide_canary(facts) == decide_canary(facts)
 
 
-def reconcile(facts: CanaryFacts, pace: int, delay: int) -> tuple[CanaryFacts, Cluster]:
-    """A controller in miniature: apply, let pods become ready, take the next step when done."""
-    cluster = Cluster(
-        {rs.revision: rs for rs in facts.observed}, facts.applied_weight, dict(facts.applied_selectors)
-    )
-    for _ in range(TICKS):
-        desired = decide_canary(facts)
-        check_safe(facts, desired)
-        ready = cluster.ready()
-        cluster.apply(desired)
-        assert cluster.ready() >= min(ready, facts.replicas)  # never fewer ready pods than a full set
-        if desired.done:
-            if facts.stable == facts.canary or facts.aborted:
-                return facts, cluster
-            if facts.index < len(facts.steps):
-                facts = replace(facts, index=facts.index + 1)
-            else:
-                facts = replace(facts, stable=facts.canary)  # promoted: the canary is the stable now
-        cluster.ripen(pace)
-        facts = replace(
+def advance(facts: CanaryFacts) -> CanaryFacts | None:
+    """The machine's part: the next step, then promotion (the canary becomes the stable), then rest."""
+    if facts.stable == facts.canary or facts.aborted:
+        return None
+    if facts.index < len(facts.steps):
+        return replace(facts, index=facts.index + 1)
+    return replace(facts, stable=facts.canary)
+
+
+def observer(delay: int) -> Callable[[CanaryFacts, Cluster], CanaryFacts]:
+    def observe(facts: CanaryFacts, cluster: Cluster) -> CanaryFacts:
+        return replace(
             facts,
             observed=cluster.observed,
             applied_weight=cluster.weight,
             applied_selectors=dict(cluster.selectors),
             scale_down_allowed=cluster.quiet >= delay,
         )
-    pytest.fail(f"no convergence: {facts}")
+
+    return observe
+
+
+def walk(facts: CanaryFacts, pace: int, delay: int) -> tuple[CanaryFacts, Cluster]:
+    cluster = Cluster(
+        {rs.revision: rs for rs in facts.observed}, facts.applied_weight, dict(facts.applied_selectors)
+    )
+
+    def decide(facts: CanaryFacts) -> Desired:
+        desired = decide_canary(facts)
+        check_safe(facts, desired)
+        return desired
+
+    final = reconcile(
+        facts,
+        cluster,
+        decide=decide,
+        advance=advance,
+        observe=observer(delay),
+        pace=pace,
+        floor=facts.replicas,  # never fewer ready pods than a full set
+    )
+    return final, cluster
 
 
 @modest
 @given(canaries(), st.integers(1, 3), st.integers(0, 3))
 def test_converges_to_the_new_revision_stable_at_full_size(facts: CanaryFacts, pace: int, delay: int) -> None:
-    final, cluster = reconcile(replace(facts, aborted=False), pace, delay)
+    final, cluster = walk(replace(facts, aborted=False), pace, delay)
     assert final.stable == "c"
     assert all(rs.settled(final.replicas if rs.revision == "c" else 0) for rs in cluster.observed)
     assert cluster.weight == 0
@@ -160,7 +175,7 @@ def test_converges_to_the_new_revision_stable_at_full_size(facts: CanaryFacts, p
 def test_an_abort_converges_back_to_the_stable_at_full_size(
     facts: CanaryFacts, pace: int, delay: int
 ) -> None:
-    final, cluster = reconcile(replace(facts, aborted=True), pace, delay)
+    final, cluster = walk(replace(facts, aborted=True), pace, delay)
     assert final.stable == "s"
     assert all(rs.settled(final.replicas if rs.revision == "s" else 0) for rs in cluster.observed)
     assert cluster.weight == 0
@@ -176,6 +191,7 @@ def test_the_routed_stable_is_never_below_full_size_while_it_serves(facts: Canar
 
 
 def test_a_full_canary_walks_every_step_in_order() -> None:
+    services = {Role.STABLE: "s", Role.CANARY: "s"}
     start = CanaryFacts(
         replicas=4,
         steps=(SetWeight(25), Pause(), SetWeight(75)),
@@ -183,28 +199,19 @@ def test_a_full_canary_walks_every_step_in_order() -> None:
         stable="s",
         canary="c",
         observed=(ReplicaSetState("s", 4, 4),),
-        applied_selectors={Role.STABLE: "s", Role.CANARY: "s"},
+        applied_selectors=services,
     )
-    weights = []
-    facts, cluster = (
-        start,
-        Cluster({"s": ReplicaSetState("s", 4, 4)}, 0, {Role.STABLE: "s", Role.CANARY: "s"}),
-    )
-    for _ in range(TICKS):
+    weights: list[int] = []
+
+    def decide(facts: CanaryFacts) -> Desired:
         desired = decide_canary(facts)
-        weights.append(desired.canary_weight)
-        cluster.apply(desired)
-        cluster.ripen(4)
-        if desired.done and facts.stable == facts.canary:
-            break
-        if desired.done:
-            facts = replace(facts, index=facts.index + 1) if facts.index < 3 else replace(facts, stable="c")
-        facts = replace(
-            facts,
-            observed=cluster.observed,
-            applied_weight=cluster.weight,
-            applied_selectors=dict(cluster.selectors),
-            scale_down_allowed=True,
-        )
-    assert [w for i, w in enumerate(weights) if i == 0 or w != weights[i - 1]] == [0, 25, 75, 0]
+        if not weights or weights[-1] != desired.canary_weight:
+            weights.append(desired.canary_weight)
+        return desired
+
+    cluster = Cluster({"s": ReplicaSetState("s", 4, 4)}, 0, dict(services))
+    final = reconcile(start, cluster, decide=decide, advance=advance, observe=observer(0), pace=4, floor=4)
+    assert final.stable == "c"
+    assert weights == [0, 25, 75, 0]
     assert cluster.observed == (ReplicaSetState("s", 0, 0), ReplicaSetState("c", 4, 4))
+    assert cluster.selectors == {Role.STABLE: "c", Role.CANARY: "c"}

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from strategies import Desired, IntOrPercent, ReplicaSetState, RollingFacts, decide_rolling, fenceposts
-from tests.unit.strategies.simulation import TICKS, Cluster, modest, replicaset
+from tests.unit.strategies.simulation import Cluster, modest, reconcile, replicaset
 
 
 @pytest.mark.parametrize(
@@ -108,16 +108,21 @@ def test_deciding_twice_gives_the_same(facts: RollingFacts) -> None:
 @given(rollouts(), st.integers(1, 3))
 def test_converges_without_dropping_below_the_allowed_availability(facts: RollingFacts, pace: int) -> None:
     surge, unavailable = fenceposts(facts.max_surge, facts.max_unavailable, facts.replicas)
+
+    def decide(facts: RollingFacts) -> Desired:
+        desired = decide_rolling(facts)
+        before = sum(rs.replicas for rs in facts.observed)
+        assert sum(desired.replicas.values()) <= max(before, facts.replicas + surge)
+        return desired
+
     cluster = Cluster({rs.revision: rs for rs in facts.observed})
-    for _ in range(TICKS):
-        desired = decide_rolling(replace(facts, observed=cluster.observed))
-        if desired.done:
-            break
-        ready, total = cluster.ready(), cluster.replicas()
-        cluster.apply(desired)
-        assert cluster.ready() >= min(ready, facts.replicas - unavailable)
-        assert cluster.replicas() <= max(total, facts.replicas + surge)
-        cluster.ripen(pace)
-    else:
-        pytest.fail(f"no convergence: {cluster.observed}")
+    reconcile(
+        facts,
+        cluster,
+        decide=decide,
+        advance=lambda _: None,
+        observe=lambda facts, cluster: replace(facts, observed=cluster.observed),
+        pace=pace,
+        floor=facts.replicas - unavailable,
+    )
     assert all(rs.settled(facts.replicas if rs.revision == "new" else 0) for rs in cluster.observed)
