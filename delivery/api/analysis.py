@@ -1,0 +1,206 @@
+"""AnalysisTemplate and ClusterAnalysisTemplate: how a release is judged, metric by metric.
+
+A metric measures with one provider (a Prometheus query, a web request, or the judge's
+statistical comparison of canary and stable) on a schedule, and each measurement is
+successful, failed, inconclusive or an error; the limits say how many of each a release
+survives. Templates take `args` so that one template serves many Rollouts.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from delivery.api.common import (
+    Count,
+    Duration,
+    Key,
+    KeyedBy,
+    Model,
+    ObjectName,
+    ObservedStatus,
+    Resource,
+)
+from delivery.api.definition import DELIVERY_GROUP, CustomResource, Version
+from delivery.api.rules import Rule, exactly_one
+
+Query = Annotated[str, Field(min_length=1, max_length=8192)]
+Expression = Annotated[str, Field(min_length=1, max_length=1024)]
+"""A condition over a measurement's `result`, in the analysis condition language (`result[0] < 0.01`)."""
+Address = Annotated[str, Field(min_length=1, max_length=2048)]
+"""A base URL; it may use arguments (`{{args.prometheus}}`)."""
+
+
+class ProviderName(enum.StrEnum):
+    PROMETHEUS = "prometheus"
+    WEB = "web"
+    JUDGE = "judge"
+
+
+class HttpMethod(enum.StrEnum):
+    GET = "GET"
+    POST = "POST"
+    PUT = "PUT"
+
+
+class Direction(enum.StrEnum):
+    """Which change of the canary's metric, against the stable's, fails the canary."""
+
+    INCREASE_IS_BAD = "increase-is-bad"  # latency, error rate
+    DECREASE_IS_BAD = "decrease-is-bad"  # throughput, success rate
+    EITHER = "either"
+
+
+class Argument(Model):
+    name: Key
+    value: Annotated[str, Field(max_length=4096)] | None = None
+    """The default; unset: every Rollout using the template must give a value."""
+
+
+class Prometheus(Model):
+    address: Address | None = None
+    """Unset: the Prometheus the controller is configured with."""
+    query: Query
+    """PromQL; its result is the measurement."""
+
+
+class SecretKeySelector(Model):
+    name: ObjectName
+    key: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")]
+
+
+class HeaderSource(Model):
+    secret_key_ref: SecretKeySelector
+    """A key of a Secret in the namespace of the analysed Rollout."""
+
+
+class WebHeader(Model):
+    name: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[-A-Za-z0-9!#$%&'*+.^_`|~]+$")]
+    value: Annotated[str, Field(max_length=4096)] | None = None
+    value_from: HeaderSource | None = None
+
+    rules = (exactly_one("value", "valueFrom"),)
+
+
+class Web(Model):
+    url: Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^(https?://|\{\{).+$")]
+    """http(s) URL; it may start with an argument (`{{args.base}}/health`)."""
+    method: HttpMethod = HttpMethod.GET
+    headers: Annotated[list[WebHeader], KeyedBy("name"), Field(max_length=32)] | None = None
+    body: Annotated[str, Field(max_length=65536)] | None = None
+    json_path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    """The part of the JSON response that is the measurement (`{$.data.ok}`); unset: all of it."""
+    timeout_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+
+    rules = (
+        Rule(
+            cel=f"!has(self.body) || self.method != '{HttpMethod.GET}'",
+            message="body is not allowed with method GET",
+            holds=lambda wire: "body" not in wire or wire["method"] != HttpMethod.GET,
+            field_path=".body",
+        ),
+    )
+
+
+class Judge(Model):
+    """Compares the canary's samples with the stable's (Mann-Whitney U test) instead of a
+    threshold: a canary is judged against what production does right now, not against a number."""
+
+    address: Address | None = None
+    """Unset: the Prometheus the controller is configured with."""
+    canary_query: Query
+    """PromQL whose samples describe the canary (use `{{args.canary-hash}}`-style arguments)."""
+    stable_query: Query
+    """The same measurement for the stable revision."""
+    direction: Direction = Direction.INCREASE_IS_BAD
+    tolerance: Annotated[float, Field(ge=0, le=100)] = 0.0
+    """The relative change (0.1 = 10%) of the canary against the stable that still passes."""
+    min_samples: Annotated[int, Field(ge=3, le=100000)] = 20
+    """Fewer samples of either side make the measurement inconclusive."""
+
+
+class MetricProvider(Model):
+    prometheus: Prometheus | None = None
+    web: Web | None = None
+    judge: Judge | None = None
+
+    rules = (exactly_one(*ProviderName),)
+
+
+class Metric(Model):
+    name: Key
+    provider: MetricProvider
+    interval: Duration | None = None
+    """Time between measurements; unset: one measurement."""
+    count: Annotated[int, Field(ge=1, le=10000)] | None = None
+    """Measurements to take; unset with an interval: measure until the release moves on."""
+    initial_delay: Duration | None = None
+    """Wait this long before the first measurement, so the new pods have some traffic."""
+    success_condition: Expression | None = None
+    failure_condition: Expression | None = None
+    failure_limit: Count = 0
+    """Failed measurements tolerated; one more fails the analysis."""
+    inconclusive_limit: Count = 0
+    """Inconclusive measurements tolerated; one more makes the analysis inconclusive (paused)."""
+    consecutive_error_limit: Count = 4
+    """Errors in a row (unreachable provider) tolerated; one more is an error."""
+
+    rules = (
+        Rule(
+            cel="!has(self.count) || self.count <= 1 || has(self.interval)",
+            message="interval is required when count is above 1",
+            holds=lambda wire: wire.get("count", 1) <= 1 or "interval" in wire,
+            field_path=".interval",
+        ),
+        Rule(
+            cel="has(self.provider.judge) != (has(self.successCondition) || has(self.failureCondition))",
+            message="successCondition or failureCondition is required, and not allowed for a judge",
+            holds=lambda wire: (
+                (ProviderName.JUDGE in wire["provider"])
+                != ("successCondition" in wire or "failureCondition" in wire)
+            ),
+        ),
+    )
+
+
+class AnalysisTemplateSpec(Model):
+    args: Annotated[list[Argument], KeyedBy("name"), Field(max_length=32)] | None = None
+    metrics: Annotated[list[Metric], KeyedBy("name"), Field(min_length=1, max_length=16)]
+
+
+class TemplateResource(Resource):
+    spec: AnalysisTemplateSpec
+    status: ObservedStatus | None = None
+
+
+class AnalysisTemplate(TemplateResource):
+    """How to judge a release: metrics, their providers and the limits of failure."""
+
+    api_version: Literal["delivery.luojilab.com/v1alpha1"]
+    kind: Literal["AnalysisTemplate"]
+
+
+class ClusterAnalysisTemplate(TemplateResource):
+    """An AnalysisTemplate that every namespace can use."""
+
+    api_version: Literal["delivery.luojilab.com/v1alpha1"]
+    kind: Literal["ClusterAnalysisTemplate"]
+
+
+ANALYSIS_TEMPLATE = CustomResource(
+    group=DELIVERY_GROUP,
+    kind="AnalysisTemplate",
+    plural="analysistemplates",
+    short_names=("at",),
+    versions=(Version("v1alpha1", AnalysisTemplate),),
+)
+CLUSTER_ANALYSIS_TEMPLATE = CustomResource(
+    group=DELIVERY_GROUP,
+    kind="ClusterAnalysisTemplate",
+    plural="clusteranalysistemplates",
+    short_names=("cat",),
+    versions=(Version("v1alpha1", ClusterAnalysisTemplate),),
+    namespaced=False,
+)

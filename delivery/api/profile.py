@@ -1,0 +1,101 @@
+"""ClusterProfile: what differs between clusters, read by the Component templates.
+
+Our clusters differ in Kubernetes version (the Ingress API moved from extensions/v1beta1 to
+networking.k8s.io/v1), cloud (load balancer), registry and node pools. Templates read those
+differences from the ClusterProfile instead of forking per cluster, so one Component renders
+right everywhere.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from delivery.api.common import Count, FreeForm, Labels, Model, ObservedStatus, Resource
+from delivery.api.definition import AGE, COMPONENT_GROUP, Column, CustomResource, Version
+from delivery.api.rules import Rule
+
+Registry = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[^\s/]+(/[^\s/]+)*$")]
+
+
+class IngressApiVersion(enum.StrEnum):
+    NETWORKING_V1 = "networking.k8s.io/v1"
+    NETWORKING_V1BETA1 = "networking.k8s.io/v1beta1"  # Kubernetes 1.14 to 1.21
+    EXTENSIONS_V1BETA1 = "extensions/v1beta1"  # before 1.14
+
+
+class LoadBalancerType(enum.StrEnum):
+    """What `svc.type: LoadBalancer` becomes in this cluster."""
+
+    SERVICE = "LoadBalancer"  # a Service of type LoadBalancer, served by the cloud provider
+    LUOJI_SLB = "luoji-slb"  # our own load balancer service, bound to a NodePort Service
+
+
+class TolerationOperator(enum.StrEnum):
+    EXISTS = "Exists"
+    EQUAL = "Equal"
+
+
+class TaintEffect(enum.StrEnum):
+    NO_SCHEDULE = "NoSchedule"
+    PREFER_NO_SCHEDULE = "PreferNoSchedule"
+    NO_EXECUTE = "NoExecute"
+
+
+class Toleration(Model):
+    key: Annotated[str, Field(min_length=1, max_length=317)] | None = None
+    """Unset with operator Exists: tolerate every taint."""
+    operator: TolerationOperator = TolerationOperator.EQUAL
+    value: Annotated[str, Field(max_length=63)] | None = None
+    effect: TaintEffect | None = None
+    """Unset: every effect."""
+    toleration_seconds: Count | None = None
+
+    rules = (
+        Rule(
+            cel=f"self.operator != '{TolerationOperator.EXISTS}' || !has(self.value)",
+            message=f"value is not allowed with operator {TolerationOperator.EXISTS}",
+            holds=lambda wire: wire["operator"] != TolerationOperator.EXISTS or "value" not in wire,
+            field_path=".value",
+        ),
+    )
+
+
+class ClusterProfileSpec(Model):
+    ingress_class: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    """The class of rendered Ingresses; unset: the cluster's default class."""
+    ingress_api_version: IngressApiVersion = IngressApiVersion.NETWORKING_V1
+    load_balancer_type: LoadBalancerType = LoadBalancerType.SERVICE
+    image_registry: Registry | None = None
+    """Prefix of images named without a registry (`registry.example.com/team`, no trailing slash)."""
+    default_resources: FreeForm | None = None
+    """Container resources (requests, limits) of Components that set none."""
+    node_selector: Labels | None = None
+    tolerations: Annotated[list[Toleration], Field(max_length=32)] | None = None
+
+
+class ClusterProfile(Resource):
+    """Per-cluster defaults that Component templates read."""
+
+    api_version: Literal["component.luojilab.com/v1beta1"]
+    kind: Literal["ClusterProfile"]
+    spec: ClusterProfileSpec
+    status: ObservedStatus | None = None
+
+
+CLUSTER_PROFILE = CustomResource(
+    group=COMPONENT_GROUP,
+    kind="ClusterProfile",
+    plural="clusterprofiles",
+    short_names=("cprof",),
+    versions=(Version("v1beta1", ClusterProfile),),
+    namespaced=False,
+    columns=(
+        Column("Ingress-Class", ".spec.ingressClass"),
+        Column("Load-Balancer", ".spec.loadBalancerType"),
+        Column("Registry", ".spec.imageRegistry"),
+        AGE,
+    ),
+)

@@ -1,0 +1,354 @@
+"""Rollout v1alpha1: which pods to release, and how (a rolling update, canary steps or blue-green).
+
+The strategy blocks are reused by Component (`spec.release`), so a release reads the same
+whether it is written on a Rollout or on a Component.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from delivery.api.common import (
+    Count,
+    Duration,
+    FreeForm,
+    IntOrPercent,
+    Key,
+    KeyedBy,
+    Labels,
+    Model,
+    ObjectName,
+    ObservedStatus,
+    Resource,
+    ServiceName,
+    Text,
+    Weight,
+    int_or_percent,
+)
+from delivery.api.definition import AGE, DELIVERY_GROUP, Column, CustomResource, Version
+from delivery.api.rules import Rule, at_least_one, differ, exactly_one, requires
+
+ANALYSIS_HISTORY_LIMIT = 10
+"""How many analysis results a Rollout's status keeps: enough to explain the last release."""
+
+
+class Phase(enum.StrEnum):
+    HEALTHY = "Healthy"  # the desired revision is stable and fully available
+    PROGRESSING = "Progressing"  # moving toward the new revision
+    PAUSED = "Paused"  # waiting for a person or a timed pause
+    DEGRADED = "Degraded"  # no progress within progressDeadlineSeconds
+    ABORTED = "Aborted"  # rolled back to the stable revision; waits for a retry or a new revision
+
+
+class StrategyName(enum.StrEnum):
+    """The keys of a strategy block, also how a Component's `release` names one."""
+
+    ROLLING = "rolling"
+    CANARY = "canary"
+    BLUE_GREEN = "blueGreen"
+
+
+class AnalysisPhase(enum.StrEnum):
+    RUNNING = "Running"
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+
+
+class WorkloadKind(enum.StrEnum):
+    DEPLOYMENT = "Deployment"
+
+
+class SelectorOperator(enum.StrEnum):
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+class SelectorRequirement(Model):
+    key: Annotated[str, Field(min_length=1, max_length=317)]
+    operator: SelectorOperator
+    values: Annotated[list[Annotated[str, Field(max_length=63)]], Field(max_length=64)] | None = None
+
+
+class LabelSelector(Model):
+    """Which pods belong to the Rollout, as in a Deployment."""
+
+    match_labels: Labels | None = None
+    match_expressions: Annotated[list[SelectorRequirement], Field(max_length=16)] | None = None
+
+    rules = (at_least_one("matchLabels", "matchExpressions"),)
+
+
+class WorkloadRef(Model):
+    """An existing workload whose pod template the Rollout takes over (its replicas go to zero)."""
+
+    api_version: Literal["apps/v1"] = "apps/v1"
+    kind: WorkloadKind = WorkloadKind.DEPLOYMENT
+    name: ObjectName
+
+
+class ComponentRef(Model):
+    """A Component in the same namespace whose rendered workload the Rollout releases."""
+
+    name: ObjectName
+
+
+class TemplateRef(Model):
+    template_name: ObjectName
+    """An AnalysisTemplate in the Rollout's namespace, or a ClusterAnalysisTemplate."""
+    cluster_scope: bool = False
+    """Look the name up among ClusterAnalysisTemplates."""
+
+
+class AnalysisArgument(Model):
+    name: Key
+    value: Annotated[str, Field(max_length=4096)]
+
+
+class RolloutAnalysis(Model):
+    """Which analysis templates judge this release, and the values of their arguments."""
+
+    templates: Annotated[list[TemplateRef], Field(min_length=1, max_length=8)]
+    args: Annotated[list[AnalysisArgument], KeyedBy("name"), Field(max_length=32)] | None = None
+
+
+class BackgroundAnalysis(RolloutAnalysis):
+    """Analysis that runs beside the canary steps and aborts the release when it fails."""
+
+    starting_step: Count | None = None
+    """The step index from which the analysis runs; unset: from the first step."""
+
+
+class Rolling(Model):
+    """A Deployment-style rolling update, within a surge and an unavailability budget."""
+
+    max_surge: IntOrPercent = "25%"
+    """Pods above the desired replicas during the update."""
+    max_unavailable: IntOrPercent = "25%"
+    """Pods below the desired replicas during the update."""
+    analysis: BackgroundAnalysis | None = None
+
+    rules = (
+        int_or_percent("maxSurge"),
+        int_or_percent("maxUnavailable"),
+        Rule(
+            cel=("!(string(self.maxSurge) in ['0', '0%'] && string(self.maxUnavailable) in ['0', '0%'])"),
+            message="maxSurge and maxUnavailable must not both be zero: nothing could move",
+            holds=lambda wire: (
+                not (
+                    str(wire.get("maxSurge")) in {"0", "0%"}
+                    and str(wire.get("maxUnavailable")) in {"0", "0%"}
+                )
+            ),
+        ),
+    )
+
+
+class Pause(Model):
+    duration: Duration | None = None
+    """How long to wait; unset: wait until someone promotes the Rollout."""
+
+
+class SetCanaryScale(Model):
+    """The canary's size apart from its traffic weight (exactly one of the three)."""
+
+    replicas: Count | None = None
+    weight: Weight | None = None
+    """A percentage of spec.replicas."""
+    match_traffic_weight: Literal[True] | None = None
+    """Back to sizing the canary by its traffic weight."""
+
+    rules = (exactly_one("replicas", "weight", "matchTrafficWeight"),)
+
+
+class CanaryStep(Model):
+    set_weight: Weight | None = None
+    """Send this percentage of traffic to the canary."""
+    pause: Pause | None = None
+    analysis: RolloutAnalysis | None = None
+    """Hold the step until these templates have an outcome; a failure aborts the release."""
+    set_canary_scale: SetCanaryScale | None = None
+
+    rules = (exactly_one("setWeight", "pause", "analysis", "setCanaryScale"),)
+
+
+class NginxRouting(Model):
+    stable_ingress: ObjectName
+    """The Ingress that serves the stable Service; a canary Ingress beside it carries the weight."""
+
+
+class GatewayAPIRouting(Model):
+    http_route: ObjectName
+    """The HTTPRoute, in the Rollout's namespace, whose backend weights move."""
+
+
+class TrafficRouting(Model):
+    nginx: NginxRouting | None = None
+    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
+
+    rules = (exactly_one("nginx", "gatewayAPI"),)
+
+
+class CanaryMatch(Model):
+    """Requests that go to the canary whatever the weight: testers, internal users."""
+
+    header: Annotated[str, Field(max_length=256, pattern=r"^[-A-Za-z0-9!#$%&'*+.^_`|~]+$")] | None = None
+    header_value: Annotated[str, Field(max_length=1024)] | None = None
+    """Unset: any request carrying the header."""
+    cookie: Annotated[str, Field(max_length=256, pattern=r"^[-A-Za-z0-9!#$%&'*+.^_`|~]+$")] | None = None
+
+    rules = (at_least_one("header", "cookie"), requires("headerValue", "header"))
+
+
+class Canary(Model):
+    """Steps that move traffic and replicas to the new revision a share at a time."""
+
+    steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=64)]
+    canary_service: ServiceName | None = None
+    """The Service the controller points at the canary revision's pods."""
+    stable_service: ServiceName | None = None
+    """The Service the controller points at the stable revision's pods."""
+    traffic_routing: TrafficRouting | None = None
+    """Unset: the weight is approximated by the ratio of replicas."""
+    match: CanaryMatch | None = None
+    analysis: BackgroundAnalysis | None = None
+    abort_scale_down_delay_seconds: Count = 30
+    """How long the canary keeps its pods after an abort took its traffic away."""
+
+    rules = (
+        requires("trafficRouting", "canaryService", "stableService"),
+        requires("match", "trafficRouting"),
+        differ("stableService", "canaryService"),
+    )
+
+
+class BlueGreen(Model):
+    """The new revision runs beside the stable one, then takes all traffic at once."""
+
+    active_service: ServiceName
+    """The Service production traffic reaches."""
+    preview_service: ServiceName | None = None
+    """A Service that reaches the new revision before promotion, for tests."""
+    auto_promotion_enabled: bool = True
+    """Promote as soon as the new revision is ready and the pre-promotion analysis passed."""
+    auto_promotion_seconds: Count | None = None
+    """Promote this long after the new revision became ready, instead of at once."""
+    pre_promotion_analysis: RolloutAnalysis | None = None
+    post_promotion_analysis: RolloutAnalysis | None = None
+    scale_down_delay_seconds: Count = 30
+    """How long the old revision keeps its pods after the switch, so a switch back is instant."""
+    preview_replica_count: Count | None = None
+    """The new revision's size before promotion; unset: spec.replicas."""
+
+    rules = (
+        differ("previewService", "activeService"),
+        Rule(
+            cel="!has(self.autoPromotionSeconds) || self.autoPromotionEnabled",
+            message="autoPromotionSeconds has no effect when autoPromotionEnabled is false",
+            holds=lambda wire: "autoPromotionSeconds" not in wire or bool(wire["autoPromotionEnabled"]),
+            field_path=".autoPromotionSeconds",
+        ),
+    )
+
+
+class Strategy(Model):
+    rolling: Rolling | None = None
+    canary: Canary | None = None
+    blue_green: BlueGreen | None = None
+
+    rules = (exactly_one(*StrategyName),)
+
+
+class RolloutSpec(Model):
+    replicas: Count = 1
+    selector: LabelSelector | None = None
+    """Required with `template`; with a workloadRef or componentRef the workload's selector is used."""
+    template: FreeForm | None = None
+    """A pod template, as in a Deployment."""
+    workload_ref: WorkloadRef | None = None
+    component_ref: ComponentRef | None = None
+    revision_history_limit: Count = 10
+    """Old ReplicaSets kept (scaled to zero) for a rollback."""
+    progress_deadline_seconds: Annotated[int, Field(ge=1, le=2**31 - 1)] = 600
+    """A step that makes no progress for this long marks the Rollout Degraded."""
+    strategy: Strategy
+
+    rules = (
+        exactly_one("template", "workloadRef", "componentRef"),
+        requires("template", "selector"),
+    )
+
+
+class AnalysisRecord(Model):
+    """The outcome of one analysis of one revision."""
+
+    name: ObjectName
+    """The analysis template."""
+    revision: Annotated[str, Field(max_length=63)]
+    step_index: Count | None = None
+    """The canary step that ran it; unset for background and blue-green analysis."""
+    phase: AnalysisPhase
+    message: Text | None = None
+    started_at: datetime.datetime | None = None
+    finished_at: datetime.datetime | None = None
+
+
+class Weights(Model):
+    canary: Weight = 0
+    stable: Weight = 100
+
+
+class RolloutStatus(ObservedStatus):
+    phase: Phase | None = None
+    message: Text | None = None
+    """Why the Rollout is in its phase, for people."""
+    current_step_index: Count | None = None
+    stable_revision: Annotated[str, Field(max_length=63)] | None = None
+    """The pod-template-hash of the revision that serves production traffic."""
+    canary_revision: Annotated[str, Field(max_length=63)] | None = None
+    """The pod-template-hash of the revision being released."""
+    weights: Weights | None = None
+    replicas: Count | None = None
+    """All pods of the Rollout, every revision (the scale subresource reads it)."""
+    ready_replicas: Count | None = None
+    updated_replicas: Count | None = None
+    """Pods of the revision being released."""
+    available_replicas: Count | None = None
+    selector: Annotated[str, Field(max_length=4096)] | None = None
+    """The pod selector as a string, for the scale subresource (an HPA reads it)."""
+    analysis_history: Annotated[list[AnalysisRecord], Field(max_length=ANALYSIS_HISTORY_LIMIT)] | None = None
+    """The latest analysis outcomes, newest last."""
+
+
+class Rollout(Resource):
+    """A progressive release of a pod template: rolling, canary steps or blue-green, gated on analysis."""
+
+    api_version: Literal["delivery.luojilab.com/v1alpha1"]
+    kind: Literal["Rollout"]
+    spec: RolloutSpec
+    status: RolloutStatus | None = None
+
+
+ROLLOUT = CustomResource(
+    group=DELIVERY_GROUP,
+    kind="Rollout",
+    plural="rollouts",
+    short_names=("ro",),
+    versions=(Version("v1alpha1", Rollout),),
+    columns=(
+        Column("Phase", ".status.phase"),
+        Column("Step", ".status.currentStepIndex", "integer", "The canary step in force"),
+        Column("Weight", ".status.weights.canary", "integer", "Percent of traffic on the canary"),
+        Column("Stable", ".status.stableRevision"),
+        Column("Canary", ".status.canaryRevision"),
+        AGE,
+    ),
+    scalable=True,
+)
