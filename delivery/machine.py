@@ -82,7 +82,12 @@ class Move:
 MOVES = (
     # A new revision starts from anywhere: it supersedes whatever was in flight.
     Move("update", ANYWHERE, State.PROGRESSING, Reason.ROLLOUT_UPDATED),
-    Move("complete_step", (State.PROGRESSING, State.ANALYSING), State.PROGRESSING, Reason.STEP_COMPLETED),
+    Move(
+        "complete_step",
+        (State.PROGRESSING, State.ANALYSING, State.PAUSED),
+        State.PROGRESSING,
+        Reason.STEP_COMPLETED,
+    ),
     Move("pause", (State.PROGRESSING, State.ANALYSING), State.PAUSED, Reason.PAUSED),
     Move("resume", (State.PAUSED, State.DEGRADED), State.PROGRESSING, Reason.RESUMED),
     Move("analyse", (State.PROGRESSING,), State.ANALYSING, Reason.ANALYSIS_STARTED),

@@ -236,6 +236,9 @@ class Sandbox:
                 f"--cluster-cidr={POD_CIDR}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--leader-elect=false",
+                # kwok's node heartbeats are jittered past the default 40s grace: without slack,
+                # nodes flap NotReady and take their pods' readiness with them.
+                "--node-monitor-grace-period=2m",
                 "--kube-api-qps=200",
                 "--kube-api-burst=400",
             ],
@@ -277,6 +280,7 @@ class Sandbox:
                 f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
                 f"--cidr={POD_CIDR}",
                 "--node-ip=127.0.0.1",
+                "--node-lease-duration-seconds=40",  # heartbeats by Lease, renewed every few seconds
                 f"--server-address=127.0.0.1:{self.ports.kwok}",
             ],
         )

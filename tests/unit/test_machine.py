@@ -43,6 +43,7 @@ def test_legal_moves(state: State, trigger: str, dest: State, reason: Reason) ->
         (State.ABORTED, "promote"),
         (State.HEALTHY, "abort"),
         (State.HEALTHY, "complete_step"),
+        (State.ABORTED, "complete_step"),
         (State.ABORTING, "resume"),
         (State.PROGRESSING, "rolled_back"),
         (State.HEALTHY, "retry"),

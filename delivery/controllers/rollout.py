@@ -1,0 +1,224 @@
+"""The Rollout controller: observe, decide, act, report. Thin: the decisions live in
+`delivery.rollout.decide` and `strategies`, the writes in `delivery.rollout.act`.
+
+Order of the writes in one reconcile, chosen so that a kill at any point is safe:
+1. ReplicaSets, Services, traffic: idempotent targets, redone identically after a restart;
+2. consumed command annotations are removed (guarded: a command changed meanwhile is kept);
+   a kill right after loses the command rather than acting on it twice;
+3. the Event of the transition, named by its sequence number, so re-creating it is a no-op;
+4. the status, guarded by resourceVersion: a decision taken on a stale read is refused.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any, ClassVar
+
+import kopf
+
+from delivery.controllers.cache import Cache, ObjectKey
+from delivery.controllers.workqueue import WorkQueue
+from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
+from delivery.kube.kinds import ROLLOUT
+from delivery.report import EventNote, now, record_event
+from delivery.rollout import act
+from delivery.rollout.decide import COMMANDS, Decision, Memory, Observed, decide
+from delivery.rollout.plan import Plan, plan_of
+from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference, template_hash
+from delivery.rollout.status import status_of
+from delivery.traffic.route import Route
+from strategies import ReplicaSetState
+from strategies.types import Role
+
+log = logging.getLogger(__name__)
+
+GROUP, VERSION = ROLLOUT.api_version.split("/")
+
+
+def _replicasets(children: dict[str, Object]) -> dict[str, Object]:
+    """The Rollout's ReplicaSets by revision, oldest first."""
+    ordered = sorted(children.values(), key=lambda rs: rs["metadata"].get("creationTimestamp", ""))
+    return {
+        rs["metadata"]["labels"][HASH_LABEL]: rs for rs in ordered if HASH_LABEL in rs["metadata"]["labels"]
+    }
+
+
+def _state(rs: Object) -> ReplicaSetState:
+    status = rs.get("status") or {}
+    return ReplicaSetState(
+        rs["metadata"]["labels"][HASH_LABEL],
+        rs["spec"].get("replicas", 0),
+        status.get("availableReplicas", 0),
+    )
+
+
+def _route(rollout: Object, plan: Plan) -> Route | None:
+    services = plan.services or {}
+    if plan.router is None or Role.STABLE not in services or Role.CANARY not in services:
+        return None
+    return Route(
+        rollout["metadata"]["namespace"],
+        services[Role.STABLE],
+        services[Role.CANARY],
+        owner_reference(rollout),
+        plan.match,
+    )
+
+
+def _status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch from `previous` to `status` (keys that went away are set to null)."""
+    return {**{key: None for key in previous if key not in status}, **status}
+
+
+class RolloutController:
+    sharded: ClassVar[list[tuple[str, str]]] = [(GROUP, "rollouts")]
+
+    def __init__(self, kube: Kube, workers: int) -> None:
+        self.kube = kube
+        self.cache = Cache()
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers)
+
+    def register(self, registry: kopf.OperatorRegistry) -> None:
+        kopf.on.event(GROUP, VERSION, "rollouts", registry=registry)(self._on_rollout)
+        kopf.on.event("apps", "v1", "replicasets", labels={ROLLOUT_LABEL: kopf.PRESENT}, registry=registry)(
+            self._on_replicaset
+        )
+
+    async def _on_rollout(self, event: kopf.RawEvent, **_: Any) -> None:
+        self.queue.add(self.cache.observe(event["type"], dict(event["object"])))
+
+    async def _on_replicaset(self, event: kopf.RawEvent, **_: Any) -> None:
+        body: Object = dict(event["object"])
+        owner = (body["metadata"]["namespace"], body["metadata"]["labels"][ROLLOUT_LABEL])
+        self.cache.observe_child(event["type"], owner, body)
+        self.queue.add(owner)
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        rollout = self.cache.get(key)
+        if rollout is None:
+            self.queue.forget(key)
+            return None
+        namespace = key[0]
+        plan = plan_of(rollout["spec"])
+        revision = template_hash(plan.template)
+        by_revision = _replicasets(self.cache.children(key))
+        states = tuple(_state(rs) for rs in by_revision.values())
+        services = plan.services or {}
+        target = _route(rollout, plan)
+        status = rollout.get("status") or {}
+        applied_weight = (
+            await plan.router.weight(self.kube, target)
+            if plan.router is not None and target is not None
+            else (status.get("weights") or {}).get("canary", 0)
+        )
+        annotations = rollout["metadata"].get("annotations") or {}
+        moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        observed = Observed(
+            plan=plan,
+            revision=revision,
+            memory=Memory.from_status(status),
+            replicasets=states,
+            applied_weight=applied_weight,
+            applied_selectors=await act.applied_selectors(self.kube, namespace, services),
+            commands={k: v for k, v in annotations.items() if k in COMMANDS},
+            now=moment,
+        )
+        decision = decide(observed)
+        await self._act(
+            rollout,
+            plan,
+            act.Workload(plan.template, plan.match_labels, revision),
+            by_revision,
+            decision,
+            target=target,
+            applied_weight=applied_weight,
+        )
+        await self._report(rollout, plan, decision, states)
+        return decision.requeue_after
+
+    async def _act(
+        self,
+        rollout: Object,
+        plan: Plan,
+        workload: act.Workload,
+        by_revision: dict[str, Object],
+        decision: Decision,
+        *,
+        target: Route | None,
+        applied_weight: int,
+    ) -> None:
+        desired = decision.desired
+        namespace = rollout["metadata"]["namespace"]
+        await act.scale(self.kube, rollout, workload, by_revision, desired.replicas, up=True)
+        services = plan.services or {}
+        await act.select(
+            self.kube,
+            namespace,
+            {services[role]: rev for role, rev in desired.selectors.items() if role in services},
+        )
+        await act.route(self.kube, plan.router, target, desired.canary_weight, applied_weight)
+        await act.scale(self.kube, rollout, workload, by_revision, desired.replicas, up=False)
+
+    async def _report(
+        self, rollout: Object, plan: Plan, decision: Decision, states: tuple[ReplicaSetState, ...]
+    ) -> None:
+        metadata = rollout["metadata"]
+        namespace, name = metadata["namespace"], metadata["name"]
+        previous = rollout.get("status") or {}
+        resource_version = metadata["resourceVersion"]
+        if decision.consumed:
+            resource_version = await self._consume(rollout, decision.consumed) or resource_version
+        status = status_of(
+            previous,
+            decision,
+            generation=metadata.get("generation", 1),
+            replicasets=states,
+            replicas=plan.replicas,
+            selector=",".join(f"{k}={v}" for k, v in sorted(plan.match_labels.items())),
+            now=now(),
+        )
+        if decision.transition is not None:
+            transition = decision.transition
+            log.info(
+                "%s/%s: %s -> %s (%s) %s",
+                namespace,
+                name,
+                transition.source,
+                transition.dest,
+                transition.reason,
+                transition.message,
+            )
+            note = EventNote(transition.reason.value, transition.message, transition.warning)
+            await record_event(self.kube, rollout, status["transitionCount"], note)
+        if status != previous:
+            written = await self.kube.patch_guarded(
+                ROLLOUT,
+                namespace,
+                name,
+                resource_version,
+                {"status": _status_patch(previous, status)},
+                subresource="status",
+            )
+            self.cache.observe("MODIFIED", written)
+
+    async def _consume(self, rollout: Object, names: tuple[str, ...]) -> str | None:
+        """Remove acted-on command annotations, each only if it still holds the value acted on."""
+        metadata = rollout["metadata"]
+        annotations = metadata.get("annotations") or {}
+        operations: list[dict[str, Any]] = []
+        for name in names:
+            path = "/metadata/annotations/" + name.replace("~", "~0").replace("/", "~1")
+            operations += [
+                {"op": "test", "path": path, "value": annotations[name]},
+                {"op": "remove", "path": path},
+            ]
+        try:
+            written = await self.kube.patch(
+                ROLLOUT, metadata["namespace"], metadata["name"], operations, content_type=JSON_PATCH
+            )
+        except KubeError as error:
+            log.info("command annotation changed before it was removed: %s", error)
+            return None
+        version: str = written["metadata"]["resourceVersion"]
+        return version

@@ -1,0 +1,86 @@
+"""One controller process: kopf's watches feed the caches, work queues reconcile, nothing else.
+
+kopf is used for what it does well (resumable watches, server-side label selectors, login)
+and nothing that writes: no daemons (finalizers), no create/update handlers (progress
+annotations), no kopf Events. Every write is ours, made by a reconcile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+
+import kopf
+from kubernetes.aio import config as aio_config
+from kubernetes.aio.client import ApiClient
+
+from delivery.controllers.rollout import RolloutController
+from delivery.kube.api import Kube
+
+CONTROLLER_ID_LABEL = "delivery.luojilab.com/controller-id"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    kubeconfig: str | None = None
+    namespaces: tuple[str, ...] = ()  # empty: the whole cluster
+    controller_id: str | None = None
+    workers: int = 8
+
+    @property
+    def shard_selector(self) -> str:
+        """The objects this controller owns, as a label selector sent with the watch itself."""
+        if self.controller_id:
+            return f"{CONTROLLER_ID_LABEL}={self.controller_id}"
+        return f"!{CONTROLLER_ID_LABEL}"
+
+
+async def api_client(kubeconfig: str | None) -> ApiClient:
+    if kubeconfig or os.environ.get("KUBECONFIG"):
+        client: ApiClient = await aio_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig
+        )
+        return client
+    aio_config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
+    return ApiClient()
+
+
+def kopf_settings(options: Options, watched: list[tuple[str, str]]) -> kopf.OperatorSettings:
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False  # our Events have stable reasons; kopf's would be noise
+    settings.watching.server_timeout = 300
+    for group, plural in watched:
+        settings.watching.label_selectors[group, plural] = options.shard_selector
+    return settings
+
+
+async def run(options: Options) -> None:
+    """Run every controller until cancelled."""
+    if options.kubeconfig:
+        os.environ["KUBECONFIG"] = options.kubeconfig  # for kopf's own login
+    client = await api_client(options.kubeconfig)
+    kube = Kube(client)
+    registry = kopf.OperatorRegistry()
+    # kopf's watches log in with the kubernetes client's own config loading (kubeconfig or in-cluster).
+    kopf.on.login(registry=registry)(kopf.login_via_client)
+    controller = RolloutController(kube, options.workers)
+    controller.register(registry)
+    settings = kopf_settings(options, controller.sharded)
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(controller.queue.run())
+            group.create_task(
+                kopf.operator(
+                    registry=registry,
+                    settings=settings,
+                    standalone=True,
+                    clusterwide=not options.namespaces,
+                    namespaces=options.namespaces,
+                )
+            )
+    finally:
+        await client.close()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio

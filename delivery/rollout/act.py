@@ -1,0 +1,93 @@
+"""Apply a decision to the cluster: the difference only, in the order that keeps traffic safe.
+
+Scale-ups first, then Service selectors, then the traffic weight, then scale-downs; nothing is
+written that already holds. The strategies have already gated each move on what is applied and
+ready, so this order is a second line of defence, not the only one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from delivery.kube.api import Kube, Object
+from delivery.kube.kinds import REPLICA_SET, SERVICE
+from delivery.rollout.revision import HASH_LABEL, replica_set
+from delivery.traffic.route import Route, Router
+from strategies.types import Role
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a revision's ReplicaSet is made from."""
+
+    template: dict[str, Any]
+    match_labels: dict[str, str]
+    revision: str
+
+
+async def scale(
+    kube: Kube,
+    rollout: Object,
+    workload: Workload,
+    existing: Mapping[str, Object],
+    desired: Mapping[str, int],
+    *,
+    up: bool,
+) -> None:
+    """Scale the ReplicaSets that grow (`up`) or shrink; create the current revision's if missing."""
+    for revision, replicas in desired.items():
+        current = existing.get(revision)
+        have = current["spec"].get("replicas", 0) if current else 0
+        if (replicas > have) != up or replicas == have:
+            continue
+        if current is None:
+            if revision == workload.revision:
+                body = replica_set(rollout, workload.template, workload.match_labels, replicas)
+                await kube.create(REPLICA_SET, rollout["metadata"]["namespace"], body)
+            continue  # an old revision that is gone needs nothing
+        metadata = current["metadata"]
+        await kube.patch_guarded(
+            REPLICA_SET,
+            metadata["namespace"],
+            metadata["name"],
+            metadata["resourceVersion"],
+            {"spec": {"replicas": replicas}},
+        )
+
+
+async def select(kube: Kube, namespace: str, services: Mapping[str, str]) -> dict[str, str]:
+    """Point each Service (name -> revision) at its revision; return what each selects afterwards."""
+    selected: dict[str, str] = {}
+    for name, revision in services.items():
+        service = await kube.get(SERVICE, namespace, name)
+        if service is None:
+            continue
+        selector = service["spec"].get("selector") or {}
+        if selector.get(HASH_LABEL) != revision:
+            await kube.patch_guarded(
+                SERVICE,
+                namespace,
+                name,
+                service["metadata"]["resourceVersion"],
+                {"spec": {"selector": {HASH_LABEL: revision}}},
+            )
+        selected[name] = revision
+    return selected
+
+
+async def applied_selectors(kube: Kube, namespace: str, names: Mapping[Role, str]) -> dict[Role, str]:
+    """What each Service (role -> name) selects now, by role; a Service without our label selects nothing."""
+    result: dict[Role, str] = {}
+    for role, name in names.items():
+        service = await kube.get(SERVICE, namespace, name)
+        revision = ((service or {}).get("spec", {}).get("selector") or {}).get(HASH_LABEL)
+        if revision:
+            result[role] = revision
+    return result
+
+
+async def route(kube: Kube, router: Router | None, target: Route | None, weight: int, applied: int) -> None:
+    if router is not None and target is not None and weight != applied:
+        await router.set_weight(kube, target, weight)

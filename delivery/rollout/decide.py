@@ -1,0 +1,370 @@
+"""One reconcile's decision for a Rollout: from what is observed, the next state and the next move.
+
+Pure: the same observation gives the same decision, so a controller killed at any moment decides
+again what it decided before. At most one transition per reconcile; each one is a status write
+and an Event, so the history in `kubectl get events` is the machine's path, step by step.
+The status is the machine's memory: the state, the step, when a pause began, when traffic last
+moved (the scale-down delays count from there).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from delivery.machine import IllegalMove, State, Transition, move
+from delivery.rollout.plan import Kind, Plan
+from strategies import (
+    Analysis,
+    BlueGreenFacts,
+    CanaryFacts,
+    Desired,
+    Pause,
+    ReplicaSetState,
+    RollingFacts,
+    decide_bluegreen,
+    decide_canary,
+    decide_rolling,
+)
+from strategies.types import Role
+
+PREFIX = "delivery.luojilab.com/"
+PROMOTE, ABORT, RETRY, PAUSE = (PREFIX + c for c in ("promote", "abort", "retry", "pause"))
+COMMANDS = (ABORT, RETRY, PROMOTE, PAUSE)  # the order they are taken in when several are set
+
+
+def parse_time(value: str | None) -> datetime.datetime | None:
+    return datetime.datetime.fromisoformat(value) if value else None
+
+
+def format_time(value: datetime.datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What the status remembers between reconciles."""
+
+    state: State | None = None
+    stable: str | None = None
+    revision: str | None = None  # the revision being rolled out (the pod template's)
+    index: int = 0
+    aborted: bool = False
+    paused_by_person: bool = False
+    pause_started: datetime.datetime | None = None
+    traffic_moved: datetime.datetime | None = None
+    progressed: datetime.datetime | None = None
+    ready: int = 0  # ready pods at the last reconcile: a change is progress
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any]) -> Memory:
+        return cls(
+            state=State(status["state"]) if status.get("state") else None,
+            stable=status.get("stableRevision"),
+            revision=status.get("canaryRevision"),
+            index=status.get("currentStepIndex") or 0,
+            aborted=bool(status.get("abort")),
+            paused_by_person=bool(status.get("pausedByPerson")),
+            pause_started=parse_time(status.get("pauseStartTime")),
+            traffic_moved=parse_time(status.get("trafficMovedTime")),
+            progressed=parse_time(status.get("progressTime")),
+            ready=status.get("readyReplicas") or 0,
+        )
+
+
+@dataclass(frozen=True)
+class Observed:
+    plan: Plan
+    revision: str
+    memory: Memory
+    replicasets: tuple[ReplicaSetState, ...]  # oldest first
+    applied_weight: int
+    applied_selectors: Mapping[Role, str]
+    commands: Mapping[str, str]
+    now: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    memory: Memory
+    desired: Desired
+    transition: Transition | None = None
+    consumed: tuple[str, ...] = ()  # command annotations acted on (or refused): to remove
+    note: str = ""  # why a command was refused
+    requeue_after: float | None = None
+
+
+def _transition(memory: Memory, trigger: str, message: str) -> Transition:
+    return move(memory.state or State.HEALTHY, trigger, message)
+
+
+def _desired(o: Observed, memory: Memory) -> Desired:
+    plan = o.plan
+    stable = memory.stable or o.revision
+    delay = plan.abort_scale_down_delay if memory.aborted else plan.scale_down_delay
+    allowed = memory.traffic_moved is None or (o.now - memory.traffic_moved).total_seconds() >= delay
+    if plan.kind is Kind.CANARY:
+        return decide_canary(
+            CanaryFacts(
+                replicas=plan.replicas,
+                steps=plan.strategy_steps,
+                index=min(memory.index, len(plan.steps)),
+                stable=stable,
+                canary=o.revision,
+                observed=o.replicasets,
+                applied_weight=o.applied_weight,
+                applied_selectors=o.applied_selectors,
+                traffic_routed=plan.router is not None,
+                aborted=memory.aborted,
+                scale_down_allowed=allowed,
+            )
+        )
+    if plan.kind is Kind.BLUE_GREEN:
+        return decide_bluegreen(
+            BlueGreenFacts(
+                replicas=plan.replicas,
+                stable=stable,
+                new=o.revision,
+                observed=o.replicasets,
+                applied_selectors=o.applied_selectors,
+                preview_replicas=plan.preview_replicas,
+                promote=memory.state is State.PROMOTING,
+                aborted=memory.aborted,
+                scale_down_allowed=allowed,
+            )
+        )
+    return decide_rolling(
+        RollingFacts(
+            replicas=plan.replicas,
+            new=o.revision,
+            observed=o.replicasets,
+            max_surge=plan.max_surge,
+            max_unavailable=plan.max_unavailable,
+        )
+    )
+
+
+def _new_revision(o: Observed, memory: Memory) -> tuple[Memory, Transition] | None:
+    if memory.revision == o.revision:
+        return None
+    if memory.stable is None:
+        message = f"first revision {o.revision}: no steps"
+    elif o.revision == memory.stable:
+        message = f"back to the stable revision {o.revision}: steps skipped"
+    else:
+        message = f"new revision {o.revision} replaces {memory.revision}"
+    fresh = Memory(
+        state=memory.state,
+        stable=memory.stable or o.revision,
+        revision=o.revision,
+        traffic_moved=memory.traffic_moved,
+        ready=memory.ready,
+    )
+    return fresh, _transition(memory, "update", message)
+
+
+Outcome = tuple[Memory, Transition | None, float | None]  # the memory, the move, when to look again
+
+
+def _command(o: Observed, memory: Memory) -> tuple[Memory, Transition | None, str, str] | None:
+    """The first command annotation present, acted on; a refused one is reported, not retried."""
+    name = next((name for name in COMMANDS if name in o.commands), None)
+    if name is None:
+        return None
+    trigger, changed, message = _command_move(o, memory, name)
+    try:
+        return changed, _transition(memory, trigger, message), name, ""
+    except IllegalMove:
+        state = memory.state.value if memory.state else "new"
+        return memory, None, name, f"{name.removeprefix(PREFIX)} ignored: the rollout is {state}"
+
+
+def _command_move(o: Observed, memory: Memory, name: str) -> tuple[str, Memory, str]:
+    last = len(o.plan.steps)
+    if name == ABORT:
+        return "abort", memory, "aborted by a person"
+    if name == RETRY:
+        return (
+            "retry",
+            replace(memory, index=0, pause_started=None, paused_by_person=False),
+            "retried by a person",
+        )
+    if name == PAUSE:
+        return "pause", replace(memory, paused_by_person=True, pause_started=o.now), "paused by a person"
+    if o.commands[name] == "full":
+        skipped = replace(memory, index=last, pause_started=None, paused_by_person=False)
+        return "promote", skipped, "promoted fully by a person: remaining steps skipped"
+    if memory.state is State.PAUSED and memory.paused_by_person:
+        return "resume", replace(memory, paused_by_person=False, pause_started=None), "resumed by a person"
+    advanced = replace(memory, index=min(memory.index + 1, last), pause_started=None)
+    return "complete_step", advanced, f"step {memory.index} promoted by a person"
+
+
+def _elapsed(o: Observed, since: datetime.datetime | None) -> float:
+    return (o.now - since).total_seconds() if since else 0.0
+
+
+def _moved(memory: Memory, trigger: str, message: str, changed: Memory | None = None) -> Outcome:
+    return changed or memory, _transition(memory, trigger, message), None
+
+
+def _progressing(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    plan = o.plan
+    if memory.stable == o.revision or plan.kind is Kind.ROLLING:
+        if desired.done:
+            return _moved(memory, "complete", "fully promoted", replace(memory, stable=o.revision))
+    elif plan.kind is Kind.BLUE_GREEN:
+        if desired.done:
+            if plan.auto_promotion and plan.auto_promotion_seconds is None:
+                return _moved(memory, "promote", "preview ready: promoting")
+            waiting = replace(memory, pause_started=o.now)
+            memory, transition, _ = _moved(memory, "pause", "preview ready: waiting for promotion", waiting)
+            return memory, transition, plan.auto_promotion_seconds
+    elif memory.index >= len(plan.steps):
+        return _moved(memory, "promote", "all steps completed")
+    else:
+        return _canary_step(o, memory, desired)
+    return memory, None, None
+
+
+def _canary_step(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    step = o.plan.steps[memory.index]
+    index = memory.index
+    if isinstance(step.step, Pause):
+        length = "until promoted" if step.pause_seconds is None else f"{step.pause_seconds:g}s"
+        paused = replace(memory, pause_started=o.now)
+        memory, transition, _ = _moved(memory, "pause", f"step {index}: pause {length}", paused)
+        return memory, transition, step.pause_seconds
+    if isinstance(step.step, Analysis):
+        return _moved(memory, "analyse", f"step {index}: analysis")
+    if desired.done:
+        return _moved(memory, "complete_step", f"step {index} completed", replace(memory, index=index + 1))
+    return memory, None, None
+
+
+def _pause_length(o: Observed, memory: Memory) -> float | None:
+    if o.plan.kind is Kind.BLUE_GREEN:
+        return o.plan.auto_promotion_seconds
+    return o.plan.steps[memory.index].pause_seconds if memory.index < len(o.plan.steps) else None
+
+
+def _paused(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    length = None if memory.paused_by_person else _pause_length(o, memory)
+    if length is None:
+        return memory, None, None  # a person decides
+    remaining = length - _elapsed(o, memory.pause_started)
+    if remaining > 0:
+        return memory, None, remaining
+    if o.plan.kind is Kind.BLUE_GREEN:
+        return _moved(memory, "promote", f"auto-promoted after {length:g}s")
+    ended = replace(memory, index=memory.index + 1, pause_started=None)
+    return _moved(memory, "complete_step", f"step {memory.index}: pause {length:g}s ended", ended)
+
+
+def _analysing(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    # The analysis providers plug in here; until then an analysis step passes at once.
+    passed = replace(memory, index=memory.index + 1)
+    return _moved(memory, "analysis_passed", f"step {memory.index}: no analysis configured", passed)
+
+
+def _when_done(trigger: str, message: str) -> Callable[[Observed, Memory, Desired], Outcome]:
+    def decide_state(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+        if not desired.done:
+            return memory, None, None
+        changed = (
+            replace(memory, stable=o.revision, index=len(o.plan.steps)) if trigger == "complete" else memory
+        )
+        return _moved(memory, trigger, message.format(stable=memory.stable, revision=o.revision), changed)
+
+    return decide_state
+
+
+PROGRESS: dict[State, Callable[[Observed, Memory, Desired], Outcome]] = {
+    State.PROGRESSING: _progressing,
+    State.PAUSED: _paused,
+    State.ANALYSING: _analysing,
+    State.PROMOTING: _when_done("complete", "revision {revision} is stable"),
+    State.ABORTING: _when_done("rolled_back", "back on stable revision {stable}"),
+    State.DEGRADED: _when_done("resume", "progressing again"),
+}
+
+
+def _progress(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    """The move the current state takes by itself, and when to look again if time is what it waits for."""
+    step = PROGRESS.get(memory.state) if memory.state else None
+    return step(o, memory, desired) if step else (memory, None, None)
+
+
+def _deadline(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    if memory.state not in (State.PROGRESSING, State.PROMOTING) or desired.done:
+        return memory, None, None
+    remaining = o.plan.progress_deadline - _elapsed(o, memory.progressed)
+    if remaining > 0:
+        return memory, None, remaining
+    return _moved(memory, "deadline_exceeded", f"no progress for {o.plan.progress_deadline:g}s")
+
+
+def _spontaneous(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    """A move the state takes by itself, or else the progress deadline running out."""
+    memory, transition, wait = _progress(o, memory, desired)
+    if transition is not None:
+        return memory, transition, wait
+    memory, transition, deadline = _deadline(o, memory, desired)
+    waits = [w for w in (wait, deadline) if w is not None]
+    return memory, transition, min(waits) if waits else None
+
+
+def _requested(o: Observed, memory: Memory) -> tuple[Memory, Transition | None, tuple[str, ...], str]:
+    """What people asked for: a new pod template first, then a command annotation."""
+    changed = _new_revision(o, memory)
+    if changed is not None:
+        return changed[0], changed[1], (), ""
+    commanded = _command(o, memory)
+    if commanded is not None:
+        changed_memory, transition, command, note = commanded
+        return changed_memory, transition, (command,), note
+    return memory, None, (), ""
+
+
+def _remember(o: Observed, memory: Memory, desired: Desired, moved: bool) -> Memory:
+    """Note progress (a transition, or ready pods changing) and the moment traffic moves."""
+    ready = sum(rs.ready for rs in o.replicasets)
+    if moved or ready != memory.ready or memory.progressed is None:
+        memory = replace(memory, progressed=o.now, ready=ready)
+    if desired.canary_weight != o.applied_weight or any(
+        o.applied_selectors.get(role) != revision for role, revision in desired.selectors.items()
+    ):
+        memory = replace(memory, traffic_moved=o.now)
+    return memory
+
+
+def _scale_down_wait(o: Observed, memory: Memory) -> float | None:
+    """A scale-down waits for its delay after traffic moved: look again when it has passed."""
+    if memory.traffic_moved is None:
+        return None
+    delay = o.plan.abort_scale_down_delay if memory.aborted else o.plan.scale_down_delay
+    remaining = delay - _elapsed(o, memory.traffic_moved)
+    return remaining if remaining > 0 else None
+
+
+def decide(o: Observed) -> Decision:
+    memory, transition, consumed, note = _requested(o, o.memory)
+    if transition is not None:
+        memory = _enter(memory, transition)
+    desired = _desired(o, memory)
+    wait = None
+    if transition is None:
+        memory, transition, wait = _spontaneous(o, memory, desired)
+        if transition is not None:
+            memory = _enter(memory, transition)
+            desired = _desired(o, memory)
+    memory = _remember(o, memory, desired, moved=transition is not None)
+    waits = [w for w in (wait, _scale_down_wait(o, memory)) if w is not None]
+    return Decision(memory, desired, transition, consumed, note, min(waits) if waits else None)
+
+
+def _enter(memory: Memory, transition: Transition) -> Memory:
+    """The memory as the machine enters `transition.dest`: aborted exactly while aborting or aborted."""
+    return replace(memory, state=transition.dest, aborted=transition.dest in (State.ABORTING, State.ABORTED))

@@ -1,0 +1,16 @@
+"""Duration strings as Kubernetes users write them (`30s`, `5m`, `1h30m`, `250ms`)."""
+
+from __future__ import annotations
+
+import re
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def seconds(duration: str) -> float:
+    """`duration` in seconds; ValueError when it is not made only of number-unit parts."""
+    parts = _PART.findall(duration)
+    if not parts or "".join(number + unit for number, unit in parts) != duration:
+        raise ValueError(f"not a duration: {duration!r} (expected e.g. 30s, 5m, 1h30m)")
+    return sum(float(number) * _UNIT[unit] for number, unit in parts)

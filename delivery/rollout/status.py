@@ -1,0 +1,82 @@
+"""The Rollout's status after a decision: phase, step, revisions, weights, counts and conditions.
+
+Conditions are what pipelines wait on (`kubectl wait --for=condition=Completed`), so each one is
+computed from the machine state alone and stamped with the generation it was decided for: a
+Completed condition from the previous release can never satisfy a wait on the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from delivery.machine import PHASE, State, Transition
+from delivery.report import Condition, merge_conditions
+from delivery.rollout.decide import Decision, format_time
+from strategies import ReplicaSetState
+
+IN_FLIGHT = (State.PROGRESSING, State.ANALYSING, State.PROMOTING, State.PAUSED)
+
+
+def conditions(state: State, completed: bool, healthy: bool, reason: str, message: str) -> list[Condition]:
+    return [
+        Condition("Progressing", state in IN_FLIGHT, reason, message),
+        Condition("Paused", state is State.PAUSED, reason, message),
+        Condition("Completed", completed, reason, message),
+        Condition("Healthy", healthy, reason, message),
+        Condition("Aborted", state in (State.ABORTING, State.ABORTED), reason, message),
+    ]
+
+
+def status_of(
+    previous: Mapping[str, Any],
+    decision: Decision,
+    *,
+    generation: int,
+    replicasets: tuple[ReplicaSetState, ...],
+    replicas: int,
+    selector: str,
+    now: str,
+) -> dict[str, Any]:
+    memory = decision.memory
+    transition: Transition | None = decision.transition
+    state = memory.state or State.PROGRESSING
+    reason = transition.reason.value if transition else previous.get("reason", "")
+    message = transition.message if transition else (decision.note or previous.get("message", ""))
+    stable_rs = next((rs for rs in replicasets if rs.revision == memory.stable), None)
+    healthy = state is State.HEALTHY and stable_rs is not None and stable_rs.ready >= replicas
+    completed = state is State.HEALTHY and memory.stable == memory.revision
+    weight = decision.desired.canary_weight
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "phase": PHASE[state].value,
+        "state": state.value,
+        "reason": reason,
+        "message": message,
+        "stableRevision": memory.stable,
+        "canaryRevision": memory.revision,
+        "currentStepIndex": memory.index,
+        "weights": {"canary": weight, "stable": 100 - weight},
+        "replicas": sum(rs.replicas for rs in replicasets),
+        "readyReplicas": sum(rs.ready for rs in replicasets),
+        "availableReplicas": sum(rs.ready for rs in replicasets),
+        "updatedReplicas": next((rs.ready for rs in replicasets if rs.revision == memory.revision), 0),
+        "selector": selector,
+        "abort": memory.aborted,
+        "pausedByPerson": memory.paused_by_person,
+        "transitionCount": previous.get("transitionCount", 0) + (1 if transition else 0),
+        "conditions": merge_conditions(
+            previous.get("conditions", []),
+            conditions(state, completed, healthy, reason, message),
+            generation,
+            now,
+        ),
+    }
+    for key, value in (
+        ("pauseStartTime", memory.pause_started),
+        ("trafficMovedTime", memory.traffic_moved),
+        ("progressTime", memory.progressed),
+    ):
+        if value is not None:
+            status[key] = format_time(value)
+    return status
