@@ -13,27 +13,8 @@ from dataclasses import dataclass
 
 from transitions import Machine, MachineError
 
-
-class State(enum.StrEnum):
-    HEALTHY = "healthy"  # the desired revision is stable and fully available
-    PROGRESSING = "progressing"  # walking the steps (or a rolling update) toward the new revision
-    PAUSED = "paused"  # waiting for a person or a timed pause
-    ANALYSING = "analysing"  # an analysis gates the next step
-    PROMOTING = "promoting"  # steps done: the new revision becomes stable
-    ABORTING = "aborting"  # traffic goes back to stable, then the canary scales down
-    ABORTED = "aborted"  # rolled back; waits for retry or a new revision
-    DEGRADED = "degraded"  # no progress within progressDeadlineSeconds
-
-
-class Phase(enum.StrEnum):
-    """`status.phase`: what a person sees in `kubectl get ro`."""
-
-    HEALTHY = "Healthy"
-    PROGRESSING = "Progressing"
-    PAUSED = "Paused"
-    DEGRADED = "Degraded"
-    ABORTED = "Aborted"
-
+from delivery.api.rollout import MachineState as State
+from delivery.api.rollout import Phase
 
 PHASE = {
     State.HEALTHY: Phase.HEALTHY,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import kopf
 from kubernetes.aio import config as aio_config
@@ -49,6 +51,25 @@ async def api_client(kubeconfig: str | None) -> ApiClient:
     return ApiClient()
 
 
+def _login_as(client: ApiClient) -> Callable[..., Awaitable[kopf.ConnectionInfo]]:
+    """kopf's watches log in with the very credentials our client loaded: one config source."""
+
+    async def login(**_: Any) -> kopf.ConnectionInfo:
+        config = client.configuration
+        scheme, _space, token = (config.api_key.get("BearerToken") or "").partition(" ")
+        return kopf.ConnectionInfo(
+            server=config.host,
+            ca_path=config.ssl_ca_cert,
+            insecure=not config.verify_ssl,
+            scheme=scheme or None,
+            token=token or None,
+            certificate_path=config.cert_file,
+            private_key_path=config.key_file,
+        )
+
+    return login
+
+
 def kopf_settings(options: Options, watched: list[tuple[str, str]]) -> kopf.OperatorSettings:
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False  # our Events have stable reasons; kopf's would be noise
@@ -60,13 +81,10 @@ def kopf_settings(options: Options, watched: list[tuple[str, str]]) -> kopf.Oper
 
 async def run(options: Options) -> None:
     """Run every controller until cancelled."""
-    if options.kubeconfig:
-        os.environ["KUBECONFIG"] = options.kubeconfig  # for kopf's own login
     client = await api_client(options.kubeconfig)
     kube = Kube(client)
     registry = kopf.OperatorRegistry()
-    # kopf's watches log in with the kubernetes client's own config loading (kubeconfig or in-cluster).
-    kopf.on.login(registry=registry)(kopf.login_via_client)
+    kopf.on.login(registry=registry)(_login_as(client))
     controller = RolloutController(kube, options.workers)
     controller.register(registry)
     settings = kopf_settings(options, controller.sharded)

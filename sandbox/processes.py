@@ -77,6 +77,14 @@ class Managed:
                 time.sleep(0.02)
         self._reap()
 
+    def kill(self) -> None:
+        """SIGKILL at once, as a node failure would: no chance to clean up."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        while self.alive():
+            time.sleep(0.01)
+        self._reap()
+
     def _reap(self) -> None:
         if self.popen is not None:
             self.popen.wait()

@@ -44,6 +44,19 @@ class Phase(enum.StrEnum):
     ABORTED = "Aborted"  # rolled back to the stable revision; waits for a retry or a new revision
 
 
+class MachineState(enum.StrEnum):
+    """The Rollout state machine's states (delivery.machine), as the status records them."""
+
+    HEALTHY = "healthy"
+    PROGRESSING = "progressing"
+    PAUSED = "paused"
+    ANALYSING = "analysing"
+    PROMOTING = "promoting"
+    ABORTING = "aborting"
+    ABORTED = "aborted"
+    DEGRADED = "degraded"
+
+
 class StrategyName(enum.StrEnum):
     """The keys of a strategy block, also how a Component's `release` names one."""
 
@@ -221,6 +234,8 @@ class Canary(Model):
     analysis: BackgroundAnalysis | None = None
     abort_scale_down_delay_seconds: Count = 30
     """How long the canary keeps its pods after an abort took its traffic away."""
+    scale_down_delay_seconds: Count = 30
+    """How long the old stable keeps its pods after promotion moved its traffic away."""
 
     rules = (
         requires("trafficRouting", "canaryService", "stableService"),
@@ -325,6 +340,21 @@ class RolloutStatus(ObservedStatus):
     """The pod selector as a string, for the scale subresource (an HPA reads it)."""
     analysis_history: Annotated[list[AnalysisRecord], Field(max_length=ANALYSIS_HISTORY_LIMIT)] | None = None
     """The latest analysis outcomes, newest last."""
+    # The controller's memory between reconciles (see delivery.rollout.decide.Memory).
+    state: MachineState | None = None
+    """The state machine's state, finer than the phase (analysing, promoting, aborting...)."""
+    reason: Annotated[str, Field(max_length=128)] | None = None
+    """The reason of the last transition, as in the conditions and the Event."""
+    abort: bool | None = None
+    """The release is aborted: traffic and replicas go back to the stable revision."""
+    paused_by_person: bool | None = None
+    pause_start_time: datetime.datetime | None = None
+    traffic_moved_time: datetime.datetime | None = None
+    """When the weight or a Service selector last changed: scale-down delays count from here."""
+    progress_time: datetime.datetime | None = None
+    """The last progress (a transition or a change of ready pods), for progressDeadlineSeconds."""
+    transition_count: Count | None = None
+    """Transitions so far: the sequence number that names each transition's Event."""
 
 
 class Rollout(Resource):

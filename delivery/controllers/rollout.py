@@ -54,7 +54,7 @@ def _state(rs: Object) -> ReplicaSetState:
 
 
 def _route(rollout: Object, plan: Plan) -> Route | None:
-    services = plan.services or {}
+    services = plan.services
     if plan.router is None or Role.STABLE not in services or Role.CANARY not in services:
         return None
     return Route(
@@ -104,7 +104,7 @@ class RolloutController:
         revision = template_hash(plan.template)
         by_revision = _replicasets(self.cache.children(key))
         states = tuple(_state(rs) for rs in by_revision.values())
-        services = plan.services or {}
+        services = plan.services
         target = _route(rollout, plan)
         status = rollout.get("status") or {}
         applied_weight = (
@@ -151,7 +151,7 @@ class RolloutController:
         desired = decision.desired
         namespace = rollout["metadata"]["namespace"]
         await act.scale(self.kube, rollout, workload, by_revision, desired.replicas, up=True)
-        services = plan.services or {}
+        services = plan.services
         await act.select(
             self.kube,
             namespace,

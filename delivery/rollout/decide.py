@@ -14,8 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from delivery.machine import IllegalMove, State, Transition, move
-from delivery.rollout.plan import Kind, Plan
+from delivery.api.rollout import MachineState as State
+from delivery.api.rollout import StrategyName
+from delivery.machine import IllegalMove, Transition, move
+from delivery.rollout.plan import Plan
 from strategies import (
     Analysis,
     BlueGreenFacts,
@@ -105,7 +107,7 @@ def _desired(o: Observed, memory: Memory) -> Desired:
     stable = memory.stable or o.revision
     delay = plan.abort_scale_down_delay if memory.aborted else plan.scale_down_delay
     allowed = memory.traffic_moved is None or (o.now - memory.traffic_moved).total_seconds() >= delay
-    if plan.kind is Kind.CANARY:
+    if plan.kind is StrategyName.CANARY:
         return decide_canary(
             CanaryFacts(
                 replicas=plan.replicas,
@@ -121,7 +123,7 @@ def _desired(o: Observed, memory: Memory) -> Desired:
                 scale_down_allowed=allowed,
             )
         )
-    if plan.kind is Kind.BLUE_GREEN:
+    if plan.kind is StrategyName.BLUE_GREEN:
         return decide_bluegreen(
             BlueGreenFacts(
                 replicas=plan.replicas,
@@ -212,10 +214,10 @@ def _moved(memory: Memory, trigger: str, message: str, changed: Memory | None = 
 
 def _progressing(o: Observed, memory: Memory, desired: Desired) -> Outcome:
     plan = o.plan
-    if memory.stable == o.revision or plan.kind is Kind.ROLLING:
+    if memory.stable == o.revision or plan.kind is StrategyName.ROLLING:
         if desired.done:
             return _moved(memory, "complete", "fully promoted", replace(memory, stable=o.revision))
-    elif plan.kind is Kind.BLUE_GREEN:
+    elif plan.kind is StrategyName.BLUE_GREEN:
         if desired.done:
             if plan.auto_promotion and plan.auto_promotion_seconds is None:
                 return _moved(memory, "promote", "preview ready: promoting")
@@ -245,7 +247,7 @@ def _canary_step(o: Observed, memory: Memory, desired: Desired) -> Outcome:
 
 
 def _pause_length(o: Observed, memory: Memory) -> float | None:
-    if o.plan.kind is Kind.BLUE_GREEN:
+    if o.plan.kind is StrategyName.BLUE_GREEN:
         return o.plan.auto_promotion_seconds
     return o.plan.steps[memory.index].pause_seconds if memory.index < len(o.plan.steps) else None
 
@@ -257,7 +259,7 @@ def _paused(o: Observed, memory: Memory, desired: Desired) -> Outcome:
     remaining = length - _elapsed(o, memory.pause_started)
     if remaining > 0:
         return memory, None, remaining
-    if o.plan.kind is Kind.BLUE_GREEN:
+    if o.plan.kind is StrategyName.BLUE_GREEN:
         return _moved(memory, "promote", f"auto-promoted after {length:g}s")
     ended = replace(memory, index=memory.index + 1, pause_started=None)
     return _moved(memory, "complete_step", f"step {memory.index}: pause {length:g}s ended", ended)

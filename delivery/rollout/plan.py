@@ -1,28 +1,21 @@
 """The release plan of a Rollout, read once from its spec into what the decisions need.
 
-The CRD schema has already validated and defaulted the spec, so this reads, it does not check.
+The spec is parsed by the API models (the same that generate the CRD schema), so the
+controller reads exactly the fields, defaults and rules that the apiserver enforced.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from delivery.api.rollout import CanaryStep, RolloutSpec, StrategyName, TrafficRouting
 from delivery.rollout.durations import seconds
 from delivery.traffic.gatewayapi import GatewayAPIRouter
 from delivery.traffic.nginx import NginxRouter
 from delivery.traffic.route import Match, Router
 from strategies import Analysis, IntOrPercent, Pause, SetCanaryScale, SetWeight, Step
 from strategies.types import Role
-
-DEFAULT_SCALE_DOWN_DELAY = 30.0  # seconds, as Argo Rollouts: routers take a moment to stop sending
-
-
-class Kind(enum.StrEnum):
-    ROLLING = "rolling"
-    CANARY = "canary"
-    BLUE_GREEN = "blueGreen"
 
 
 @dataclass(frozen=True)
@@ -35,17 +28,17 @@ class StepPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    kind: Kind
+    kind: StrategyName
     replicas: int
     template: dict[str, Any]
     match_labels: dict[str, str]
     progress_deadline: float
     steps: tuple[StepPlan, ...] = ()
-    services: dict[Role, str] | None = None  # Service role -> Service name
+    services: dict[Role, str] = field(default_factory=dict)  # Service role -> Service name
     router: Router | None = None
     match: Match = field(default_factory=Match)
-    scale_down_delay: float = DEFAULT_SCALE_DOWN_DELAY
-    abort_scale_down_delay: float = DEFAULT_SCALE_DOWN_DELAY
+    scale_down_delay: float = 30.0
+    abort_scale_down_delay: float = 30.0
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
     preview_replicas: int | None = None
@@ -57,83 +50,70 @@ class Plan:
         return tuple(plan.step for plan in self.steps)
 
 
-def _step(raw: dict[str, Any]) -> StepPlan:
-    if "setWeight" in raw:
-        return StepPlan(SetWeight(int(raw["setWeight"])))
-    if "pause" in raw:
-        duration = (raw["pause"] or {}).get("duration")
-        return StepPlan(Pause(), seconds(duration) if duration else None)
-    if "analysis" in raw:
+def _step(step: CanaryStep) -> StepPlan:
+    if step.set_weight is not None:
+        return StepPlan(SetWeight(step.set_weight))
+    if step.pause is not None:
+        return StepPlan(Pause(), seconds(step.pause.duration) if step.pause.duration else None)
+    if step.analysis is not None:
         return StepPlan(Analysis())
-    scale = raw["setCanaryScale"]
-    return StepPlan(
-        SetCanaryScale(
-            replicas=scale.get("replicas"),
-            weight=scale.get("weight"),
-            match_traffic_weight=bool(scale.get("matchTrafficWeight", False)),
-        )
-    )
+    scale = step.set_canary_scale
+    assert scale is not None  # noqa: S101 - the CRD's CEL rule: exactly one action per step
+    return StepPlan(SetCanaryScale(scale.replicas, scale.weight, bool(scale.match_traffic_weight)))
 
 
-def _router(routing: dict[str, Any] | None) -> Router | None:
-    if not routing:
+def _router(routing: TrafficRouting | None) -> Router | None:
+    if routing is None:
         return None
-    if "nginx" in routing:
-        return NginxRouter(routing["nginx"]["stableIngress"])
-    return GatewayAPIRouter(routing["gatewayAPI"]["httpRoute"])
+    if routing.nginx is not None:
+        return NginxRouter(routing.nginx.stable_ingress)
+    assert routing.gateway_api is not None  # noqa: S101 - the CRD's CEL rule: exactly one router
+    return GatewayAPIRouter(routing.gateway_api.http_route)
 
 
-def _match(canary: dict[str, Any]) -> Match:
-    match = canary.get("match") or {}
-    header = match.get("header") or {}
-    return Match(header=header.get("name"), header_value=header.get("value"), cookie=match.get("cookie"))
-
-
-def plan_of(spec: dict[str, Any]) -> Plan:
-    strategy = spec.get("strategy") or {"rolling": {}}
+def plan_of(raw_spec: dict[str, Any]) -> Plan:
+    spec = RolloutSpec.model_validate(raw_spec)
+    if spec.template is None:
+        raise NotImplementedError("workloadRef and componentRef targets are not released yet")
     common: dict[str, Any] = {
-        "replicas": int(spec.get("replicas", 1)),
-        "template": spec["template"],
-        "match_labels": (spec.get("selector") or {}).get("matchLabels", {}),
-        "progress_deadline": float(spec.get("progressDeadlineSeconds", 600)),
+        "replicas": spec.replicas,
+        "template": spec.template,
+        "match_labels": dict(spec.selector.match_labels or {}) if spec.selector else {},
+        "progress_deadline": float(spec.progress_deadline_seconds),
     }
-    if "canary" in strategy:
-        canary = strategy["canary"]
-        services = {
-            role: canary[key]
-            for role, key in ((Role.STABLE, "stableService"), (Role.CANARY, "canaryService"))
-            if canary.get(key)
-        }
+    strategy = spec.strategy
+    if strategy.canary is not None:
+        canary = strategy.canary
+        named = ((Role.STABLE, canary.stable_service), (Role.CANARY, canary.canary_service))
+        match = canary.match
         return Plan(
-            Kind.CANARY,
-            steps=tuple(_step(step) for step in canary.get("steps", [])),
-            services=services,
-            router=_router(canary.get("trafficRouting")),
-            match=_match(canary),
-            scale_down_delay=float(canary.get("scaleDownDelaySeconds", DEFAULT_SCALE_DOWN_DELAY)),
-            abort_scale_down_delay=float(canary.get("abortScaleDownDelaySeconds", DEFAULT_SCALE_DOWN_DELAY)),
+            StrategyName.CANARY,
+            steps=tuple(_step(step) for step in canary.steps),
+            services={role: name for role, name in named if name},
+            router=_router(canary.traffic_routing),
+            match=Match(match.header, match.header_value, match.cookie) if match else Match(),
+            scale_down_delay=float(canary.scale_down_delay_seconds),
+            abort_scale_down_delay=float(canary.abort_scale_down_delay_seconds),
             **common,
         )
-    if "blueGreen" in strategy:
-        blue_green = strategy["blueGreen"]
-        services = {Role.ACTIVE: blue_green["activeService"]}
-        if blue_green.get("previewService"):
-            services[Role.PREVIEW] = blue_green["previewService"]
-        auto_seconds = blue_green.get("autoPromotionSeconds")
+    if strategy.blue_green is not None:
+        blue_green = strategy.blue_green
+        services = {Role.ACTIVE: blue_green.active_service}
+        if blue_green.preview_service:
+            services[Role.PREVIEW] = blue_green.preview_service
+        auto_seconds = blue_green.auto_promotion_seconds
         return Plan(
-            Kind.BLUE_GREEN,
+            StrategyName.BLUE_GREEN,
             services=services,
-            scale_down_delay=float(blue_green.get("scaleDownDelaySeconds", DEFAULT_SCALE_DOWN_DELAY)),
-            abort_scale_down_delay=float(blue_green.get("scaleDownDelaySeconds", DEFAULT_SCALE_DOWN_DELAY)),
-            preview_replicas=blue_green.get("previewReplicaCount"),
-            auto_promotion=bool(blue_green.get("autoPromotionEnabled", True)),
+            scale_down_delay=float(blue_green.scale_down_delay_seconds),
+            abort_scale_down_delay=float(blue_green.scale_down_delay_seconds),
+            preview_replicas=blue_green.preview_replica_count,
+            auto_promotion=blue_green.auto_promotion_enabled,
             auto_promotion_seconds=float(auto_seconds) if auto_seconds is not None else None,
             **common,
         )
-    rolling = strategy.get("rolling") or {}
+    rolling = strategy.rolling
+    assert rolling is not None  # noqa: S101 - the CRD's CEL rule: exactly one strategy
     return Plan(
-        Kind.ROLLING,
-        max_surge=rolling.get("maxSurge", "25%"),
-        max_unavailable=rolling.get("maxUnavailable", "25%"),
-        **common,
+        StrategyName.ROLLING, max_surge=rolling.max_surge, max_unavailable=rolling.max_unavailable, **common
     )

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from delivery.machine import PHASE, State, Transition
+from delivery.api.rollout import MachineState as State
+from delivery.machine import PHASE, Transition
 from delivery.report import Condition, merge_conditions
 from delivery.rollout.decide import Decision, format_time
 from strategies import ReplicaSetState

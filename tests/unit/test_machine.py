@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from delivery.machine import MOVES, PHASE, IllegalMove, Phase, Reason, State, move
+from delivery.api.rollout import MachineState as State
+from delivery.api.rollout import Phase
+from delivery.machine import MOVES, PHASE, IllegalMove, Reason, move
 
 
 @pytest.mark.parametrize(

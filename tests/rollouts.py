@@ -1,0 +1,102 @@
+"""Rollouts as tests write them: manifests, kubectl through the sandbox, bounded waits on status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from sandbox.cluster import Sandbox
+from tests.waiting import eventually
+
+PROMOTE = "delivery.luojilab.com/promote"
+ABORT = "delivery.luojilab.com/abort"
+
+
+def rollout(
+    name: str, namespace: str, image: str, strategy: dict[str, Any], replicas: int = 4
+) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "delivery.luojilab.com/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "strategy": strategy,
+        },
+    }
+
+
+def service(name: str, namespace: str, app: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": {"app": app}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+
+
+def apply(sandbox: Sandbox, *objects: dict[str, Any]) -> None:
+    path = sandbox.root / "apply.yaml"
+    path.write_text(yaml.safe_dump_all(objects))
+    sandbox.kubectl_run("apply", "-f", str(path))
+
+
+def get(sandbox: Sandbox, kind: str, name: str, namespace: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        sandbox.kubectl_run("get", kind, name, "-n", namespace, "-o", "json")
+    )
+    return document
+
+
+def status(sandbox: Sandbox, name: str, namespace: str) -> dict[str, Any]:
+    return get(sandbox, "rollout", name, namespace).get("status") or {}
+
+
+def wait_for(
+    sandbox: Sandbox, name: str, namespace: str, timeout: float = 60, **expected: Any
+) -> dict[str, Any]:
+    """Wait until every `expected` status field has its value; return the status."""
+
+    def matches() -> dict[str, Any] | None:
+        current = status(sandbox, name, namespace)
+        return current if all(current.get(key) == value for key, value in expected.items()) else None
+
+    return eventually(matches, timeout=timeout, what=f"rollout {name} with {expected}")
+
+
+def replicas_by_revision(sandbox: Sandbox, name: str, namespace: str) -> dict[str, int]:
+    listing = json.loads(
+        sandbox.kubectl_run(
+            "get", "rs", "-n", namespace, "-l", f"delivery.luojilab.com/rollout={name}", "-o", "json"
+        )
+    )
+    return {
+        rs["metadata"]["labels"]["delivery.luojilab.com/pod-template-hash"]: rs["spec"]["replicas"]
+        for rs in listing["items"]
+    }
+
+
+def events(sandbox: Sandbox, name: str, namespace: str) -> list[tuple[str, str]]:
+    """The Rollout's Events in the order they happened: (reason, message)."""
+    listing = json.loads(
+        sandbox.kubectl_run(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            f"involvedObject.kind=Rollout,involvedObject.name={name}",
+            "-o",
+            "json",
+        )
+    )
+    ordered = sorted(listing["items"], key=lambda event: event["metadata"]["name"])
+    return [(event["reason"], event["message"]) for event in ordered]
