@@ -137,6 +137,12 @@ class Sandbox:
             self.prometheus.process = None
         self._save_state()
 
+    def spawn_extra(self, name: str, argv: list[str]) -> Managed:
+        """Run another process as part of this sandbox (the controller, say): `down` stops it too."""
+        process = self._spawn(name, argv)
+        self._save_state()
+        return process
+
     def alive(self) -> list[str]:
         return [process.name for process in self.processes if process.alive()]
 
