@@ -23,6 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
+from delivery import tls
 from delivery.api import CUSTOM_RESOURCES
 from delivery.api.conversion import convert
 from delivery.api.definition import CustomResource, ServiceReference
@@ -144,3 +145,28 @@ async def point_conversion(
         await kube.patch(CRD, None, resource.name, patch, content_type=JSON_PATCH)
         changed.append(resource.name)
     return changed
+
+
+async def serve(
+    kube: Kube,
+    directory: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    service: ServiceReference | None = None,
+) -> Webhook:
+    """Start the webhook with a certificate of its own (written under `directory`) and point the
+    CRDs at it: at `service` inside a cluster, else at its URL (an apiserver on this machine)."""
+    hosts = (
+        tls.LOCAL_HOSTS
+        if service is None
+        else (*tls.LOCAL_HOSTS, *tls.service_hosts(service.name, service.namespace))
+    )
+    material = tls.self_signed(hosts)
+    webhook = await start(*material.write(directory), host=host, port=port)
+    try:
+        await point_conversion(kube, material.ca, service or webhook.url)
+    except BaseException:
+        await webhook.stop()
+        raise
+    return webhook

@@ -85,7 +85,8 @@ class Model(BaseModel):
 class KeyedBy:
     """Marks a list whose items are identified by one field, as Kubernetes lists of conditions,
     env vars and ports are: the apiserver refuses two items with the same key
-    (`x-kubernetes-list-type: map`), and server-side apply merges such lists item by item."""
+    (`x-kubernetes-list-type: map`), and server-side apply merges such lists item by item.
+    `key` is a one-word field, so its Python name and its wire name are the same."""
 
     key: str
 

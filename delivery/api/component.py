@@ -120,10 +120,12 @@ class ServicePort(Model):
     """Only for NodePort and LoadBalancer Services; unset: allocated by the cluster."""
 
 
-_NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
+_NODE_PORT_TYPES = (ServiceType.NODE_PORT.value, ServiceType.LOAD_BALANCER.value)
 
 
 class ServiceBase(Model):
+    """The Service block of both versions; each adds its own `type`, which the rule reads."""
+
     ports: Annotated[list[ServicePort], KeyedBy("port"), Field(min_length=1, max_length=16)] | None = None
     """Unset: one port, the Component's `port`."""
 
@@ -196,7 +198,7 @@ class PatchOperation(enum.StrEnum):
     TEST = "test"
 
 
-_WITH_FROM = ("move", "copy")
+_WITH_FROM = (PatchOperation.MOVE.value, PatchOperation.COPY.value)
 
 
 class JsonPatch(Model):

@@ -17,7 +17,7 @@ from delivery.api.component import COMPONENT
 from delivery.api.crdgen import crd
 from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.kube.api import JSON_PATCH, Kube, KubeError
-from delivery.webhook import Webhook, point_conversion, review, start
+from delivery.webhook import Webhook, point_conversion, review, serve, start
 
 V1ALPHA1 = "component.luojilab.com/v1alpha1"
 V1BETA1 = "component.luojilab.com/v1beta1"
@@ -162,3 +162,18 @@ async def test_point_conversion_skips_crds_not_installed_or_not_converted_by_web
     kube = FakeKube({"components.component.luojilab.com": crd})
     assert await point_conversion(kube, b"PEM", "https://127.0.0.1:1/convert") == []
     assert kube.patches == []
+
+
+async def test_serve_points_the_crds_at_a_webhook_the_apiserver_can_trust(tmp_path: Path) -> None:
+    name = "components.component.luojilab.com"
+    kube = FakeKube({name: component_crd()})
+    running = await serve(kube, tmp_path)
+    try:
+        config = kube.crds[name]["spec"]["conversion"]["webhook"]["clientConfig"]
+        assert config["url"] == running.url
+        trust = ssl.create_default_context(cadata=base64.b64decode(config["caBundle"]).decode())
+        async with httpx.AsyncClient(verify=trust) as client:  # as the apiserver will call it
+            answer = await client.post(config["url"], json=request([SEED]))
+        assert answer.json()["response"]["result"] == {"status": "Success"}
+    finally:
+        await running.stop()
