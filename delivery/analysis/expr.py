@@ -4,7 +4,7 @@ A measurement's conditions are written by whoever writes an AnalysisTemplate, so
 text that decides whether a canary is promoted. They are tokenized, parsed into a tree of the node
 classes below and evaluated by walking that tree: no Python `eval`, `exec`, `compile` or attribute
 access is ever reached, and the only callables are the fixed table of functions below. The syntax
-follows the `expr` language Argo Rollouts users know, with two deliberate differences noted below.
+follows the `expr` language Argo Rollouts users know; where it departs, the notes below say so.
 
 Values: numbers (`3`, `0.5`, `1.5e-3`; integers and floats compare and compute together), strings
 (`'…'` or `"…"`, escapes `\\\\ \\' \\" \\n \\t \\r \\uXXXX`), `true`, `false`, `nil`, lists
@@ -22,8 +22,8 @@ Operators, from the loosest to the tightest binding:
   compare by value (`1 == 1.0`), lists and maps element by element, NaN equals nothing.
 - `< <= > >=` order two numbers or two strings (by code point); anything else is an error.
 - `+` adds numbers or joins strings; `/` always divides exactly (`7 / 2` is 3.5); `%` takes the
-  sign of the divisor (as in Python); dividing by zero is an error, not inf or NaN, so a rate over
-  zero requests says so instead of quietly failing a comparison.
+  sign of the divisor (as in Python, unlike expr); dividing by zero is an error, not inf or NaN as
+  in expr, so a rate over zero requests says so instead of quietly failing a comparison.
 - `x in list` is membership by `==`; `key in map` asks whether a map has a key.
 - `list[i]` takes a whole-number index, negative from the end; `map["key"]` and `map.key` read a
   key. A missing key, an index out of range or a lookup in `nil` is an error, except inside
