@@ -8,6 +8,7 @@ annotations), no kopf Events. Every write is ours, made by a reconcile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -88,17 +89,18 @@ async def run(options: Options) -> None:
     controller = RolloutController(kube, options.workers)
     controller.register(registry)
     settings = kopf_settings(options, controller.sharded)
+    workers = asyncio.create_task(controller.queue.run())
     try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(controller.queue.run())
-            group.create_task(
-                kopf.operator(
-                    registry=registry,
-                    settings=settings,
-                    standalone=True,
-                    clusterwide=not options.namespaces,
-                    namespaces=options.namespaces,
-                )
-            )
+        # kopf returns on SIGTERM/SIGINT after closing its watches; the workers stop with it.
+        await kopf.operator(
+            registry=registry,
+            settings=settings,
+            standalone=True,
+            clusterwide=not options.namespaces,
+            namespaces=options.namespaces,
+        )
     finally:
+        workers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await workers
         await client.close()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
