@@ -20,7 +20,7 @@ def test_sigterm_stops_the_controller_within_seconds(sandbox: Sandbox, crds: Non
         timeout=30,
         what="kopf logged in",
     )
-    process.popen.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+    process.popen.send_signal(signal.SIGTERM)
     eventually(lambda: not process.alive(), timeout=15, what="the controller exited")
     assert process.popen is not None
     assert process.popen.wait() == 0
