@@ -16,9 +16,11 @@ from pydantic import Field
 from delivery.api.common import (
     Count,
     Duration,
+    Integer,
     Key,
     KeyedBy,
     Model,
+    Number,
     ObjectName,
     ObservedStatus,
     Resource,
@@ -92,7 +94,7 @@ class Web(Model):
     body: Annotated[str, Field(max_length=65536)] | None = None
     json_path: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
     """The part of the JSON response that is the measurement (`{$.data.ok}`); unset: all of it."""
-    timeout_seconds: Annotated[int, Field(ge=1, le=300)] = 10
+    timeout_seconds: Annotated[Integer, Field(ge=1, le=300)] = 10
 
     rules = (
         Rule(
@@ -115,9 +117,9 @@ class Judge(Model):
     stable_query: Query
     """The same measurement for the stable revision."""
     direction: Direction = Direction.INCREASE_IS_BAD
-    tolerance: Annotated[float, Field(ge=0, le=100)] = 0.0
+    tolerance: Annotated[Number, Field(ge=0, le=100)] = 0.0
     """The relative change (0.1 = 10%) of the canary against the stable that still passes."""
-    min_samples: Annotated[int, Field(ge=3, le=100000)] = 20
+    min_samples: Annotated[Integer, Field(ge=3, le=100000)] = 20
     """Fewer samples of either side make the measurement inconclusive."""
 
 
@@ -134,7 +136,7 @@ class Metric(Model):
     provider: MetricProvider
     interval: Duration | None = None
     """Time between measurements; unset: one measurement."""
-    count: Annotated[int, Field(ge=1, le=10000)] | None = None
+    count: Annotated[Integer, Field(ge=1, le=10000)] | None = None
     """Measurements to take; unset with an interval: measure until the release moves on."""
     initial_delay: Duration | None = None
     """Wait this long before the first measurement, so the new pods have some traffic."""

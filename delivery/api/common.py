@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import enum
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    Strict,
     WithJsonSchema,
     model_validator,
 )
@@ -31,10 +31,12 @@ from delivery.api.rules import Rule
 
 
 class Model(BaseModel):
-    """Base of every API model: camelCase on the wire, unknown fields refused, JSON types strict.
+    """Base of every API model: camelCase on the wire, unknown fields refused, numbers strict.
 
-    Strict, because the apiserver is: it refuses `"8080"` for an integer, so the models do too.
-    Unknown fields are refused as `kubectl apply` refuses them (strict field validation).
+    Unknown fields are refused as `kubectl apply` refuses them (strict field validation). Numbers
+    and booleans are declared strict (`Integer`, `Boolean`, `Number` and the types built on them)
+    because the apiserver refuses `"8080"` for an integer; the model itself is not strict, so
+    that enums and timestamps are read from the strings a Kubernetes object carries them as.
     Subclasses list their cross-field `rules`; they become CEL in the CRD and a check here.
     """
 
@@ -42,7 +44,6 @@ class Model(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        strict=True,
         use_attribute_docstrings=True,
     )
     rules: ClassVar[tuple[Rule, ...]] = ()
@@ -66,15 +67,6 @@ class Model(BaseModel):
                 rule.as_crd() for rule in cls.rules
             ]
         return json_schema
-
-    @classmethod
-    def parse(cls, obj: Mapping[str, Any]) -> Self:
-        """Validate an object as the apiserver sends it.
-
-        Through JSON, because strict validation of Python input wants enum members and datetimes,
-        while a Kubernetes object carries them as strings.
-        """
-        return cls.model_validate_json(json.dumps(obj))
 
     def to_wire(self) -> dict[str, Any]:
         """As the apiserver would store it: camelCase keys, unset optional fields absent."""
@@ -124,9 +116,13 @@ ServiceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABE
 Key = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")]
 """A name people choose for a metric or argument and refer to in templates (`{{args.service}}`)."""
 
-Port = Annotated[int, Field(ge=1, le=65535)]
-Count = Annotated[int, Field(ge=0, le=2**31 - 1)]
-Weight = Annotated[int, Field(ge=0, le=100)]
+Integer = Annotated[int, Strict()]
+Boolean = Annotated[bool, Strict()]
+Number = Annotated[float, Strict()]
+"""A JSON number: an integer is one too, a string never."""
+Port = Annotated[Integer, Field(ge=1, le=65535)]
+Count = Annotated[Integer, Field(ge=0, le=2**31 - 1)]
+Weight = Annotated[Integer, Field(ge=0, le=100)]
 """A percentage of traffic or of replicas."""
 
 Text = Annotated[str, Field(max_length=1024)]
@@ -135,7 +131,7 @@ FreeForm = Annotated[
 ]
 """A Kubernetes structure this API passes through untouched (a pod template, resources, a patch)."""
 
-IntOrPercent = Annotated[int | str, WithJsonSchema({"x-kubernetes-int-or-string": True})]
+IntOrPercent = Annotated[Integer | str, WithJsonSchema({"x-kubernetes-int-or-string": True})]
 """A number of pods (`3`) or a percentage of the desired replicas (`"25%"`)."""
 
 PERCENT_PATTERN = r"^[0-9]{1,3}%$"

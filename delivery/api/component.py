@@ -15,6 +15,7 @@ from pydantic import Field, WithJsonSchema
 from delivery.api.common import (
     Count,
     FreeForm,
+    Integer,
     KeyedBy,
     Model,
     ObjectName,
@@ -92,9 +93,9 @@ class Probe(Model):
         Annotated[list[Annotated[str, Field(max_length=4096)]], Field(min_length=1, max_length=32)] | None
     ) = None
     initial_delay_seconds: Count | None = None
-    period_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
-    timeout_seconds: Annotated[int, Field(ge=1, le=3600)] | None = None
-    failure_threshold: Annotated[int, Field(ge=1, le=1000)] | None = None
+    period_seconds: Annotated[Integer, Field(ge=1, le=3600)] | None = None
+    timeout_seconds: Annotated[Integer, Field(ge=1, le=3600)] | None = None
+    failure_threshold: Annotated[Integer, Field(ge=1, le=1000)] | None = None
 
     rules = (at_most_one("path", "command"),)
 
@@ -116,7 +117,7 @@ class ServicePort(Model):
     """Unset: the same as `port`."""
     protocol: Protocol | None = None
     """Unset: TCP."""
-    node_port: Annotated[int, Field(ge=30000, le=32767)] | None = None
+    node_port: Annotated[Integer, Field(ge=30000, le=32767)] | None = None
     """Only for NodePort and LoadBalancer Services; unset: allocated by the cluster."""
 
 

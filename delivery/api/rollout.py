@@ -13,9 +13,11 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from delivery.api.common import (
+    Boolean,
     Count,
     Duration,
     FreeForm,
+    Integer,
     IntOrPercent,
     Key,
     KeyedBy,
@@ -116,7 +118,7 @@ class ComponentRef(Model):
 class TemplateRef(Model):
     template_name: ObjectName
     """An AnalysisTemplate in the Rollout's namespace, or a ClusterAnalysisTemplate."""
-    cluster_scope: bool = False
+    cluster_scope: Boolean = False
     """Look the name up among ClusterAnalysisTemplates."""
 
 
@@ -251,7 +253,7 @@ class BlueGreen(Model):
     """The Service production traffic reaches."""
     preview_service: ServiceName | None = None
     """A Service that reaches the new revision before promotion, for tests."""
-    auto_promotion_enabled: bool = True
+    auto_promotion_enabled: Boolean = True
     """Promote as soon as the new revision is ready and the pre-promotion analysis passed."""
     auto_promotion_seconds: Count | None = None
     """Promote this long after the new revision became ready, instead of at once."""
@@ -291,7 +293,7 @@ class RolloutSpec(Model):
     component_ref: ComponentRef | None = None
     revision_history_limit: Count = 10
     """Old ReplicaSets kept (scaled to zero) for a rollback."""
-    progress_deadline_seconds: Annotated[int, Field(ge=1, le=2**31 - 1)] = 600
+    progress_deadline_seconds: Annotated[Integer, Field(ge=1, le=2**31 - 1)] = 600
     """A step that makes no progress for this long marks the Rollout Degraded."""
     strategy: Strategy
 
@@ -345,9 +347,9 @@ class RolloutStatus(ObservedStatus):
     """The state machine's state, finer than the phase (analysing, promoting, aborting...)."""
     reason: Annotated[str, Field(max_length=128)] | None = None
     """The reason of the last transition, as in the conditions and the Event."""
-    abort: bool | None = None
+    abort: Boolean | None = None
     """The release is aborted: traffic and replicas go back to the stable revision."""
-    paused_by_person: bool | None = None
+    paused_by_person: Boolean | None = None
     pause_start_time: datetime.datetime | None = None
     traffic_moved_time: datetime.datetime | None = None
     """When the weight or a Service selector last changed: scale-down delays count from here."""

@@ -20,8 +20,8 @@ MODELS: dict[tuple[str, str], type[Model]] = {
 }
 
 
-def parse(obj: Mapping[str, Any]) -> Model:
-    return MODELS[obj["apiVersion"], obj["kind"]].parse(obj)
+def validate(obj: Mapping[str, Any]) -> Model:
+    return MODELS[obj["apiVersion"], obj["kind"]].model_validate(obj)
 
 
 def examples() -> dict[str, dict[str, Any]]:

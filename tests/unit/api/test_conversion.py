@@ -43,7 +43,7 @@ SEED: dict[str, Any] = {
 def test_the_seed_converts_to_v1beta1_changing_only_its_api_version() -> None:
     converted = convert(SEED, V1BETA1)
     assert converted == {**SEED, "apiVersion": V1BETA1}
-    ComponentV1Beta1.parse(converted)
+    ComponentV1Beta1.model_validate(converted)
     assert convert(converted, V1ALPHA1) == SEED
 
 
@@ -53,7 +53,7 @@ def test_aliyun_slb_becomes_luoji_slb_and_its_instance_type_waits_in_the_annotat
     beta = convert(alpha, V1BETA1)
     assert beta["spec"]["svc"] == {"type": "luoji-slb", "ports": [{"port": 80}]}
     assert json.loads(beta["metadata"]["annotations"][ANNOTATION]) == {"svc": {"slbSpec": "slb.s1.small"}}
-    ComponentV1Beta1.parse(beta)
+    ComponentV1Beta1.model_validate(beta)
     assert convert(beta, V1ALPHA1) == alpha
     assert alpha["spec"]["svc"]["type"] == "aliyun-slb"  # the input is not changed
 
@@ -64,7 +64,7 @@ def test_v1beta1_fields_survive_a_v1alpha1_client_that_does_not_know_them() -> N
     beta["metadata"]["annotations"] = {"team": "shop"}
     alpha = convert(beta, V1ALPHA1)
     assert "release" not in alpha["spec"]
-    ComponentV1Alpha1.parse(alpha)
+    ComponentV1Alpha1.model_validate(alpha)
     alpha["spec"]["image"] = "python-demo:2"  # the v1alpha1 client edits what it knows
     back = convert(alpha, V1BETA1)
     assert back["spec"]["release"] == {"strategy": "canary"}
@@ -229,16 +229,16 @@ def components(api_version: str) -> st.SearchStrategy[dict[str, Any]]:
 @settings(max_examples=60, deadline=None)
 @given(components(V1ALPHA1))
 def test_v1alpha1_to_v1beta1_and_back_loses_nothing(alpha: dict[str, Any]) -> None:
-    ComponentV1Alpha1.parse(alpha)
+    ComponentV1Alpha1.model_validate(alpha)
     beta = convert(alpha, V1BETA1)
-    ComponentV1Beta1.parse(beta)
+    ComponentV1Beta1.model_validate(beta)
     assert convert(beta, V1ALPHA1) == alpha
 
 
 @settings(max_examples=60, deadline=None)
 @given(components(V1BETA1))
 def test_v1beta1_to_v1alpha1_and_back_loses_nothing(beta: dict[str, Any]) -> None:
-    ComponentV1Beta1.parse(beta)
+    ComponentV1Beta1.model_validate(beta)
     alpha = convert(beta, V1ALPHA1)
-    ComponentV1Alpha1.parse(alpha)
+    ComponentV1Alpha1.model_validate(alpha)
     assert convert(alpha, V1BETA1) == beta
