@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import datetime
 import enum
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Self
 
@@ -134,30 +132,8 @@ FreeForm = Annotated[
 IntOrPercent = Annotated[Integer | str, WithJsonSchema({"x-kubernetes-int-or-string": True})]
 """A number of pods (`3`) or a percentage of the desired replicas (`"25%"`)."""
 
-PERCENT_PATTERN = r"^[0-9]{1,3}%$"
 Labels = Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=64)]
 Metadata = FreeForm
-
-
-def int_or_percent(field: str) -> Rule:
-    """`field` is a non-negative count or a percentage: the schema of an int-or-string field cannot
-    carry a pattern, so the format is a rule (Kubernetes types such values as `dyn` in CEL)."""
-
-    def holds(wire: Mapping[str, Any]) -> bool:
-        value = wire.get(field)
-        if isinstance(value, int):
-            return value >= 0
-        return value is None or re.fullmatch(PERCENT_PATTERN, value) is not None
-
-    return Rule(
-        cel=(
-            f"!has(self.{field}) || (type(self.{field}) == int ? self.{field} >= 0"
-            f" : self.{field}.matches('{PERCENT_PATTERN}'))"
-        ),
-        message=f"{field} must be a non-negative number of pods or a percentage such as '25%'",
-        holds=holds,
-        field_path=f".{field}",
-    )
 
 
 class Resource(Model):

@@ -29,10 +29,9 @@ from delivery.api.common import (
     ServiceName,
     Text,
     Weight,
-    int_or_percent,
 )
 from delivery.api.definition import AGE, DELIVERY_GROUP, Column, CustomResource, Version
-from delivery.api.rules import Rule, at_least_one, differ, exactly_one, requires
+from delivery.api.rules import Rule, at_least_one, differ, exactly_one, int_or_percent, requires
 
 ANALYSIS_HISTORY_LIMIT = 10
 """How many analysis results a Rollout's status keeps: enough to explain the last release."""

@@ -12,6 +12,7 @@ names, so their CEL and Python cannot drift apart; the few that compare values s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,5 +84,29 @@ def differ(field: str, other: str) -> Rule:
         cel=f"!has(self.{field}) || !has(self.{other}) || self.{field} != self.{other}",
         message=f"{field} and {other} must name different objects",
         holds=lambda wire: wire.get(field) is None or wire.get(field) != wire.get(other),
+        field_path=f".{field}",
+    )
+
+
+PERCENT_PATTERN = r"^[0-9]{1,3}%$"
+
+
+def int_or_percent(field: str) -> Rule:
+    """`field` is a non-negative count or a percentage: the schema of an int-or-string field cannot
+    carry a pattern, so the format is a rule (Kubernetes types such values as `dyn` in CEL)."""
+
+    def holds(wire: Wire) -> bool:
+        value = wire.get(field)
+        if isinstance(value, int):
+            return value >= 0
+        return value is None or re.fullmatch(PERCENT_PATTERN, value) is not None
+
+    return Rule(
+        cel=(
+            f"!has(self.{field}) || (type(self.{field}) == int ? self.{field} >= 0"
+            f" : self.{field}.matches('{PERCENT_PATTERN}'))"
+        ),
+        message=f"{field} must be a non-negative number of pods or a percentage such as '25%'",
+        holds=holds,
         field_path=f".{field}",
     )
