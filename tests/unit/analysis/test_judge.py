@@ -18,7 +18,7 @@ from delivery.analysis.judge import (
 
 
 def _normal(seed: int, mean: float, deviation: float, count: int = 40) -> list[float]:
-    rng = random.Random(seed)  # noqa: S311 - reproducible samples, not secrets
+    rng = random.Random(seed)
     return [rng.gauss(mean, deviation) for _ in range(count)]
 
 
