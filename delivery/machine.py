@@ -69,7 +69,7 @@ MOVES = (
         State.PROGRESSING,
         Reason.STEP_COMPLETED,
     ),
-    Move("pause", (State.PROGRESSING, State.ANALYSING), State.PAUSED, Reason.PAUSED),
+    Move("pause", (State.PROGRESSING, State.ANALYSING, State.PAUSED), State.PAUSED, Reason.PAUSED),
     Move("resume", (State.PAUSED, State.DEGRADED), State.PROGRESSING, Reason.RESUMED),
     Move("analyse", (State.PROGRESSING,), State.ANALYSING, Reason.ANALYSIS_STARTED),
     Move("analysis_passed", (State.ANALYSING,), State.PROGRESSING, Reason.ANALYSIS_SUCCESSFUL),

@@ -198,9 +198,10 @@ def _command_move(o: Observed, memory: Memory, name: str) -> tuple[str, Memory, 
     if o.commands[name] == "full":
         skipped = replace(memory, index=last, pause_started=None, paused_by_person=False)
         return "promote", skipped, "promoted fully by a person: remaining steps skipped"
-    if memory.state is State.PAUSED and memory.paused_by_person:
+    on_pause_step = memory.index < last and isinstance(o.plan.steps[memory.index].step, Pause)
+    if memory.state is State.PAUSED and memory.paused_by_person and not on_pause_step:
         return "resume", replace(memory, paused_by_person=False, pause_started=None), "resumed by a person"
-    advanced = replace(memory, index=min(memory.index + 1, last), pause_started=None)
+    advanced = replace(memory, index=min(memory.index + 1, last), pause_started=None, paused_by_person=False)
     return "complete_step", advanced, f"step {memory.index} promoted by a person"
 
 

@@ -71,9 +71,11 @@ def test_prometheus_scrapes_a_loopback_exporter(sandbox: Sandbox) -> None:
 
 OWNER_SCRIPT = textwrap.dedent(
     """
-    import json, sys, time
+    import json, signal, sys, time
     from pathlib import Path
     from sandbox.cluster import Sandbox
+    # A run started in the background inherits SIGINT ignored; a terminal's Ctrl-C is not.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sandbox = Sandbox(root=Path(sys.argv[1]), nodes=1)
     with sandbox:
         print(json.dumps([p.pid for p in sandbox.processes]), flush=True)

@@ -1,0 +1,111 @@
+"""`kubectl delivery`: act on a Rollout the way a person or a pipeline does.
+
+promote, abort, retry and pause set the command annotations the controller consumes, so the
+plugin needs no more rights than `kubectl annotate`. `status` prints the phase and exits with a
+code a pipeline can branch on: 0 Healthy, 1 Aborted or Degraded, 2 still in flight (after
+--timeout when given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+from delivery.kube.api import Kube, KubeError
+from delivery.kube.kinds import ROLLOUT
+from delivery.operator import api_client
+from delivery.rollout.decide import ABORT, PAUSE, PROMOTE, RETRY
+
+EXIT_HEALTHY, EXIT_FAILED, EXIT_IN_FLIGHT = 0, 1, 2
+FAILED_PHASES = ("Aborted", "Degraded")
+ACTIONS = {
+    "promote": (PROMOTE, "step"),
+    "abort": (ABORT, "true"),
+    "retry": (RETRY, "true"),
+    "pause": (PAUSE, "true"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="kubectl delivery", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    root.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG)")
+    root.add_argument("-n", "--namespace", default="default")
+    commands = root.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("promote", "go to the next step (--full: skip every remaining step)"),
+        ("abort", "send traffic back to stable and scale the new revision down"),
+        ("retry", "start an aborted release again from its first step"),
+        ("pause", "hold the release where it is until promoted"),
+    ):
+        command = commands.add_parser(name, help=help_text)
+        command.add_argument("name")
+        if name == "promote":
+            command.add_argument("--full", action="store_true")
+    status = commands.add_parser(
+        "status", help="print the phase; exit 0 healthy, 1 aborted/degraded, 2 in flight"
+    )
+    status.add_argument("name")
+    status.add_argument(
+        "--timeout", type=float, default=0, help="wait up to this many seconds for an outcome"
+    )
+    return root
+
+
+def exit_code(status: dict[str, Any], generation: int) -> int:
+    if status.get("observedGeneration") != generation:
+        return EXIT_IN_FLIGHT  # the controller has not seen the latest spec yet
+    if status.get("phase") in FAILED_PHASES:
+        return EXIT_FAILED
+    completed = any(c["type"] == "Completed" and c["status"] == "True" for c in status.get("conditions", []))
+    return EXIT_HEALTHY if completed else EXIT_IN_FLIGHT
+
+
+async def annotate(kube: Kube, namespace: str, name: str, key: str, value: str) -> None:
+    await kube.patch(ROLLOUT, namespace, name, {"metadata": {"annotations": {key: value}}})
+
+
+async def wait_status(kube: Kube, namespace: str, name: str, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        rollout = await kube.get(ROLLOUT, namespace, name)
+        if rollout is None:
+            print(f"rollout {namespace}/{name} not found", file=sys.stderr)
+            return EXIT_FAILED
+        status = rollout.get("status") or {}
+        code = exit_code(status, rollout["metadata"].get("generation", 1))
+        if code != EXIT_IN_FLIGHT or time.monotonic() >= deadline:
+            print(f"{name}: {status.get('phase', 'Unknown')} - {status.get('message', '')}")
+            return code
+        await asyncio.sleep(1)
+
+
+async def run(args: argparse.Namespace) -> int:
+    client = await api_client(args.kubeconfig)
+    kube = Kube(client, field_manager="kubectl-delivery")
+    try:
+        if args.command == "status":
+            return await wait_status(kube, args.namespace, args.name, args.timeout)
+        key, value = ACTIONS[args.command]
+        if args.command == "promote" and args.full:
+            value = "full"
+        await annotate(kube, args.namespace, args.name, key, value)
+        print(f"rollout {args.namespace}/{args.name}: {args.command} requested")
+        return 0
+    except KubeError as error:
+        print(f"kubectl delivery {args.command}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        await client.close()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(run(parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
