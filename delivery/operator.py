@@ -11,16 +11,21 @@ import asyncio
 import contextlib
 import logging
 import os
+import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import kopf
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient
 
+from delivery import webhook
+from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.controllers.rollout import RolloutController
 from delivery.kube.api import Kube
+from delivery.webhook import Webhook
 
 CONTROLLER_ID_LABEL = "delivery.luojilab.com/controller-id"
 
@@ -33,6 +38,8 @@ class Options:
     namespaces: tuple[str, ...] = ()  # empty: the whole cluster
     controller_id: str | None = None
     workers: int = 8
+    webhook: str = "local"  # "local": a URL on 127.0.0.1; "off"; or the in-cluster Service "NAMESPACE/NAME"
+    webhook_port: int = 0  # 0: any free port
 
     @property
     def shard_selector(self) -> str:
@@ -80,6 +87,22 @@ def kopf_settings(options: Options, watched: list[tuple[str, str]]) -> kopf.Oper
     return settings
 
 
+async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
+    """The conversion webhook, with a certificate made for this process, the CRDs pointed at it."""
+    if options.webhook == "off":
+        return None
+    service = None
+    host = "127.0.0.1"
+    if options.webhook != "local":
+        namespace, _slash, name = options.webhook.partition("/")
+        service = replace(WEBHOOK_SERVICE, name=name, namespace=namespace)
+        host = "0.0.0.0"  # noqa: S104 - in a pod, the Service reaches us on the pod's address
+    directory = Path(tempfile.mkdtemp(prefix="delivery-webhook-"))
+    running = await webhook.serve(kube, directory, host=host, port=options.webhook_port, service=service)
+    log.info("conversion webhook at %s", running.url)
+    return running
+
+
 async def run(options: Options) -> None:
     """Run every controller until cancelled."""
     client = await api_client(options.kubeconfig)
@@ -89,6 +112,7 @@ async def run(options: Options) -> None:
     controller = RolloutController(kube, options.workers)
     controller.register(registry)
     settings = kopf_settings(options, controller.sharded)
+    converter = await _serve_webhook(kube, options)
     workers = asyncio.create_task(controller.queue.run())
     try:
         # kopf returns on SIGTERM/SIGINT after closing its watches; the workers stop with it.
@@ -103,4 +127,6 @@ async def run(options: Options) -> None:
         workers.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await workers
+        if converter is not None:
+            await converter.stop()
         await client.close()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio

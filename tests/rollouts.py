@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
 from sandbox.cluster import Sandbox
 from tests.waiting import eventually
 
@@ -44,8 +42,8 @@ def service(name: str, namespace: str, app: str) -> dict[str, Any]:
 
 
 def apply(sandbox: Sandbox, *objects: dict[str, Any]) -> None:
-    path = sandbox.root / "apply.yaml"
-    path.write_text(yaml.safe_dump_all(objects))
+    path = sandbox.root / "apply.json"  # JSON: no YAML 1.1 surprises (kubectl reads `y` as true)
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
     sandbox.kubectl_run("apply", "-f", str(path))
 
 

@@ -18,6 +18,14 @@ def parser() -> argparse.ArgumentParser:
     controller.add_argument("--namespace", action="append", default=[], help="watch only this namespace")
     controller.add_argument("--controller-id", help="handle only objects labelled with this controller id")
     controller.add_argument("--workers", type=int, default=8, help="reconciles running at once")
+    controller.add_argument(
+        "--webhook",
+        default="local",
+        help="conversion webhook: 'local' (127.0.0.1, for the sandbox), 'off', or a Service NAMESPACE/NAME",
+    )
+    controller.add_argument(
+        "--webhook-port", type=int, default=0, help="webhook port (default: any free one)"
+    )
     controller.add_argument("--log-level", default="INFO")
     return root
 
@@ -30,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         namespaces=tuple(args.namespace),
         controller_id=args.controller_id,
         workers=args.workers,
+        webhook=args.webhook,
+        webhook_port=args.webhook_port,
     )
     try:
         asyncio.run(run(options))

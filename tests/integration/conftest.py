@@ -16,6 +16,7 @@ import pytest
 
 from sandbox.cluster import Sandbox
 from sandbox.processes import Managed, log_tail, spawn
+from tests.waiting import eventually
 
 
 @pytest.fixture(scope="session")
@@ -64,5 +65,9 @@ def controller(
 ) -> Iterator[Controller]:
     running = Controller(sandbox, tmp_path_factory.mktemp("controller") / "delivery.log")
     running.start()
+    # Components are unreadable until the conversion webhook serves and the CRD points at it.
+    eventually(
+        lambda: "conversion webhook at" in running.tail() or None, timeout=60, what="the webhook serving"
+    )
     yield running
     running.stop()

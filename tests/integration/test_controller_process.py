@@ -11,7 +11,7 @@ from tests.waiting import eventually
 
 
 def test_sigterm_stops_the_controller_within_seconds(sandbox: Sandbox, crds: None, tmp_path: Path) -> None:
-    controller = Controller(sandbox, tmp_path / "delivery.log")
+    controller = Controller(sandbox, tmp_path / "delivery.log", args=("--webhook=off",))
     controller.start()
     process = controller.process
     assert process is not None

@@ -33,7 +33,9 @@ def sharded(body: dict[str, Any]) -> dict[str, Any]:
 def test_twenty_kills_during_a_canary_change_nothing(
     sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
 ) -> None:
-    controller = Controller(sandbox, tmp_path / "delivery.log", args=("--controller-id=chaos",))
+    controller = Controller(
+        sandbox, tmp_path / "delivery.log", args=("--controller-id=chaos", "--webhook=off")
+    )
     controller.start()
     strategy = {"canary": {"steps": STEPS, "scaleDownDelaySeconds": 0}}
     try:
