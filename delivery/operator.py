@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -129,4 +130,5 @@ async def run(options: Options) -> None:
             await workers
         if converter is not None:
             await converter.stop()
+        log.info("API requests by verb: %s", json.dumps(dict(kube.requests)))
         await client.close()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio

@@ -33,6 +33,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per watch event and per machine callback is noise; our transitions are logged instead.
+    for chatty in ("kopf.objects", "transitions"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     options = Options(
         kubeconfig=args.kubeconfig,
         namespaces=tuple(args.namespace),
