@@ -17,23 +17,26 @@ from typing import Any, ClassVar
 
 import kopf
 
-from delivery.controllers.cache import Cache, ObjectKey
+from delivery.api.rollout import MachineState as State
+from delivery.api.rollout import Phase
+from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
-from delivery.kube.kinds import ROLLOUT
-from delivery.report import EventNote, now, record_event
+from delivery.kube.kinds import DEPLOYMENT, ROLLOUT
+from delivery.report import Condition, EventNote, merge_conditions, now, record_event
 from delivery.rollout import act
 from delivery.rollout.decide import COMMANDS, Decision, Memory, Observed, decide
-from delivery.rollout.plan import Plan, plan_of
+from delivery.rollout.plan import InvalidSpec, Plan, plan_of
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference, template_hash
 from delivery.rollout.status import status_of
-from delivery.traffic.route import Route
+from delivery.traffic.route import Route, RoutingTargetMissing
 from strategies import ReplicaSetState
 from strategies.types import Role
 
 log = logging.getLogger(__name__)
 
 GROUP, VERSION = ROLLOUT.api_version.split("/")
+INVALID_RETRY = 15.0  # seconds: an invalid spec is looked at again, in case what it names appears
 
 
 def _replicasets(children: dict[str, Object]) -> dict[str, Object]:
@@ -99,8 +102,15 @@ class RolloutController:
         if rollout is None:
             self.queue.forget(key)
             return None
+        try:
+            return await self._reconcile(rollout)
+        except (InvalidSpec, RoutingTargetMissing) as error:
+            return await self._invalid(rollout, str(error))
+
+    async def _reconcile(self, rollout: Object) -> float | None:
+        key = key_of(rollout)
         namespace = key[0]
-        plan = plan_of(rollout["spec"])
+        plan = plan_of(rollout["spec"], await self._referenced(rollout))
         revision = template_hash(plan.template)
         by_revision = _replicasets(self.cache.children(key))
         states = tuple(_state(rs) for rs in by_revision.values())
@@ -135,7 +145,61 @@ class RolloutController:
             applied_weight=applied_weight,
         )
         await self._report(rollout, plan, decision, states)
+        if decision.memory.state is State.HEALTHY:
+            await self._retire_referenced(rollout)
         return decision.requeue_after
+
+    async def _referenced(self, rollout: Object) -> Object | None:
+        reference = rollout["spec"].get("workloadRef")
+        if not reference:
+            return None
+        return await self.kube.get(DEPLOYMENT, rollout["metadata"]["namespace"], reference["name"])
+
+    async def _retire_referenced(self, rollout: Object) -> None:
+        """A Deployment handed over by workloadRef goes to zero once the Rollout is Healthy in its place."""
+        deployment = await self._referenced(rollout)
+        if deployment is None or deployment["spec"].get("replicas", 1) == 0:
+            return
+        metadata = deployment["metadata"]
+        await self.kube.patch_guarded(
+            DEPLOYMENT,
+            metadata["namespace"],
+            metadata["name"],
+            metadata["resourceVersion"],
+            {"spec": {"replicas": 0}},
+        )
+
+    async def _invalid(self, rollout: Object, message: str) -> float:
+        """Say in the status why the spec cannot be released; nothing else is touched. Retried
+        when the spec (or what it names) changes, and every 15 seconds in case something it names appears."""
+        metadata = rollout["metadata"]
+        previous = rollout.get("status") or {}
+        generation = metadata.get("generation", 1)
+        conditions = merge_conditions(
+            previous.get("conditions", []),
+            [Condition("InvalidSpec", True, "InvalidSpec", message)],
+            generation,
+            now(),
+        )
+        status = {
+            **previous,
+            "observedGeneration": generation,
+            "phase": Phase.DEGRADED.value,
+            "message": message,
+            "conditions": conditions,
+        }
+        if status != previous:
+            log.warning("%s/%s: %s", metadata["namespace"], metadata["name"], message)
+            written = await self.kube.patch_guarded(
+                ROLLOUT,
+                metadata["namespace"],
+                metadata["name"],
+                metadata["resourceVersion"],
+                {"status": _status_patch(previous, status)},
+                subresource="status",
+            )
+            self.cache.observe("MODIFIED", written)
+        return INVALID_RETRY
 
     async def _act(
         self,

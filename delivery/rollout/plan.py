@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from delivery.api.rollout import CanaryStep, RolloutSpec, StrategyName, TrafficRouting
+from delivery.kube.api import Object
 from delivery.rollout.durations import seconds
 from delivery.traffic.gatewayapi import GatewayAPIRouter
 from delivery.traffic.nginx import NginxRouter
@@ -71,14 +74,35 @@ def _router(routing: TrafficRouting | None) -> Router | None:
     return GatewayAPIRouter(routing.gateway_api.http_route)
 
 
-def plan_of(raw_spec: dict[str, Any]) -> Plan:
-    spec = RolloutSpec.model_validate(raw_spec)
-    if spec.template is None:
-        raise NotImplementedError("workloadRef and componentRef targets are not released yet")
+class InvalidSpec(ValueError):
+    """The spec cannot be released as it stands: said in the status, retried when it changes."""
+
+
+def _target(spec: RolloutSpec, workload: Object | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The pod template and the selector's labels: inline, or taken from the referenced Deployment."""
+    if spec.template is not None:
+        return spec.template, dict(spec.selector.match_labels or {}) if spec.selector else {}
+    if spec.workload_ref is not None:
+        if workload is None:
+            raise InvalidSpec(f"workloadRef: Deployment {spec.workload_ref.name} not found")
+        template: dict[str, Any] = workload["spec"]["template"]
+        return template, dict(workload["spec"]["selector"].get("matchLabels") or {})
+    raise InvalidSpec(
+        "componentRef: releasing a Component's workload needs the Component controller (not built yet)"
+    )
+
+
+def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
+    """The plan of a Rollout; `workload` is the Deployment its workloadRef names, when it has one."""
+    try:
+        spec = RolloutSpec.model_validate(raw_spec)
+    except ValidationError as error:
+        raise InvalidSpec(str(error)) from error
+    template, match_labels = _target(spec, workload)
     common: dict[str, Any] = {
         "replicas": spec.replicas,
-        "template": spec.template,
-        "match_labels": dict(spec.selector.match_labels or {}) if spec.selector else {},
+        "template": template,
+        "match_labels": match_labels,
         "progress_deadline": float(spec.progress_deadline_seconds),
     }
     strategy = spec.strategy

@@ -67,7 +67,7 @@ def status_of(
         "pausedByPerson": memory.paused_by_person,
         "transitionCount": previous.get("transitionCount", 0) + (1 if transition else 0),
         "conditions": merge_conditions(
-            previous.get("conditions", []),
+            [c for c in previous.get("conditions", []) if c["type"] != "InvalidSpec"],  # valid again
             conditions(state, completed, healthy, reason, message),
             generation,
             now,

@@ -14,10 +14,10 @@ from typing import Any
 
 from delivery.kube.api import Kube, Object
 from delivery.kube.kinds import HTTP_ROUTE
-from delivery.traffic.route import Route
+from delivery.traffic.route import Route, RoutingTargetMissing
 
 
-class HTTPRouteMissing(LookupError):
+class HTTPRouteMissing(RoutingTargetMissing):
     """The HTTPRoute named in trafficRouting.gatewayAPI.httpRoute does not exist."""
 
 

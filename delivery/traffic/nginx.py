@@ -14,7 +14,7 @@ from typing import Any
 
 from delivery.kube.api import Kube, Object
 from delivery.kube.kinds import INGRESS
-from delivery.traffic.route import Route
+from delivery.traffic.route import Route, RoutingTargetMissing
 
 PREFIX = "nginx.ingress.kubernetes.io/"
 CANARY = PREFIX + "canary"
@@ -24,7 +24,7 @@ BY_HEADER_VALUE = PREFIX + "canary-by-header-value"
 BY_COOKIE = PREFIX + "canary-by-cookie"
 
 
-class StableIngressMissing(LookupError):
+class StableIngressMissing(RoutingTargetMissing):
     """The Ingress named in trafficRouting.nginx.stableIngress does not exist."""
 
 

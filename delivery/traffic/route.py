@@ -8,6 +8,10 @@ from typing import Protocol
 from delivery.kube.api import Kube, Object
 
 
+class RoutingTargetMissing(LookupError):
+    """An object the traffic routing names (an Ingress, an HTTPRoute) does not exist."""
+
+
 @dataclass(frozen=True)
 class Match:
     """Requests that go to the canary whatever the weight (a header value or a cookie)."""
