@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 from kubernetes.aio.client import ApiClient
 from kubernetes.aio.client.exceptions import ApiException
+from kubernetes.aio.client.rest import RESTResponse
 
 FIELD_MANAGER = "delivery"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+WATCH_SECONDS = 240  # the apiserver ends a watch after this; the watcher starts another
 
 Object = dict[str, Any]
 
@@ -90,6 +93,25 @@ class Kube:
         content_type: str = "application/json",
         query: dict[str, str] | None = None,
     ) -> Object:
+        response = await self._send(method, path, body=body, content_type=content_type, query=query)
+        try:
+            data: bytes = await response.read()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
+        except ApiException as error:
+            raise _kube_error(error.status or 0, error.body or "") from error
+        if response.status >= 400:
+            raise _kube_error(response.status, data.decode(errors="replace"))
+        return json.loads(data) if data else {}
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> RESTResponse:
         url = self.client.configuration.host + path
         if query:
             url += "?" + urlencode(query)
@@ -97,13 +119,35 @@ class Kube:
         await self.client.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
         self.requests[method] += 1
         try:
-            response = await self.client.call_api(method, url, header_params=headers, body=body)
-            data: bytes = await response.read()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
+            return await self.client.call_api(
+                method, url, header_params=headers, body=body, _request_timeout=timeout
+            )
         except ApiException as error:
             raise _kube_error(error.status or 0, error.body or "") from error
+
+    async def watch(
+        self, kind: Kind, namespace: str | None, *, label_selector: str = "", resource_version: str = ""
+    ) -> AsyncIterator[tuple[str, Object]]:
+        """The events of one watch request (type, object) as they come; it ends when the apiserver
+        closes it after a few minutes or the resourceVersion is too old (410): list and watch again."""
+        query = {"watch": "true", "timeoutSeconds": str(WATCH_SECONDS), "allowWatchBookmarks": "false"}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        response = await self._send("GET", kind.path(namespace), query=query, timeout=WATCH_SECONDS + 30)
         if response.status >= 400:
+            data: bytes = await response.read()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
             raise _kube_error(response.status, data.decode(errors="replace"))
-        return json.loads(data) if data else {}
+        stream = response.response.content
+        try:
+            while line := await stream.readline():
+                event = json.loads(line)
+                if event["type"] == "ERROR":
+                    return
+                yield event["type"], event["object"]
+        finally:
+            response.response.release()
 
     async def get(self, kind: Kind, namespace: str | None, name: str) -> Object | None:
         try:
