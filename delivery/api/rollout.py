@@ -35,6 +35,8 @@ from delivery.api.rules import Rule, at_least_one, differ, exactly_one, int_or_p
 
 ANALYSIS_HISTORY_LIMIT = 10
 """How many analysis results a Rollout's status keeps: enough to explain the last release."""
+MEASUREMENT_HISTORY_LIMIT = 5
+"""How many measurements of each metric an analysis result keeps (its counters keep them all)."""
 
 
 class Phase(enum.StrEnum):
@@ -72,6 +74,15 @@ class AnalysisPhase(enum.StrEnum):
     FAILED = "Failed"
     INCONCLUSIVE = "Inconclusive"
     ERROR = "Error"
+
+
+class AnalysisKind(enum.StrEnum):
+    """Where in a release an analysis runs."""
+
+    STEP = "Step"  # a canary step: the step waits for it
+    BACKGROUND = "Background"  # beside the canary steps or the rolling update
+    PRE_PROMOTION = "PrePromotion"  # blue-green, before the active Service switches
+    POST_PROMOTION = "PostPromotion"  # blue-green, after the switch, while the old revision still runs
 
 
 class WorkloadKind(enum.StrEnum):
@@ -302,11 +313,40 @@ class RolloutSpec(Model):
     )
 
 
+class Measurement(Model):
+    """One measurement of one metric."""
+
+    phase: AnalysisPhase
+    value: Annotated[str, Field(max_length=256)] | None = None
+    """The provider's result as JSON, shortened."""
+    message: Text | None = None
+    finished_at: datetime.datetime
+
+
+class MetricResult(Model):
+    """A metric's measurements so far. The counters are what the limits are checked against, so
+    a controller that restarts carries on with the same count instead of starting over."""
+
+    name: Key
+    phase: AnalysisPhase
+    message: Text | None = None
+    count: Count = 0
+    """Measurements taken, errors apart (an error is retried, not counted)."""
+    successful: Count = 0
+    failed: Count = 0
+    inconclusive: Count = 0
+    error: Count = 0
+    consecutive_error: Count = 0
+    measurements: Annotated[list[Measurement], Field(max_length=MEASUREMENT_HISTORY_LIMIT)] | None = None
+    """The latest measurements, newest last."""
+
+
 class AnalysisRecord(Model):
     """The outcome of one analysis of one revision."""
 
-    name: ObjectName
-    """The analysis template."""
+    name: Annotated[str, Field(max_length=600)]
+    """The analysis templates, comma-separated."""
+    kind: AnalysisKind = AnalysisKind.STEP
     revision: Annotated[str, Field(max_length=63)]
     step_index: Count | None = None
     """The canary step that ran it; unset for background and blue-green analysis."""
@@ -314,6 +354,7 @@ class AnalysisRecord(Model):
     message: Text | None = None
     started_at: datetime.datetime | None = None
     finished_at: datetime.datetime | None = None
+    metrics: Annotated[list[MetricResult], Field(max_length=128)] | None = None
 
 
 class Weights(Model):
