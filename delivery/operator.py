@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from delivery import webhook
 from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.controllers.rollout import RolloutController
 from delivery.kube.api import Kube
+from delivery.ops.leader import LeaseConfig
+from delivery.ops.notify import NotifyConfig
 from delivery.webhook import Webhook
 
 CONTROLLER_ID_LABEL = "delivery.luojilab.com/controller-id"
@@ -41,6 +43,10 @@ class Options:
     workers: int = 8
     webhook: str = "local"  # "local": a URL on 127.0.0.1; "off"; or the in-cluster Service "NAMESPACE/NAME"
     webhook_port: int = 0  # 0: any free port
+    leader: LeaseConfig | None = None  # None: no election, this process always writes
+    metrics_address: str = "0.0.0.0"  # noqa: S104 - scraped from other pods
+    metrics_port: int = 0  # 0: no metrics or health endpoints
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @property
     def shard_selector(self) -> str:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from delivery.operator import Options, run
+from delivery.ops import logs
+from delivery.ops.leader import LeaseConfig, default_identity, lease_name
+from delivery.ops.notify import DEFAULT_REASONS, NotifyConfig
 
 
 def parser() -> argparse.ArgumentParser:
@@ -27,12 +31,66 @@ def parser() -> argparse.ArgumentParser:
         "--webhook-port", type=int, default=0, help="webhook port (default: any free one)"
     )
     controller.add_argument("--log-level", default="INFO")
+    controller.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="json: one object per line"
+    )
+    election = controller.add_argument_group("leader election (high availability)")
+    election.add_argument(
+        "--leader-elect",
+        action="store_true",
+        help="run as one of several replicas; only the Lease holder writes",
+    )
+    election.add_argument("--lease-duration", type=float, default=15.0, help="seconds a standby waits")
+    election.add_argument(
+        "--renew-deadline", type=float, default=10.0, help="seconds the leader tries to renew before stopping"
+    )
+    election.add_argument("--retry-period", type=float, default=2.0, help="seconds between Lease attempts")
+    election.add_argument(
+        "--lease-name", help="Lease name (default: delivery-controller, plus -ID with --controller-id)"
+    )
+    election.add_argument(
+        "--lease-namespace",
+        default=os.environ.get("POD_NAMESPACE", "default"),
+        help="Lease namespace (default: $POD_NAMESPACE, then 'default')",
+    )
+    election.add_argument(
+        "--leader-identity", help="this replica's name in the Lease (default: $POD_NAME, else host_pid)"
+    )
+    serving = controller.add_argument_group("metrics and health")
+    serving.add_argument(
+        "--metrics-port", type=int, default=0, help="serve /metrics, /healthz, /readyz here (default 0: off)"
+    )
+    serving.add_argument("--metrics-address", default="0.0.0.0", help="address to serve metrics on")  # noqa: S104
+    notifying = controller.add_argument_group("notifications")
+    notifying.add_argument(
+        "--notify-webhook",
+        action="append",
+        default=_env_list("DELIVERY_NOTIFY_WEBHOOKS"),
+        help="POST a JSON message here on chosen transitions (repeatable; $DELIVERY_NOTIFY_WEBHOOKS)",
+    )
+    notifying.add_argument(
+        "--notify-slack",
+        action="append",
+        default=_env_list("DELIVERY_NOTIFY_SLACK"),
+        help="POST a Slack-compatible {'text': ...} here (repeatable; $DELIVERY_NOTIFY_SLACK)",
+    )
+    notifying.add_argument(
+        "--notify-reasons",
+        default=",".join(DEFAULT_REASONS),
+        help="comma-separated transition reasons to notify, or '*' for all",
+    )
+    notifying.add_argument("--notify-queue", type=int, default=256, help="messages kept when hooks are slow")
     return root
+
+
+def _env_list(name: str) -> list[str]:
+    """URLs from the environment (so a chart can take them from a Secret), space or comma separated."""
+    return os.environ.get(name, "").replace(",", " ").split()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_level, args.log_format)
     # One line per watch event and per machine callback is noise; our transitions are logged instead.
     for chatty in ("kopf.objects", "transitions"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -43,6 +101,21 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         webhook=args.webhook,
         webhook_port=args.webhook_port,
+        leader=LeaseConfig(
+            name=args.lease_name or lease_name(args.controller_id),
+            namespace=args.lease_namespace,
+            identity=args.leader_identity or default_identity(),
+            lease_duration=args.lease_duration,
+            renew_deadline=args.renew_deadline,
+            retry_period=args.retry_period,
+        )
+        if args.leader_elect
+        else None,
+        metrics_address=args.metrics_address,
+        metrics_port=args.metrics_port,
+        notify=NotifyConfig.from_flags(
+            args.notify_webhook, args.notify_slack, args.notify_reasons, args.notify_queue
+        ),
     )
     try:
         asyncio.run(run(options))

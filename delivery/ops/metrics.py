@@ -1,0 +1,114 @@
+"""The controller's Prometheus metrics, all in one place so their names are stable and listed once.
+
+Counters and histograms are updated where things happen (the work queue, the Kube layer, the
+analysis runner, the notifier); what the cache already knows (rollouts by phase) is computed at
+scrape time from it instead of being kept twice. The scrape runs on the event loop (see
+`delivery.ops.health`), so reading the cache needs no lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from delivery.kube.api import Object
+from delivery.machine import Reason
+
+RECONCILES = Counter(
+    "delivery_reconciles",
+    "Reconciles by resource and result (ok, requeue, error, cancelled)",
+    ["resource", "result"],
+)
+RECONCILE_SECONDS = Histogram(
+    "delivery_reconcile_duration_seconds", "Time of one reconcile", ["resource", "result"]
+)
+QUEUE_DEPTH = Gauge("delivery_workqueue_depth", "Keys waiting for a worker", ["resource"])
+STEP_SECONDS = Histogram(
+    "delivery_rollout_step_duration_seconds",
+    "Time from the start of a canary step to its completion (steps seen whole by this replica)",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200),
+)
+TRANSITIONS = Counter("delivery_rollout_transitions", "Rollout transitions recorded, by reason", ["reason"])
+MEASUREMENTS = Counter("delivery_analysis_measurements", "Analysis measurements by outcome", ["outcome"])
+API_ERRORS = Counter(
+    "delivery_api_errors", "Requests the apiserver refused or failed, by verb and code", ["verb", "code"]
+)
+LEADER = Gauge(
+    "delivery_leader", "1 while this replica holds the Lease (always 1 without election)", ["lease"]
+)
+NOTIFICATIONS = Counter(
+    "delivery_notifications", "Notifications by result (sent, failed, dropped)", ["result"]
+)
+
+
+def record_measurement(outcome: str) -> None:
+    """One analysis measurement taken: Successful, Failed, Inconclusive or Error."""
+    MEASUREMENTS.labels(outcome).inc()
+
+
+def record_api_error(verb: str, code: int) -> None:
+    API_ERRORS.labels(verb, str(code)).inc()
+
+
+class StepClock:
+    """Times canary steps from the transitions this replica records. A step that began under
+    another replica (before a failover) is not observed rather than observed wrong."""
+
+    STARTS = frozenset({Reason.ROLLOUT_UPDATED, Reason.STEP_COMPLETED, Reason.RESUMED, Reason.RETRIED})
+    ENDS = frozenset({Reason.STEP_COMPLETED})
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._started: dict[tuple[str, str], float] = {}
+
+    def transition(self, key: tuple[str, str], reason: str) -> float | None:
+        """Note a transition of `key`; returns the step's duration when one just completed."""
+        TRANSITIONS.labels(reason).inc()
+        at = self._clock()
+        duration = None
+        started = self._started.pop(key, None)
+        if reason in self.ENDS and started is not None:
+            duration = at - started
+            STEP_SECONDS.observe(duration)
+        if reason in self.STARTS:
+            self._started[key] = at
+        return duration
+
+
+class RolloutPhases(Collector):
+    """`delivery_rollouts{phase}` and `delivery_rollout_phase{namespace,name,phase}` from the cache."""
+
+    def __init__(self, rollouts: Callable[[], Iterable[Object]]) -> None:
+        self._rollouts = rollouts
+
+    def collect(self) -> Iterable[Metric]:
+        counts = GaugeMetricFamily("delivery_rollouts", "Rollouts in the cache by phase", labels=["phase"])
+        each = GaugeMetricFamily(
+            "delivery_rollout_phase",
+            "1 for each Rollout's current phase",
+            labels=["namespace", "name", "phase"],
+        )
+        step = GaugeMetricFamily(
+            "delivery_rollout_step", "Each Rollout's current step index", labels=["namespace", "name"]
+        )
+        by_phase: dict[str, int] = {}
+        for rollout in self._rollouts():
+            metadata, status = rollout["metadata"], rollout.get("status") or {}
+            phase = status.get("phase") or "Pending"
+            by_phase[phase] = by_phase.get(phase, 0) + 1
+            each.add_metric([metadata["namespace"], metadata["name"], phase], 1)
+            step.add_metric([metadata["namespace"], metadata["name"]], status.get("currentStepIndex") or 0)
+        for phase, count in sorted(by_phase.items()):
+            counts.add_metric([phase], count)
+        return [counts, each, step]
+
+
+def watch_rollouts(rollouts: Callable[[], Iterable[Object]]) -> Callable[[], None]:
+    """Expose the phases of `rollouts`; returns how to stop (a process registers once)."""
+    collector = RolloutPhases(rollouts)
+    REGISTRY.register(collector)
+    return lambda: REGISTRY.unregister(collector)
