@@ -222,7 +222,9 @@ class LoadBalancerServer(ThreadingHTTPServer):
     def __init__(self, port: int = 0) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.state = State()
-        self._thread = threading.Thread(target=self.serve_forever, name="lb-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="lb-server", daemon=True
+        )
 
     @property
     def url(self) -> str:
