@@ -36,6 +36,13 @@ class ServingCertificate:
     certificate: bytes
     key: bytes
 
+    @classmethod
+    def read(cls, directory: Path) -> ServingCertificate:
+        """A certificate mounted from a Secret (`ca.crt`, `tls.crt`, `tls.key`, as cert-manager and
+        the Helm chart write it): every replica behind one Service must serve under the same CA."""
+        ca, certificate, key = ((directory / name).read_bytes() for name in ("ca.crt", "tls.crt", "tls.key"))
+        return cls(ca=ca, certificate=certificate, key=key)
+
     def write(self, directory: Path) -> tuple[Path, Path]:
         """Write the certificate and key where `ssl.SSLContext.load_cert_chain` can read them."""
         directory.mkdir(parents=True, exist_ok=True)

@@ -154,15 +154,19 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     service: ServiceReference | None = None,
+    material: tls.ServingCertificate | None = None,
 ) -> Webhook:
     """Start the webhook with a certificate of its own (written under `directory`) and point the
-    CRDs at it: at `service` inside a cluster, else at its URL (an apiserver on this machine)."""
+    CRDs at it: at `service` inside a cluster, else at its URL (an apiserver on this machine).
+
+    Replicas behind one Service are given the same `material` (a mounted Secret): each made its
+    own, each would point the CRDs at its own CA and the apiserver would trust only the last."""
     hosts = (
         tls.LOCAL_HOSTS
         if service is None
         else (*tls.LOCAL_HOSTS, *tls.service_hosts(service.name, service.namespace))
     )
-    material = tls.self_signed(hosts)
+    material = material or tls.self_signed(hosts)
     webhook = await start(*material.write(directory), host=host, port=port)
     try:
         await point_conversion(kube, material.ca, service or webhook.url)
