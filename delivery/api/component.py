@@ -7,6 +7,7 @@ v1alpha1 lacks, and `delivery.api.conversion` for how the two are converted with
 
 from __future__ import annotations
 
+import datetime
 import enum
 from typing import Annotated, Any, Literal
 
@@ -289,11 +290,24 @@ class RenderedObject(Model):
     name: ObjectName
 
 
+class LoadBalancerStatus(Model):
+    """The luoji-slb load balancer made for the Component (`svc.type: luoji-slb`)."""
+
+    id: Annotated[str, Field(min_length=1, max_length=253)]
+    address: Annotated[str, Field(max_length=253)]
+
+
 class ComponentStatus(ObservedStatus):
     """When the Component was first rendered and last changed are its conditions' times."""
 
     objects: Annotated[list[RenderedObject], Field(max_length=64)] | None = None
     """Every object rendered from the Component."""
+    load_balancer: LoadBalancerStatus | None = None
+    rendered_revision: Annotated[str, Field(max_length=128)] | None = None
+    """The revision of the cluster's rendering inputs (ClusterProfile and templates) the objects were
+    last rendered from: a change of those re-renders the Components a few at a time, moving this."""
+    rendered_at: datetime.datetime | None = None
+    """When the objects were last rendered from a new revision of the inputs or a new spec."""
 
 
 class ComponentV1Alpha1(Resource):
