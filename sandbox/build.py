@@ -17,7 +17,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox.versions import ALL, ETCD, GATEWAY_API_MODULE, GOMOD_DIR, KUBERNETES, KWOK, Component
+from sandbox.versions import (
+    ALL,
+    ETCD,
+    GATEWAY_API_MODULE,
+    GOMOD_DIR,
+    HELM,
+    KUBERNETES,
+    KWOK,
+    Component,
+)
 
 PROGRESS_EVERY = 100  # packages compiled between two progress lines
 
@@ -52,6 +61,19 @@ def _kubernetes_ldflags() -> str:
     return " ".join(flags)
 
 
+def _helm_ldflags() -> str:
+    """Stamp helm's version, and the Kubernetes version `helm template` and `helm lint` assume offline.
+
+    Helm's own Makefile derives the latter from its client-go; ours is the sandbox's, so a chart's
+    kubeVersion constraint is checked against the cluster the tests install into.
+    """
+    major, minor = KUBERNETES.version.removeprefix("v").split(".")[:2]
+    flags = ["-s", "-w", f"-X helm.sh/helm/v3/internal/version.version={HELM.version}"]
+    for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+        flags += [f"-X {package}.k8sVersionMajor={major}", f"-X {package}.k8sVersionMinor={minor}"]
+    return " ".join(flags)
+
+
 def _go_commands(component: Component, out: Path) -> tuple[list[list[str]], Path]:
     """The `go` invocations that build a component into `out`, and the directory to run them in."""
     if component is KUBERNETES:
@@ -65,6 +87,10 @@ def _go_commands(component: Component, out: Path) -> tuple[list[list[str]], Path
     if component is KWOK:
         install = ["go", "install", "-v", "-trimpath", "-ldflags", "-s -w"]
         return [[*install, f"sigs.k8s.io/kwok/cmd/kwok@{component.version}"]], GOMOD_DIR
+    if component is HELM:
+        # helm's module has no replace directives, so `go install` builds it with its own go.sum.
+        install = ["go", "install", "-v", "-trimpath", "-ldflags", _helm_ldflags()]
+        return [[*install, f"helm.sh/helm/v3/cmd/helm@{component.version}"]], GOMOD_DIR
     raise ValueError(f"no build recipe for {component.key}")
 
 

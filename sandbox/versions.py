@@ -32,7 +32,9 @@ KUBERNETES = Component(
 )
 ETCD = Component("etcd", "v3.5.21", ("etcd",))
 KWOK = Component("kwok", "v0.7.0", ("kwok",))
+# Not part of the control plane: the tests render and install charts/delivery with the real helm.
+HELM = Component("helm", "v3.17.4", ("helm",))
 # Not a build: the standard-channel CRDs shipped inside the module, applied at every start.
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api@v1.2.1"
 
-ALL = (KUBERNETES, ETCD, KWOK)
+ALL = (KUBERNETES, ETCD, KWOK, HELM)
