@@ -11,3 +11,9 @@ INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 HTTP_ROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 ROLLOUT = Kind("delivery.luojilab.com/v1alpha1", "Rollout", "rollouts")
+NODE = Kind("v1", "Node", "nodes", namespaced=False)
+CONFIG_MAP = Kind("v1", "ConfigMap", "configmaps")
+COMPONENT = Kind("component.luojilab.com/v1beta1", "Component", "components")
+CLUSTER_PROFILE = Kind(
+    "component.luojilab.com/v1beta1", "ClusterProfile", "clusterprofiles", namespaced=False
+)
