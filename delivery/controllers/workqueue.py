@@ -5,14 +5,22 @@ So events for one object coalesce: a key is queued at most once, never reconcile
 at a time, and a wake during its reconcile makes exactly one more run afterwards. A reconcile may
 ask to be run again later (a timed pause, a scale-down delay); a failing one is retried with
 exponential backoff so a broken object cannot spin the controller.
+
+The queue is also where writes are gated for leader election: a standby's queue is closed, so
+watch events still collect keys (deduplicated, at most one per object) but no reconcile runs.
+Closing cancels the reconciles in flight at once (their keys run again when reopened); the
+reconciles are level-based, so one cut short is simply done again by whoever leads next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
+
+from delivery.ops import logs, metrics
 
 Key = TypeVar("Key", bound=Hashable)
 
@@ -23,9 +31,22 @@ BACKOFF_MAX = 30.0
 
 
 class WorkQueue(Generic[Key]):
-    def __init__(self, reconcile: Callable[[Key], Awaitable[float | None]], workers: int = 4) -> None:
+    def __init__(
+        self,
+        reconcile: Callable[[Key], Awaitable[float | None]],
+        workers: int = 4,
+        resource: str = "",
+        *,
+        closed: bool = False,
+    ) -> None:
         self._reconcile = reconcile
         self._workers = workers
+        self.resource = resource
+        self._open = asyncio.Event()
+        if not closed:
+            self._open.set()
+        self._running: set[asyncio.Future[float | None]] = set()
+        metrics.QUEUE_DEPTH.labels(resource).set_function(lambda: len(self))
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
         self._processing: set[Key] = set()
@@ -62,6 +83,20 @@ class WorkQueue(Generic[Key]):
             timer.cancel()
         self._failures.pop(key, None)
 
+    @property
+    def is_open(self) -> bool:
+        return self._open.is_set()
+
+    def open(self) -> None:
+        """Let reconciles run (this replica leads)."""
+        self._open.set()
+
+    def close(self) -> None:
+        """Stop writing now: no new reconcile starts and those in flight are cancelled."""
+        self._open.clear()
+        for task in list(self._running):
+            task.cancel()
+
     def _fire(self, key: Key) -> None:
         self._timers.pop(key, None)
         self.add(key)
@@ -74,18 +109,15 @@ class WorkQueue(Generic[Key]):
 
     async def _work(self) -> None:
         while True:
+            await self._open.wait()
             key = await self._queue.get()
+            if not self._open.is_set():  # closed while this worker waited: leave the key queued
+                self._queue.put_nowait(key)
+                continue
             self._queued.discard(key)
             self._processing.add(key)
             try:
-                delay = await self._reconcile(key)
-            except Exception:
-                failures = self._failures.get(key, 0) + 1
-                self._failures[key] = failures
-                delay = min(BACKOFF_START * 2 ** (failures - 1), BACKOFF_MAX)
-                log.exception("reconcile of %s failed (attempt %d); again in %.1fs", key, failures, delay)
-            else:
-                self._failures.pop(key, None)
+                delay = await self._run(key)
             finally:
                 self._processing.discard(key)
             if key in self._dirty:
@@ -93,3 +125,34 @@ class WorkQueue(Generic[Key]):
                 self.add(key)
             if delay is not None:
                 self.add_after(key, delay)
+
+    async def _run(self, key: Key) -> float | None:
+        """One reconcile in its own task (so closing can cancel it), timed, counted, logged with its key."""
+        logs.OBJECT.set("/".join(key) if isinstance(key, tuple) else str(key))
+        task = asyncio.ensure_future(self._reconcile(key))
+        self._running.add(task)
+        started = time.perf_counter()
+        delay: float | None = None
+        try:
+            delay = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the queue itself is stopping
+            result = "cancelled"
+            self._dirty.add(key)  # cut short by close(): done again once open
+        except Exception:
+            result = "error"
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            delay = min(BACKOFF_START * 2 ** (failures - 1), BACKOFF_MAX)
+            log.exception("reconcile of %s failed (attempt %d); again in %.1fs", key, failures, delay)
+        else:
+            result = "ok" if delay is None else "requeue"
+            self._failures.pop(key, None)
+        finally:
+            self._running.discard(task)
+            logs.OBJECT.set("")
+        metrics.RECONCILES.labels(self.resource, result).inc()
+        metrics.RECONCILE_SECONDS.labels(self.resource, result).observe(time.perf_counter() - started)
+        return delay

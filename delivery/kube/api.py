@@ -19,6 +19,8 @@ from kubernetes.aio.client import ApiClient
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.client.rest import RESTResponse
 
+from delivery.ops.metrics import record_api_error
+
 FIELD_MANAGER = "delivery"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
@@ -97,8 +99,10 @@ class Kube:
         try:
             data: bytes = await response.read()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
         except ApiException as error:
+            record_api_error(method, error.status or 0)
             raise _kube_error(error.status or 0, error.body or "") from error
         if response.status >= 400:
+            record_api_error(method, response.status)
             raise _kube_error(response.status, data.decode(errors="replace"))
         return json.loads(data) if data else {}
 
@@ -123,6 +127,7 @@ class Kube:
                 method, url, header_params=headers, body=body, _request_timeout=timeout
             )
         except ApiException as error:
+            record_api_error(method, error.status or 0)
             raise _kube_error(error.status or 0, error.body or "") from error
 
     async def watch(

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import REGISTRY, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from delivery.kube.api import Object
 from delivery.machine import Reason
 
 RECONCILES = Counter(
@@ -82,7 +82,7 @@ class StepClock:
 class RolloutPhases(Collector):
     """`delivery_rollouts{phase}` and `delivery_rollout_phase{namespace,name,phase}` from the cache."""
 
-    def __init__(self, rollouts: Callable[[], Iterable[Object]]) -> None:
+    def __init__(self, rollouts: Callable[[], Iterable[dict[str, Any]]]) -> None:
         self._rollouts = rollouts
 
     def collect(self) -> Iterable[Metric]:
@@ -107,7 +107,7 @@ class RolloutPhases(Collector):
         return [counts, each, step]
 
 
-def watch_rollouts(rollouts: Callable[[], Iterable[Object]]) -> Callable[[], None]:
+def watch_rollouts(rollouts: Callable[[], Iterable[dict[str, Any]]]) -> Callable[[], None]:
     """Expose the phases of `rollouts`; returns how to stop (a process registers once)."""
     collector = RolloutPhases(rollouts)
     REGISTRY.register(collector)
