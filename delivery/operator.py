@@ -40,6 +40,7 @@ class Options:
     kubeconfig: str | None = None
     namespaces: tuple[str, ...] = ()  # empty: the whole cluster
     controller_id: str | None = None
+    identity: str = ""  # this replica, in the Lease and its Events' reportingInstance
     workers: int = 8
     webhook: str = "local"  # "local": a URL on 127.0.0.1; "off"; or the in-cluster Service "NAMESPACE/NAME"
     webhook_port: int = 0  # 0: any free port

@@ -61,8 +61,11 @@ class EventNote:
     warning: bool = False
 
 
-async def record_event(kube: Kube, involved: Object, sequence: int, note: EventNote) -> None:
-    """Create the Event for transition number `sequence` of `involved`, once."""
+async def record_event(
+    kube: Kube, involved: Object, sequence: int, note: EventNote, instance: str = ""
+) -> bool:
+    """Create the Event for transition number `sequence` of `involved`, once; False if it already was.
+    `instance` names the replica that wrote it (the Event's reportingInstance)."""
     metadata = involved["metadata"]
     stamp = now()
     event = {
@@ -82,6 +85,7 @@ async def record_event(kube: Kube, involved: Object, sequence: int, note: EventN
         "type": "Warning" if note.warning else "Normal",
         "source": {"component": COMPONENT_NAME},
         "reportingComponent": COMPONENT_NAME,
+        "reportingInstance": instance,
         "firstTimestamp": stamp,
         "lastTimestamp": stamp,
         "count": 1,
@@ -91,3 +95,5 @@ async def record_event(kube: Kube, involved: Object, sequence: int, note: EventN
     except KubeError as error:
         if error.status != 409:  # AlreadyExists: written before a restart
             raise
+        return False
+    return True

@@ -54,7 +54,9 @@ def parser() -> argparse.ArgumentParser:
         help="Lease namespace (default: $POD_NAMESPACE, then 'default')",
     )
     election.add_argument(
-        "--leader-identity", help="this replica's name in the Lease (default: $POD_NAME, else host_pid)"
+        "--identity",
+        help="this replica's name, in the Lease and in its Events' reportingInstance (default: $POD_NAME, "
+        "else host_pid)",
     )
     serving = controller.add_argument_group("metrics and health")
     serving.add_argument(
@@ -94,17 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     # One line per watch event and per machine callback is noise; our transitions are logged instead.
     for chatty in ("kopf.objects", "transitions"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    identity = args.identity or default_identity()
     options = Options(
         kubeconfig=args.kubeconfig,
         namespaces=tuple(args.namespace),
         controller_id=args.controller_id,
+        identity=identity,
         workers=args.workers,
         webhook=args.webhook,
         webhook_port=args.webhook_port,
         leader=LeaseConfig(
             name=args.lease_name or lease_name(args.controller_id),
             namespace=args.lease_namespace,
-            identity=args.leader_identity or default_identity(),
+            identity=identity,
             lease_duration=args.lease_duration,
             renew_deadline=args.renew_deadline,
             retry_period=args.retry_period,

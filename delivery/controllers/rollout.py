@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import kopf
@@ -23,6 +24,7 @@ from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
 from delivery.kube.kinds import DEPLOYMENT, ROLLOUT
+from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
 from delivery.rollout import act
 from delivery.rollout.decide import COMMANDS, Decision, Memory, Observed, decide
@@ -77,10 +79,13 @@ def _status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str,
 class RolloutController:
     sharded: ClassVar[list[tuple[str, str]]] = [(GROUP, "rollouts")]
 
-    def __init__(self, kube: Kube, workers: int) -> None:
+    def __init__(self, kube: Kube, workers: int, instance: str = "") -> None:
         self.kube = kube
+        self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
-        self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers)
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
+        # Told of each transition once, when its Event is first written (metrics, notifications).
+        self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = []
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
         kopf.on.event(GROUP, VERSION, "rollouts", registry=registry)(self._on_rollout)
@@ -112,6 +117,7 @@ class RolloutController:
         namespace = key[0]
         plan = plan_of(rollout["spec"], await self._referenced(rollout))
         revision = template_hash(plan.template)
+        logs.REVISION.set(revision)
         by_revision = _replicasets(self.cache.children(key))
         states = tuple(_state(rs) for rs in by_revision.values())
         services = plan.services
@@ -254,7 +260,9 @@ class RolloutController:
                 transition.message,
             )
             note = EventNote(transition.reason.value, transition.message, transition.warning)
-            await record_event(self.kube, rollout, status["transitionCount"], note)
+            if await record_event(self.kube, rollout, status["transitionCount"], note, self.instance):
+                for hook in self.on_transition:
+                    hook(rollout, status, note)
         if status != previous:
             written = await self.kube.patch_guarded(
                 ROLLOUT,
