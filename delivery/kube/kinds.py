@@ -17,3 +17,8 @@ COMPONENT = Kind("component.luojilab.com/v1beta1", "Component", "components")
 CLUSTER_PROFILE = Kind(
     "component.luojilab.com/v1beta1", "ClusterProfile", "clusterprofiles", namespaced=False
 )
+SECRET = Kind("v1", "Secret", "secrets")
+ANALYSIS_TEMPLATE = Kind("delivery.luojilab.com/v1alpha1", "AnalysisTemplate", "analysistemplates")
+CLUSTER_ANALYSIS_TEMPLATE = Kind(
+    "delivery.luojilab.com/v1alpha1", "ClusterAnalysisTemplate", "clusteranalysistemplates", namespaced=False
+)
