@@ -3,17 +3,24 @@
 promote, abort, retry and pause set the command annotations the controller consumes, so the
 plugin needs no more rights than `kubectl annotate`. `status` prints the phase and exits with a
 code a pipeline can branch on: 0 Healthy, 1 Aborted or Degraded, 2 still in flight (after
---timeout when given).
+--timeout when given). `get rollout NAME [--watch]` shows the Rollout as a tree of revisions,
+redrawn in place from a watch in a terminal, printed anew on each change when piped.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 from typing import Any
 
+from rich.console import Console
+from rich.live import Live
+
+from delivery.cli.live import follow
+from delivery.cli.tree import rollout_tree
 from delivery.kube.api import Kube, KubeError
 from delivery.kube.kinds import ROLLOUT
 from delivery.operator import api_client
@@ -53,7 +60,36 @@ def parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--timeout", type=float, default=0, help="wait up to this many seconds for an outcome"
     )
+    get = commands.add_parser("get", help="show a rollout's revisions, weights, step and analysis")
+    get.add_argument("kind", choices=["rollout", "ro"])
+    get.add_argument("name")
+    get.add_argument("-w", "--watch", action="store_true", help="keep showing it as it changes")
     return root
+
+
+async def show(kube: Kube, namespace: str, name: str, watch: bool) -> int:
+    console = Console(highlight=False)
+    with contextlib.ExitStack() as stack:
+        live = (
+            stack.enter_context(Live(console=console, auto_refresh=False))
+            if watch and console.is_terminal
+            else None
+        )
+        async for snapshot in follow(kube, namespace, name):
+            if snapshot.rollout is None:
+                print(f"rollout {namespace}/{name} not found", file=sys.stderr)
+                if not watch:
+                    return EXIT_FAILED
+                continue
+            tree = rollout_tree(snapshot.rollout, snapshot.replicasets)
+            if live is not None:
+                live.update(tree, refresh=True)
+            else:
+                console.print(tree)
+                if not watch:
+                    return 0
+                console.print()
+    return 0
 
 
 def exit_code(status: dict[str, Any], generation: int) -> int:
@@ -90,6 +126,8 @@ async def run(args: argparse.Namespace) -> int:
     try:
         if args.command == "status":
             return await wait_status(kube, args.namespace, args.name, args.timeout)
+        if args.command == "get":
+            return await show(kube, args.namespace, args.name, args.watch)
         key, value = ACTIONS[args.command]
         if args.command == "promote" and args.full:
             value = "full"
@@ -104,7 +142,10 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return asyncio.run(run(parser().parse_args(argv)))
+    try:
+        return asyncio.run(run(parser().parse_args(argv)))
+    except KeyboardInterrupt:
+        return 0  # the way out of --watch
 
 
 if __name__ == "__main__":

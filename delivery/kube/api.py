@@ -131,13 +131,21 @@ class Kube:
             raise _kube_error(error.status or 0, error.body or "") from error
 
     async def watch(
-        self, kind: Kind, namespace: str | None, *, label_selector: str = "", resource_version: str = ""
+        self,
+        kind: Kind,
+        namespace: str | None,
+        *,
+        label_selector: str = "",
+        field_selector: str = "",
+        resource_version: str = "",
     ) -> AsyncIterator[tuple[str, Object]]:
         """The events of one watch request (type, object) as they come; it ends when the apiserver
         closes it after a few minutes or the resourceVersion is too old (410): list and watch again."""
         query = {"watch": "true", "timeoutSeconds": str(WATCH_SECONDS), "allowWatchBookmarks": "false"}
         if label_selector:
             query["labelSelector"] = label_selector
+        if field_selector:
+            query["fieldSelector"] = field_selector
         if resource_version:
             query["resourceVersion"] = resource_version
         response = await self._send("GET", kind.path(namespace), query=query, timeout=WATCH_SECONDS + 30)

@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from sandbox.cluster import Sandbox
 from tests.integration.conftest import Controller
 from tests.rollouts import apply, rollout, wait_for
+from tests.waiting import eventually
 
 STRATEGY = {
     "canary": {
@@ -20,16 +25,42 @@ STRATEGY = {
 }
 
 
-def plugin(sandbox: Sandbox, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+def plugin_command(sandbox: Sandbox, namespace: str, *args: str) -> tuple[list[str], dict[str, str]]:
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
-    return subprocess.run(
-        [str(sandbox.kubectl), "delivery", f"--kubeconfig={sandbox.kubeconfig}", "-n", namespace, *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PATH": path},
-        check=False,
-        timeout=60,
-    )
+    argv = [str(sandbox.kubectl), "delivery", f"--kubeconfig={sandbox.kubeconfig}", "-n", namespace, *args]
+    return argv, {**os.environ, "PATH": path}
+
+
+def plugin(sandbox: Sandbox, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+    argv, env = plugin_command(sandbox, namespace, *args)
+    return subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=60)
+
+
+class Watching:
+    """`kubectl delivery get rollout --watch` piped, its output collected as it comes."""
+
+    def __init__(self, sandbox: Sandbox, namespace: str, name: str) -> None:
+        argv, env = plugin_command(sandbox, namespace, "get", "rollout", name, "--watch")
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    def shown(self, text: str) -> bool:
+        return any(text in line for line in list(self.lines))
+
+
+@pytest.fixture
+def watching(sandbox: Sandbox, namespace: str) -> Iterator[Watching]:
+    running = Watching(sandbox, namespace, "web")
+    yield running
+    running.process.kill()
+    running.process.wait(timeout=10)
 
 
 def test_promote_pause_abort_retry_and_status_codes(
@@ -75,3 +106,29 @@ def test_pause_holds_a_release_until_promoted(
     assert paused["message"] == "paused by a person"
     assert plugin(sandbox, namespace, "promote", "web").returncode == 0  # a held pause step: skipped
     wait_for(sandbox, "web", namespace, pausedByPerson=False, phase="Healthy", currentStepIndex=2)
+
+
+def test_get_shows_the_tree_and_watch_shows_each_step_as_it_changes(
+    sandbox: Sandbox, namespace: str, controller: Controller, watching: Watching
+) -> None:
+    apply(sandbox, rollout("web", namespace, "web:1", STRATEGY))
+    healthy = wait_for(sandbox, "web", namespace, phase="Healthy")
+    once = plugin(sandbox, namespace, "get", "rollout", "web")
+    assert once.returncode == 0, once.stderr
+    assert f"rollout {namespace}/web  Healthy  canary" in once.stdout
+    assert f"{healthy['stableRevision']} stable" in once.stdout
+    assert "\x1b[" not in once.stdout  # piped: plain text
+
+    apply(sandbox, rollout("web", namespace, "web:2", STRATEGY))
+    eventually(lambda: watching.shown("step 2/4: pause (until promoted)"), timeout=60, what="step 2 watched")
+    assert watching.shown("traffic: stable 50%, canary 50%")
+    assert plugin(sandbox, namespace, "promote", "web").returncode == 0
+    eventually(lambda: watching.shown("step 4/4: pause (until promoted)"), timeout=60, what="step 4 watched")
+    assert watching.shown("traffic: stable 20%, canary 80%")
+    assert watching.process.poll() is None  # --watch keeps watching
+
+
+def test_get_of_a_missing_rollout_fails_clearly(sandbox: Sandbox, namespace: str) -> None:
+    missing = plugin(sandbox, namespace, "get", "rollout", "nothing")
+    assert missing.returncode == 1
+    assert f"rollout {namespace}/nothing not found" in missing.stderr

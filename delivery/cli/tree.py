@@ -1,0 +1,128 @@
+"""What `kubectl delivery get rollout` shows: a Rollout and its ReplicaSets as one tree.
+
+A pure function of the objects as the apiserver sends them, so the live view and a piped
+snapshot print the same thing, and tests need no terminal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from rich.tree import Tree
+
+from delivery.rollout.revision import HASH_LABEL
+
+PHASE_STYLES = {
+    "Healthy": "bold green",
+    "Progressing": "bold cyan",
+    "Paused": "bold yellow",
+    "Degraded": "bold red",
+    "Aborted": "bold red",
+}
+ANALYSIS_STYLES = {"Successful": "green", "Failed": "red", "Inconclusive": "yellow", "Error": "red"}
+ANALYSES_SHOWN = 5
+
+
+def describe_step(step: dict[str, Any]) -> str:
+    """A canary step as a person writes it: `setWeight 20`, `pause 30s`, `pause (until promoted)`."""
+    if "setWeight" in step:
+        return f"setWeight {step['setWeight']}"
+    if "pause" in step:
+        duration = (step["pause"] or {}).get("duration")
+        return f"pause {duration}" if duration else "pause (until promoted)"
+    if "analysis" in step:
+        names = ", ".join(t["templateName"] for t in step["analysis"].get("templates", []))
+        return f"analysis {names}".strip()
+    if "setCanaryScale" in step:
+        scale = step["setCanaryScale"]
+        return "setCanaryScale " + ", ".join(f"{key}={value}" for key, value in scale.items())
+    return "step"
+
+
+def _strategy(spec: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    strategy = spec.get("strategy", {})
+    name = next(iter(strategy), "unknown")
+    return name, strategy.get("canary", {}).get("steps", [])
+
+
+def _step_line(status: dict[str, Any], steps: list[dict[str, Any]]) -> str:
+    index = status.get("currentStepIndex")
+    if index is None or not steps:
+        return ""
+    if index >= len(steps):
+        return f"step {len(steps)}/{len(steps)} (all done)"
+    return f"step {index + 1}/{len(steps)}: {describe_step(steps[index])}"
+
+
+def _role(revision: str, status: dict[str, Any]) -> str:
+    if revision == status.get("stableRevision"):
+        return "stable"
+    if revision == status.get("canaryRevision"):
+        return "canary"
+    return "old"
+
+
+def _images(replicaset: dict[str, Any]) -> str:
+    containers = replicaset["spec"]["template"]["spec"].get("containers", [])
+    return ", ".join(container.get("image", "?") for container in containers)
+
+
+def rollout_tree(rollout: dict[str, Any], replicasets: list[dict[str, Any]]) -> Tree:
+    metadata, spec = rollout["metadata"], rollout.get("spec", {})
+    status = rollout.get("status") or {}
+    phase = status.get("phase", "Unknown")
+    strategy, steps = _strategy(spec)
+    title = Text.assemble(
+        ("rollout ", "bold"),
+        (f"{metadata['namespace']}/{metadata['name']}", "bold"),
+        "  ",
+        (phase, PHASE_STYLES.get(phase, "")),
+        f"  {strategy}",
+    )
+    root = Tree(title)
+    details = [
+        _step_line(status, steps),
+        status.get("message", ""),
+    ]
+    weights = status.get("weights")
+    if weights:
+        details.append(f"traffic: stable {weights.get('stable', 100)}%, canary {weights.get('canary', 0)}%")
+    if status.get("observedGeneration") != metadata.get("generation"):
+        details.append("(the controller has not seen the latest spec yet)")
+    for line in details:
+        if line:
+            root.add(Text(line, style="dim" if line.startswith("(") else ""))
+
+    revisions = root.add(Text("revisions", style="bold"))
+    ordered = sorted(replicasets, key=lambda rs: rs["metadata"].get("creationTimestamp", ""), reverse=True)
+    for replicaset in ordered:
+        revision = replicaset["metadata"].get("labels", {}).get(HASH_LABEL, "?")
+        rs_status = replicaset.get("status") or {}
+        role = _role(revision, status)
+        desired = replicaset["spec"].get("replicas", 0)
+        if role == "old" and desired == 0 and not rs_status.get("replicas"):
+            continue  # history kept for a rollback, nothing running
+        revisions.add(
+            Text.assemble(
+                (f"{revision} ", "bold"),
+                (f"{role:<6}", {"stable": "green", "canary": "cyan"}.get(role, "dim")),
+                f"  {replicaset['metadata']['name']}",
+                f"  {rs_status.get('readyReplicas', 0)}/{desired} ready",
+                f"  {_images(replicaset)}",
+            )
+        )
+
+    history = status.get("analysisHistory") or []
+    if history:
+        analyses = root.add(Text("analysis", style="bold"))
+        for record in history[-ANALYSES_SHOWN:]:
+            where = f"step {record['stepIndex'] + 1}" if record.get("stepIndex") is not None else "background"
+            analyses.add(
+                Text.assemble(
+                    f"{record['name']} ({where}, {record['revision']}) ",
+                    (record["phase"], ANALYSIS_STYLES.get(record["phase"], "")),
+                    f"  {record.get('message', '')}".rstrip(),
+                )
+            )
+    return root

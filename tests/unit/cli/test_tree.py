@@ -1,0 +1,111 @@
+"""The plugin's tree: what a person sees of a Rollout, as plain text."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from delivery.cli.tree import describe_step, rollout_tree
+from delivery.rollout.revision import HASH_LABEL
+
+STEPS = [{"setWeight": 20}, {"pause": {"duration": "30s"}}, {"setWeight": 50}, {"pause": {}}]
+
+
+def replicaset(revision: str, image: str, desired: int, ready: int, created: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": f"web-{revision}",
+            "labels": {HASH_LABEL: revision},
+            "creationTimestamp": created,
+        },
+        "spec": {"replicas": desired, "template": {"spec": {"containers": [{"image": image}]}}},
+        "status": {"replicas": ready, "readyReplicas": ready},
+    }
+
+
+def rollout(**status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "namespace": "shop", "generation": 2},
+        "spec": {"strategy": {"canary": {"steps": STEPS}}},
+        "status": {"observedGeneration": 2, **status},
+    }
+
+
+def text(tree: Any) -> str:
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(tree)
+    return out.getvalue()
+
+
+def test_a_paused_canary_shows_step_weights_and_both_revisions_newest_first() -> None:
+    shown = text(
+        rollout_tree(
+            rollout(
+                phase="Paused",
+                currentStepIndex=3,
+                stableRevision="aaa",
+                canaryRevision="bbb",
+                weights={"stable": 50, "canary": 50},
+                message="waiting to be promoted",
+            ),
+            [
+                replicaset("aaa", "web:1", 4, 4, "2026-11-25T08:00:00Z"),
+                replicaset("bbb", "web:2", 2, 1, "2026-11-25T09:00:00Z"),
+            ],
+        )
+    )
+    assert "rollout shop/web  Paused  canary" in shown
+    assert "step 4/4: pause (until promoted)" in shown
+    assert "traffic: stable 50%, canary 50%" in shown
+    assert "waiting to be promoted" in shown
+    canary_line, stable_line = (line for line in shown.splitlines() if "web-" in line)
+    assert "bbb canary" in canary_line and "1/2 ready" in canary_line and "web:2" in canary_line
+    assert "aaa stable" in stable_line and "4/4 ready" in stable_line
+
+
+def test_old_revisions_with_nothing_running_are_left_out() -> None:
+    shown = text(
+        rollout_tree(
+            rollout(phase="Healthy", stableRevision="bbb"),
+            [
+                replicaset("aaa", "web:1", 0, 0, "2026-11-25T08:00:00Z"),
+                replicaset("bbb", "web:2", 4, 4, "2026-11-25T09:00:00Z"),
+            ],
+        )
+    )
+    assert "web-bbb" in shown
+    assert "web-aaa" not in shown
+
+
+def test_the_latest_analyses_are_listed_with_their_outcome() -> None:
+    history = [
+        {"name": f"run-{i}", "revision": "bbb", "stepIndex": 2, "phase": "Successful"} for i in range(7)
+    ]
+    history.append({"name": "errors", "revision": "bbb", "phase": "Failed", "message": "0.2 > 0.05"})
+    shown = text(rollout_tree(rollout(phase="Aborted", analysisHistory=history), []))
+    assert "errors (background, bbb) Failed  0.2 > 0.05" in shown
+    assert "run-6 (step 3, bbb) Successful" in shown
+    assert "run-2" not in shown  # only the latest five
+
+
+def test_a_spec_the_controller_has_not_seen_is_flagged() -> None:
+    stale = rollout(phase="Healthy")
+    stale["status"]["observedGeneration"] = 1
+    assert "has not seen the latest spec" in text(rollout_tree(stale, []))
+
+
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        ({"setWeight": 20}, "setWeight 20"),
+        ({"pause": {"duration": "1m"}}, "pause 1m"),
+        ({"pause": {}}, "pause (until promoted)"),
+        ({"analysis": {"templates": [{"templateName": "errors"}]}}, "analysis errors"),
+        ({"setCanaryScale": {"replicas": 2}}, "setCanaryScale replicas=2"),
+    ],
+)
+def test_steps_read_as_they_are_written(step: dict[str, Any], said: str) -> None:
+    assert describe_step(step) == said
