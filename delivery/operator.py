@@ -22,7 +22,7 @@ import kopf
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient
 
-from delivery import webhook
+from delivery import tls, webhook
 from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.controllers.rollout import RolloutController
 from delivery.kube.api import Kube
@@ -44,6 +44,7 @@ class Options:
     workers: int = 8
     webhook: str = "local"  # "local": a URL on 127.0.0.1; "off"; or the in-cluster Service "NAMESPACE/NAME"
     webhook_port: int = 0  # 0: any free port
+    webhook_certificate: Path | None = None  # ca.crt, tls.crt, tls.key; None: made at start
     leader: LeaseConfig | None = None  # None: no election, this process always writes
     metrics_address: str = "0.0.0.0"  # noqa: S104 - scraped from other pods
     metrics_port: int = 0  # 0: no metrics or health endpoints
@@ -96,7 +97,8 @@ def kopf_settings(options: Options, watched: list[tuple[str, str]]) -> kopf.Oper
 
 
 async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
-    """The conversion webhook, with a certificate made for this process, the CRDs pointed at it."""
+    """The conversion webhook, with the mounted certificate or one made for this process, the CRDs
+    pointed at it."""
     if options.webhook == "off":
         return None
     service = None
@@ -106,7 +108,12 @@ async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
         service = replace(WEBHOOK_SERVICE, name=name, namespace=namespace)
         host = "0.0.0.0"  # noqa: S104 - in a pod, the Service reaches us on the pod's address
     directory = Path(tempfile.mkdtemp(prefix="delivery-webhook-"))
-    running = await webhook.serve(kube, directory, host=host, port=options.webhook_port, service=service)
+    material = (
+        tls.ServingCertificate.read(options.webhook_certificate) if options.webhook_certificate else None
+    )
+    running = await webhook.serve(
+        kube, directory, host=host, port=options.webhook_port, service=service, material=material
+    )
     log.info("conversion webhook at %s", running.url)
     return running
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from pathlib import Path
 
 from delivery.operator import Options, run
 from delivery.ops import logs
@@ -29,6 +30,12 @@ def parser() -> argparse.ArgumentParser:
     )
     controller.add_argument(
         "--webhook-port", type=int, default=0, help="webhook port (default: any free one)"
+    )
+    controller.add_argument(
+        "--webhook-cert-dir",
+        type=Path,
+        help="serve with ca.crt, tls.crt, tls.key from here (a Secret every replica mounts; "
+        "default: a CA and certificate made at start, for a single replica)",
     )
     controller.add_argument("--log-level", default="INFO")
     controller.add_argument(
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         webhook=args.webhook,
         webhook_port=args.webhook_port,
+        webhook_certificate=args.webhook_cert_dir,
         leader=LeaseConfig(
             name=args.lease_name or lease_name(args.controller_id),
             namespace=args.lease_namespace,
