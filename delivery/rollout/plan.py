@@ -11,7 +11,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from delivery.api.rollout import CanaryStep, RolloutSpec, StrategyName, TrafficRouting
+from delivery.api.rollout import (
+    AnalysisKind,
+    BackgroundAnalysis,
+    CanaryStep,
+    RolloutAnalysis,
+    RolloutSpec,
+    StrategyName,
+    TrafficRouting,
+)
 from delivery.kube.api import Object
 from delivery.rollout.durations import seconds
 from delivery.traffic.gatewayapi import GatewayAPIRouter
@@ -27,6 +35,7 @@ class StepPlan:
 
     step: Step
     pause_seconds: float | None = None  # a Pause step: None waits for a person
+    analysis: RolloutAnalysis | None = None  # an Analysis step: the templates it runs
 
 
 @dataclass(frozen=True)
@@ -47,10 +56,24 @@ class Plan:
     preview_replicas: int | None = None
     auto_promotion: bool = True
     auto_promotion_seconds: float | None = None
+    background: BackgroundAnalysis | None = None  # canary: beside the steps
+    pre_promotion: RolloutAnalysis | None = None  # blue-green
+    post_promotion: RolloutAnalysis | None = None  # blue-green
 
     @property
     def strategy_steps(self) -> tuple[Step, ...]:
         return tuple(plan.step for plan in self.steps)
+
+    def analysis(self, kind: AnalysisKind, step_index: int | None = None) -> RolloutAnalysis | None:
+        """The analysis the spec asks for at `kind` (and canary step), if it asks for one."""
+        if kind is AnalysisKind.STEP:
+            in_range = step_index is not None and 0 <= step_index < len(self.steps)
+            return self.steps[step_index].analysis if in_range and step_index is not None else None
+        return {
+            AnalysisKind.BACKGROUND: self.background,
+            AnalysisKind.PRE_PROMOTION: self.pre_promotion,
+            AnalysisKind.POST_PROMOTION: self.post_promotion,
+        }[kind]
 
 
 def _step(step: CanaryStep) -> StepPlan:
@@ -59,7 +82,7 @@ def _step(step: CanaryStep) -> StepPlan:
     if step.pause is not None:
         return StepPlan(Pause(), seconds(step.pause.duration) if step.pause.duration else None)
     if step.analysis is not None:
-        return StepPlan(Analysis())
+        return StepPlan(Analysis(), analysis=step.analysis)
     scale = step.set_canary_scale
     assert scale is not None  # noqa: S101 - the CRD's CEL rule: exactly one action per step
     return StepPlan(SetCanaryScale(scale.replicas, scale.weight, bool(scale.match_traffic_weight)))
@@ -118,6 +141,7 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             match=Match(match.header, match.header_value, match.cookie) if match else Match(),
             scale_down_delay=float(canary.scale_down_delay_seconds),
             abort_scale_down_delay=float(canary.abort_scale_down_delay_seconds),
+            background=canary.analysis,
             **common,
         )
     if strategy.blue_green is not None:
@@ -134,10 +158,17 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             preview_replicas=blue_green.preview_replica_count,
             auto_promotion=blue_green.auto_promotion_enabled,
             auto_promotion_seconds=float(auto_seconds) if auto_seconds is not None else None,
+            pre_promotion=blue_green.pre_promotion_analysis,
+            post_promotion=blue_green.post_promotion_analysis,
             **common,
         )
     rolling = strategy.rolling
     assert rolling is not None  # noqa: S101 - the CRD's CEL rule: exactly one strategy
+    if rolling.analysis is not None:
+        raise InvalidSpec(
+            "strategy.rolling.analysis is not supported yet: a rolling update cannot roll back; "
+            "use a canary with background analysis (strategy.canary.analysis)"
+        )
     return Plan(
         StrategyName.ROLLING, max_surge=rolling.max_surge, max_unavailable=rolling.max_unavailable, **common
     )

@@ -1,0 +1,133 @@
+"""The `prometheus` provider and the judge's samples, read with prometheus-api-client.
+
+The client is synchronous (requests), so each query runs in a worker thread with a timeout on the
+request and a bound on the wait: a slow Prometheus holds up one measurement, never the event loop.
+It does not retry (one measurement, one request): the runner retries errors on its own schedule.
+
+An instant query gives a scalar (`result` is a number), a vector (`result` is a list of numbers,
+one per series, `[]` when no series matches) or a string. A range vector (matrix) is refused with
+a message: a condition over it would be ambiguous. Values that are not numbers ("NaN", "+Inf")
+become float NaN and infinity, which the conditions can test with `isNaN` and `isInf`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from delivery.analysis.expr import Value
+from delivery.analysis.judge import Direction, JudgeConfig, Outcome, judge
+from delivery.analysis.provider import Unmeasurable, Verdict
+from delivery.api.analysis import Direction as ApiDirection
+from delivery.api.analysis import Judge
+from delivery.api.rollout import AnalysisPhase
+
+TIMEOUT = 10.0
+"""Seconds a query may take before the measurement is an error."""
+JUDGE_POINTS = 240
+"""At most this many samples a side: the judge's step is the window divided by it, 1s at least."""
+
+T = TypeVar("T")
+
+
+def _client(address: str) -> PrometheusConnect:
+    return PrometheusConnect(url=address, retry=Retry(total=0), timeout=TIMEOUT)
+
+
+async def _off_loop(address: str, call: Callable[[PrometheusConnect], T]) -> T:
+    def run() -> T:
+        return call(_client(address))
+
+    try:
+        async with asyncio.timeout(TIMEOUT + 2):
+            return await asyncio.to_thread(run)
+    except TimeoutError as error:
+        raise Unmeasurable(f"prometheus at {address} did not answer within {TIMEOUT:g}s") from error
+    except requests.RequestException as error:
+        raise Unmeasurable(f"prometheus at {address} unreachable: {_first_line(error)}") from error
+    except PrometheusApiClientException as error:
+        raise Unmeasurable(f"prometheus at {address} refused the query: {_first_line(error)}") from error
+    except (ValueError, KeyError, TypeError) as error:  # a 200 whose body is not Prometheus' JSON
+        raise Unmeasurable(f"prometheus at {address} answered garbage: {_first_line(error)}") from error
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
+
+
+def _number(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError) as error:
+        raise Unmeasurable(f"not a sample value: {text!r}") from error
+
+
+def value_of(result: Any) -> Value:
+    """The measurement from the `data.result` of an instant query, by its shape."""
+    if isinstance(result, list) and len(result) == 2 and not isinstance(result[0], dict):
+        sample = result[1]
+        try:
+            return float(sample)  # a scalar
+        except (TypeError, ValueError):
+            return str(sample)  # a string
+    if isinstance(result, list) and all(isinstance(series, dict) for series in result):
+        if any("values" in series for series in result):
+            raise Unmeasurable(
+                "the query gives a range vector; use an instant vector (no [range] at the end)"
+            )
+        return [_number(series["value"][1]) for series in result]
+    raise Unmeasurable(f"not a Prometheus query result: {str(result)[:200]}")
+
+
+async def query(address: str, promql: str) -> Value:
+    """The value of an instant query."""
+    result = await _off_loop(address, lambda client: client.custom_query(promql))
+    return value_of(result)
+
+
+async def samples(address: str, promql: str, start: datetime.datetime, end: datetime.datetime) -> list[float]:
+    """Every sample of every series of `promql` between `start` and `end`."""
+    window = max((end - start).total_seconds(), 1.0)
+    step = f"{max(1, math.ceil(window / JUDGE_POINTS))}s"
+    result = await _off_loop(address, lambda client: client.custom_query_range(promql, start, end, step))
+    if not isinstance(result, list) or not all(isinstance(series, dict) for series in result):
+        raise Unmeasurable(f"not a Prometheus range result: {str(result)[:200]}")
+    return [_number(point[1]) for series in result for point in series.get("values") or ()]
+
+
+_DIRECTIONS = {
+    ApiDirection.INCREASE_IS_BAD: Direction.INCREASE,
+    ApiDirection.DECREASE_IS_BAD: Direction.DECREASE,
+    ApiDirection.EITHER: Direction.EITHER,
+}
+_PHASES = {
+    Outcome.PASS: AnalysisPhase.SUCCESSFUL,
+    Outcome.FAIL: AnalysisPhase.FAILED,
+    Outcome.INCONCLUSIVE: AnalysisPhase.INCONCLUSIVE,
+}
+
+
+async def compare(
+    address: str, spec: Judge, metric: str, start: datetime.datetime, end: datetime.datetime
+) -> Verdict:
+    """The judge's verdict on the canary's samples against the stable's since the analysis began."""
+    canary, stable = await asyncio.gather(
+        samples(address, spec.canary_query, start, end), samples(address, spec.stable_query, start, end)
+    )
+    config = JudgeConfig(_DIRECTIONS[spec.direction], float(spec.tolerance), min_samples=spec.min_samples)
+    verdict = judge(canary, stable, config, metric)
+    value: dict[str, Value] = {"canary": verdict.canary_count, "stable": verdict.stable_count}
+    if verdict.p_value is not None:
+        value["pValue"] = round(verdict.p_value, 4)
+    if verdict.effect is not None and math.isfinite(verdict.effect):
+        value["effect"] = round(verdict.effect, 4)
+    return Verdict(_PHASES[verdict.outcome], value, verdict.message)

@@ -1,0 +1,153 @@
+"""Take the measurements that are due, the only I/O of an analysis.
+
+The controller calls `Analyst.advance` before it decides: each running analysis of the revision
+being released has its templates read (so a fixed template takes effect at the next measurement),
+the measurements that are due taken at once (concurrently), recorded, and the analysis concluded.
+What is due is computed by the pure runner from the status, so a controller restarted between a
+measurement and its status write measures once more, and never twice in one interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from delivery.analysis import prometheus, web
+from delivery.analysis.provider import Unmeasurable
+from delivery.analysis.runner import (
+    Measurement,
+    Phase,
+    Run,
+    assess_value,
+    conclude,
+    due,
+    fail,
+    next_due,
+    record,
+    show,
+)
+from delivery.analysis.templates import Found, TemplateProblem, resolve
+from delivery.api.analysis import Metric, Web
+from delivery.api.rollout import RolloutAnalysis
+from delivery.kube.api import Kube
+from delivery.kube.kinds import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, SECRET
+from delivery.rollout.plan import Plan
+
+PROMETHEUS_ENV = "DELIVERY_PROMETHEUS_URL"
+"""The Prometheus a metric without `address` asks (the sandbox sets it for its shells)."""
+TEMPLATE_RETRY = 15.0
+"""Seconds before a missing or broken template is read again."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The Rollout an analysis is about: where to read templates and Secrets, the free arguments."""
+
+    namespace: str
+    builtin: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Advanced:
+    runs: tuple[Run, ...]
+    next_check: datetime.datetime | None  # the earliest measurement due next, or template retry
+
+
+class Analyst:
+    def __init__(self, kube: Kube, prometheus_url: str | None = None) -> None:
+        self.kube = kube
+        self.prometheus_url = prometheus_url or os.environ.get(PROMETHEUS_ENV) or None
+
+    async def advance(
+        self, runs: tuple[Run, ...], plan: Plan, revision: str, subject: Subject, now: datetime.datetime
+    ) -> Advanced:
+        """Every unfinished analysis of `revision` measured where due, recorded and concluded."""
+        checks: list[datetime.datetime] = []
+        advanced = list(runs)
+        for position, run in enumerate(runs):
+            analysis = plan.analysis(run.kind, run.step_index)
+            if run.final or run.revision != revision or analysis is None:
+                continue  # finished, or about to be stopped by the decision
+            try:
+                metrics = await self.metrics(analysis, subject)
+            except TemplateProblem as problem:
+                advanced[position] = fail(run, str(problem))
+                checks.append(now + datetime.timedelta(seconds=TEMPLATE_RETRY))
+                continue
+            measured = await self._measure_due(run, metrics, subject, now)
+            advanced[position] = measured
+            later = next_due(measured, metrics)
+            if later is not None:
+                checks.append(later)
+        return Advanced(tuple(advanced), min(checks) if checks else None)
+
+    async def metrics(self, analysis: RolloutAnalysis, subject: Subject) -> dict[str, Metric]:
+        found = []
+        for ref in analysis.templates:
+            kind = CLUSTER_ANALYSIS_TEMPLATE if ref.cluster_scope else ANALYSIS_TEMPLATE
+            namespace = None if ref.cluster_scope else subject.namespace
+            body = await self.kube.get(kind, namespace, ref.template_name)
+            found.append(Found(ref.template_name, ref.cluster_scope, body))
+        given = {argument.name: argument.value for argument in analysis.args or ()}
+        return resolve(found, given, subject.builtin)
+
+    async def _measure_due(
+        self, run: Run, metrics: Mapping[str, Metric], subject: Subject, now: datetime.datetime
+    ) -> Run:
+        states = {name: run.metric(name) for name in metrics}
+        ready = [
+            name
+            for name, metric in metrics.items()
+            if (when := due(metric, states[name], run.started_at)) is not None and when <= now
+        ]
+        measured = await asyncio.gather(*(self.measure(metrics[name], run, subject, now) for name in ready))
+        for name, measurement in zip(ready, measured, strict=True):
+            states[name] = record(metrics[name], states[name], measurement)
+        return conclude(replace(run, metrics=tuple(states.values())), metrics, now)
+
+    async def measure(
+        self, metric: Metric, run: Run, subject: Subject, now: datetime.datetime
+    ) -> Measurement:
+        """One measurement of `metric`; a provider that gives nothing usable makes an Error."""
+        provider = metric.provider
+        try:
+            if provider.prometheus is not None:
+                address = self._address(provider.prometheus.address)
+                return assess_value(metric, await prometheus.query(address, provider.prometheus.query), now)
+            if provider.web is not None:
+                headers = await self._headers(provider.web, subject)
+                return assess_value(metric, await web.fetch(provider.web, headers), now)
+            assert provider.judge is not None  # noqa: S101 - the CRD's CEL rule: exactly one provider
+            address = self._address(provider.judge.address)
+            verdict = await prometheus.compare(address, provider.judge, metric.name, run.started_at, now)
+            return Measurement(verdict.phase, now, show(verdict.value), verdict.message)
+        except Unmeasurable as error:
+            return Measurement(Phase.ERROR, now, None, str(error))
+
+    def _address(self, address: str | None) -> str:
+        chosen = address or self.prometheus_url
+        if not chosen:
+            raise Unmeasurable(
+                "no Prometheus address: give the metric an address, "
+                f"or start the controller with {PROMETHEUS_ENV}"
+            )
+        return chosen
+
+    async def _headers(self, spec: Web, subject: Subject) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for header in spec.headers or ():
+            if header.value is not None:
+                headers[header.name] = header.value
+                continue
+            assert header.value_from is not None  # noqa: S101 - the CRD's CEL rule: value or valueFrom
+            ref = header.value_from.secret_key_ref
+            secret = await self.kube.get(SECRET, subject.namespace, ref.name)
+            data = (secret or {}).get("data") or {}
+            if ref.key not in data:
+                raise Unmeasurable(f"header {header.name}: Secret {ref.name} has no key {ref.key}")
+            headers[header.name] = base64.b64decode(data[ref.key]).decode()
+        return headers

@@ -1,0 +1,128 @@
+"""AnalysisTemplates by reference: found, checked, and their text filled in from the arguments.
+
+Templates are written by whoever may write one, so their text runs only in a sandboxed jinja2
+environment with StrictUndefined: an argument that has no value is an error that names it, never
+an empty string spliced into a query. A template that is missing, invalid, or whose conditions do
+not parse is a `TemplateProblem`: the release pauses and its status says what to fix.
+
+Arguments take their value from, in order: the Rollout's `args`, the template's default, and the
+values every analysis gets for free: `namespace`, `rollout`, `canary-hash`, `stable-hash`, and the
+Services the strategy names (`stable-service`, `canary-service`, `active-service`,
+`preview-service`). Argument names may contain dashes, so `{{args.canary-hash}}` reads the argument
+`canary-hash` (jinja2 alone would subtract `hash` from `args.canary`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import ValidationError
+
+from delivery.analysis.expr import check
+from delivery.api.analysis import AnalysisTemplateSpec, Metric
+
+_ENVIRONMENT = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_MISSING_ATTRIBUTE = re.compile(r"has no attribute '([^']+)'")
+
+
+class TemplateProblem(ValueError):
+    """The analysis cannot run as written: said in the status, retried until it is fixed."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """A template as read from the cluster; `body` is None when it does not exist."""
+
+    name: str
+    cluster_scope: bool
+    body: Mapping[str, Any] | None
+
+    @property
+    def described(self) -> str:
+        return f"{'ClusterAnalysisTemplate' if self.cluster_scope else 'AnalysisTemplate'} {self.name}"
+
+
+def render(text: str, args: Mapping[str, str], where: str) -> str:
+    """`text` with its `{{args.x}}` filled in, in the sandbox."""
+    source = text
+    for name in sorted((n for n in args if not n.isidentifier()), key=len, reverse=True):
+        source = re.sub(rf"(?<![\w.])args\.{re.escape(name)}(?![-\w])", f"args[{name!r}]", source)
+    try:
+        return _ENVIRONMENT.from_string(source).render(args=dict(args))
+    except jinja2.UndefinedError as error:
+        missing = _MISSING_ATTRIBUTE.search(str(error))
+        what = f"argument {missing.group(1)} has no value" if missing else str(error)
+        raise TemplateProblem(f"{where}: {what}") from error
+    except jinja2.TemplateError as error:
+        raise TemplateProblem(f"{where}: {error}") from error
+
+
+def _rendered(value: Any, args: Mapping[str, str], where: str) -> Any:
+    if isinstance(value, str):
+        return render(value, args, where)
+    if isinstance(value, list):
+        return [_rendered(item, args, where) for item in value]
+    if isinstance(value, dict):
+        return {key: _rendered(item, args, f"{where}.{key}") for key, item in value.items()}
+    return value
+
+
+def _spec(found: Found) -> AnalysisTemplateSpec:
+    if found.body is None:
+        raise TemplateProblem(f"{found.described} not found")
+    try:
+        return AnalysisTemplateSpec.model_validate(found.body.get("spec") or {})
+    except ValidationError as error:
+        raise TemplateProblem(f"{found.described} is invalid: {error}") from error
+
+
+def _arguments(
+    found: Found, spec: AnalysisTemplateSpec, given: Mapping[str, str], builtin: Mapping[str, str]
+) -> dict[str, str]:
+    values = {**builtin}
+    for argument in spec.args or ():
+        value = given.get(argument.name, argument.value)
+        if value is None:
+            value = builtin.get(argument.name)
+        if value is None:
+            raise TemplateProblem(
+                f"{found.described}: argument {argument.name} has no value "
+                "(give it in the Rollout's analysis args)"
+            )
+        values[argument.name] = value
+    return {**values, **given}
+
+
+def resolve(
+    templates: Sequence[Found], given: Mapping[str, str], builtin: Mapping[str, str]
+) -> dict[str, Metric]:
+    """The metrics of `templates`, by name, with every text filled in; TemplateProblem otherwise."""
+    metrics: dict[str, Metric] = {}
+    for found in templates:
+        spec = _spec(found)
+        args = _arguments(found, spec, given, builtin)
+        for metric in spec.metrics:
+            where = f"{found.described} metric {metric.name}"
+            if metric.name in metrics:
+                raise TemplateProblem(
+                    f"{where}: another template of the same analysis has a metric of that name"
+                )
+            for which, source in (
+                ("successCondition", metric.success_condition),
+                ("failureCondition", metric.failure_condition),
+            ):
+                problem = check(source) if source else None
+                if problem:
+                    raise TemplateProblem(f"{where}: {which} `{source}`: {problem}")
+            provider = _rendered(
+                metric.provider.model_dump(mode="json", by_alias=True, exclude_none=True), args, where
+            )
+            metrics[metric.name] = metric.model_copy(
+                update={"provider": type(metric.provider).model_validate(provider)}
+            )
+    return metrics

@@ -1,0 +1,73 @@
+"""The `web` provider: an HTTP request whose JSON answer (or a part of it) is the measurement.
+
+A status other than 2xx, a body that is not JSON, a JSON path that finds nothing, a timeout: each
+is an error measurement that names the URL and what went wrong, never a value.
+
+`jsonPath` takes the subset of JSONPath (as in kubectl's `{$.a.b[0]}`) that picks one value:
+`$`, `.key`, `['key']` and `[index]`, braces optional.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+
+import httpx
+
+from delivery.analysis.expr import Value
+from delivery.analysis.provider import Unmeasurable
+from delivery.api.analysis import Web
+
+_SEGMENT = re.compile(r"""\.([A-Za-z_][-\w]*)|\[(-?\d+)\]|\[['"]([^'"]*)['"]\]""")
+
+
+def pick(document: Value, path: str) -> Value:
+    """The value at `path` in `document`; Unmeasurable when the path is malformed or finds nothing."""
+    text = path.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1].strip()
+    if not text.startswith("$"):
+        raise Unmeasurable(f"jsonPath {path!r} must start with $")
+    position, value = 1, document
+    while position < len(text):
+        match = _SEGMENT.match(text, position)
+        if match is None:
+            raise Unmeasurable(f"jsonPath {path!r} cannot be read at character {position + 1}")
+        key, index, quoted = match.groups()
+        try:
+            if index is not None:
+                if not isinstance(value, list):
+                    raise LookupError
+                value = value[int(index)]
+            else:
+                if not isinstance(value, dict):
+                    raise LookupError
+                value = value[key if key is not None else quoted]
+        except LookupError as error:
+            raise Unmeasurable(f"jsonPath {path!r}: nothing at {text[: match.end()]!r}") from error
+        position = match.end()
+    return value
+
+
+async def fetch(spec: Web, headers: Mapping[str, str]) -> Value:
+    """The measurement of a web metric; `headers` have their values (from Secrets) already read."""
+    try:
+        async with httpx.AsyncClient(timeout=spec.timeout_seconds) as client:
+            response = await client.request(
+                spec.method.value,
+                spec.url,
+                headers=dict(headers),
+                content=spec.body.encode() if spec.body is not None else None,
+            )
+    except httpx.TimeoutException as error:
+        raise Unmeasurable(f"{spec.url} did not answer within {spec.timeout_seconds}s") from error
+    except httpx.HTTPError as error:
+        raise Unmeasurable(f"{spec.url} unreachable: {error}") from error
+    if not response.is_success:
+        raise Unmeasurable(f"{spec.url} answered HTTP {response.status_code}: {response.text[:200]}")
+    try:
+        document: Value = json.loads(response.content)
+    except ValueError as error:
+        raise Unmeasurable(f"{spec.url} did not answer JSON: {response.text[:200]!r}") from error
+    return pick(document, spec.json_path) if spec.json_path else document
