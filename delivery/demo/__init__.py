@@ -1,0 +1,1 @@
+"""The demo behind `make demo`: simulated traffic, Prometheus, the controller and two releases."""

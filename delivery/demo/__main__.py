@@ -1,0 +1,5 @@
+import sys
+
+from delivery.demo.flow import main
+
+sys.exit(main())
