@@ -1,12 +1,14 @@
-"""The demo behind `make demo`: the controller on the local control plane releases a good version
-(promoted through every step) and a bad one (aborted and rolled back), printing the progress.
+"""The demo behind `make demo`: a canary gated on Prometheus promotes a good version and rolls a
+bad one back, by itself, printing the progress.
 
-Run by scripts/demo.sh after `python -m sandbox up`; the controller stays up afterwards, as part
-of the sandbox, so `make down` stops everything.
+Run by scripts/demo.sh after `python -m sandbox up`. It starts the simulated traffic (kwok's pods
+run nothing; delivery.demo.traffic answers for them and Prometheus scrapes it) and the controller,
+both as part of the sandbox, so they keep running afterwards and `make down` stops everything.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
@@ -15,27 +17,53 @@ from typing import Any
 
 import yaml
 
-from sandbox.cluster import Sandbox, default_root
+from sandbox.cluster import Sandbox, default_root, free_port
 
-NAMESPACE = "default"
 NAME = "demo"
-ABORT = "delivery.luojilab.com/abort"
+ANALYSIS = {"analysis": {"templates": [{"templateName": "demo-error-rate"}]}}
 STEPS = [
     {"setWeight": 20},
-    {"pause": {"duration": "3s"}},
+    ANALYSIS,
     {"setWeight": 50},
-    {"pause": {"duration": "3s"}},
+    ANALYSIS,
     {"setWeight": 80},
     {"pause": {"duration": "2s"}},
 ]
+# The canary's share of failed requests over the last 10 seconds, as the simulated pods report it.
+ERROR_RATE = (
+    'sum(rate(demo_requests_total{revision="{{args.canary-hash}}",code=~"5.."}[10s]))'
+    ' / sum(rate(demo_requests_total{revision="{{args.canary-hash}}"}[10s]))'
+)
 
 
-def rollout(image: str) -> dict[str, Any]:
+def analysis_template(namespace: str, prometheus: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "delivery.luojilab.com/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "demo-error-rate", "namespace": namespace},
+        "spec": {
+            "args": [{"name": "prometheus", "value": prometheus}],
+            "metrics": [
+                {
+                    "name": "error-rate",
+                    "provider": {"prometheus": {"address": "{{args.prometheus}}", "query": ERROR_RATE}},
+                    "initialDelay": "3s",
+                    "interval": "2s",
+                    "count": 3,
+                    "successCondition": "result < 0.05",
+                    "failureLimit": 0,
+                }
+            ],
+        },
+    }
+
+
+def rollout(namespace: str, image: str) -> dict[str, Any]:
     labels = {"app": NAME}
     return {
         "apiVersion": "delivery.luojilab.com/v1alpha1",
         "kind": "Rollout",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
+        "metadata": {"name": NAME, "namespace": namespace},
         "spec": {
             "replicas": 5,
             "selector": {"matchLabels": labels},
@@ -51,8 +79,9 @@ def rollout(image: str) -> dict[str, Any]:
 
 
 class Demo:
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: Sandbox, namespace: str) -> None:
         self.sandbox = sandbox
+        self.namespace = namespace
         self.last = ""
 
     def kubectl(self, *args: str) -> str:
@@ -63,79 +92,104 @@ class Demo:
         path.write_text(yaml.safe_dump(body))
         self.kubectl("apply", "-f", str(path))
 
-    def status(self) -> dict[str, Any]:
-        found = json.loads(self.kubectl("get", "rollout", NAME, "-n", NAMESPACE, "-o", "json"))
-        return found.get("status") or {}
+    def rollout(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(
+            self.kubectl("get", "rollout", NAME, "-n", self.namespace, "-o", "json")
+        )
+        return found
 
     def show(self, status: dict[str, Any]) -> None:
         weights = status.get("weights") or {}
+        analysis = (status.get("analysisHistory") or [{}])[-1]
         line = (
             f"  {status.get('phase', '-'):<12} step {status.get('currentStepIndex', 0)}/{len(STEPS)}"
             f"  canary weight {weights.get('canary', 0):>3}%  ready {status.get('readyReplicas', 0)}"
             f"  {status.get('message', '')}"
         )
+        if analysis:
+            line += f"  [analysis: {analysis.get('phase')} {analysis.get('message', '')}]"
         if line != self.last:
             print(line, flush=True)
             self.last = line
 
-    def follow(self, until: str, timeout: float = 120, abort_at_step: int | None = None) -> dict[str, Any]:
+    def follow(self, until: str, timeout: float = 180) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status = self.status()
+            found = self.rollout()
+            status = found.get("status") or {}
             self.show(status)
-            if abort_at_step is not None and (status.get("currentStepIndex") or 0) >= abort_at_step:
-                print(f"  -> the new version misbehaves: annotating {ABORT}", flush=True)
-                self.kubectl("annotate", "rollout", NAME, "-n", NAMESPACE, f"{ABORT}=true", "--overwrite")
-                abort_at_step = None
-            if status.get("phase") == until and status.get("observedGeneration") == self.generation():
+            if (
+                status.get("phase") == until
+                and status.get("observedGeneration") == found["metadata"]["generation"]
+            ):
                 return status
             time.sleep(0.3)
         raise RuntimeError(f"the rollout did not become {until} within {timeout:.0f}s")
 
-    def generation(self) -> int:
-        return int(
-            self.kubectl("get", "rollout", NAME, "-n", NAMESPACE, "-o", "jsonpath={.metadata.generation}")
+
+def run(sandbox: Sandbox, namespace: str = "default", start_controller: bool = True) -> tuple[str, str]:
+    """The demo on a running sandbox; returns the phases the good and the bad release ended in."""
+    repo = Path(__file__).resolve().parents[2]
+    demo = Demo(sandbox, namespace)
+    print("== installing the CRDs", flush=True)
+    demo.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(repo / "crds"))
+    demo.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    port = free_port()
+    print(f"== simulated traffic for the demo's pods on 127.0.0.1:{port}, scraped by Prometheus", flush=True)
+    sandbox.spawn_extra(
+        "demo-traffic",
+        [
+            sys.executable,
+            "-m",
+            "delivery.demo.traffic",
+            f"--kubeconfig={sandbox.kubeconfig}",
+            f"--namespace={namespace}",
+            f"--rollout={NAME}",
+            f"--port={port}",
+        ],
+    )
+    if sandbox.prometheus is None:
+        raise RuntimeError("the sandbox runs no Prometheus")
+    sandbox.prometheus.add_target(f"demo-traffic-{namespace}", f"127.0.0.1:{port}")
+    if start_controller:
+        print("== starting the controller (log: .sandbox/logs/delivery.log)", flush=True)
+        sandbox.spawn_extra(
+            "delivery",
+            [sys.executable, "-m", "delivery.cli.main", "run", f"--kubeconfig={sandbox.kubeconfig}"],
         )
+    demo.apply(analysis_template(namespace, sandbox.prometheus_url))
+    print("== first release of demo:1 (a first release has no steps)", flush=True)
+    demo.apply(rollout(namespace, "demo:1"))
+    demo.follow("Healthy")
+    print("== a good release, demo:2: every analysis passes, it is promoted", flush=True)
+    demo.apply(rollout(namespace, "demo:2"))
+    good = demo.follow("Healthy")["phase"]
+    print("== a bad release, demo:3-bad: 30% errors; the analysis fails and it is rolled back", flush=True)
+    demo.apply(rollout(namespace, "demo:3-bad"))
+    bad = demo.follow("Aborted")["phase"]
+    return good, bad
 
 
-def main() -> int:
-    root = default_root()
-    sandbox = Sandbox.load(root)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", type=Path, default=default_root(), help="the sandbox's directory")
+    args = parser.parse_args(argv)
+    sandbox = Sandbox.load(args.root)
     if not sandbox.alive():
         print(
             "the sandbox is not running: start it with `python -m sandbox up` (make demo does)",
             file=sys.stderr,
         )
         return 1
-    repo = Path(__file__).resolve().parent.parent
-    demo = Demo(sandbox)
-    print("== installing the CRDs", flush=True)
-    demo.kubectl("apply", "--server-side", "-f", str(repo / "crds"))
-    demo.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    print("== starting the controller (log: .sandbox/logs/delivery.log)", flush=True)
-    sandbox.spawn_extra(
-        "delivery", [sys.executable, "-m", "delivery.cli.main", "run", f"--kubeconfig={sandbox.kubeconfig}"]
-    )
-    print("== first release of demo:1 (no steps for a first release)", flush=True)
-    demo.apply(rollout("demo:1"))
-    demo.follow("Healthy")
-    print("== a good release, demo:2: walks every step and is promoted", flush=True)
-    demo.apply(rollout("demo:2"))
-    demo.follow("Healthy")
-    print("== a bad release, demo:3: aborted mid-canary and rolled back", flush=True)
-    demo.apply(rollout("demo:3"))
-    demo.follow("Aborted", abort_at_step=3)
+    run(sandbox)
     kubectl = f"{sandbox.kubectl} --kubeconfig {sandbox.kubeconfig}"
     print(
-        "\nDone: one release promoted, one rolled back. Look around:\n"
-        f"  {kubectl} get rollout {NAME}\n"
+        "\nDone: one release promoted, one rolled back by its analysis. Look around:\n"
+        f"  PATH=$PWD/.venv/bin:$PATH {kubectl} delivery get rollout {NAME} --watch\n"
         f"  {kubectl} get events --field-selector involvedObject.name={NAME}\n"
-        f"  {kubectl} get rs -l delivery.luojilab.com/rollout={NAME}\n"
-        "The controller keeps running with the sandbox; stop everything with `make down`.",
+        f"  {kubectl} get rollout {NAME} -o yaml   # status.analysisHistory: each measurement\n"
+        f"  Prometheus: {sandbox.prometheus_url}/graph?g0.expr=rate(demo_requests_total[10s])\n"
+        "The controller and the traffic keep running with the sandbox; stop everything with `make down`.",
         flush=True,
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
