@@ -13,7 +13,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from delivery.api.common import Count, FreeForm, Labels, Model, ObservedStatus, Resource
+from delivery.api.common import (
+    DNS_SUBDOMAIN_PATTERN,
+    Count,
+    FreeForm,
+    Labels,
+    Model,
+    ObservedStatus,
+    Resource,
+)
 from delivery.api.definition import AGE, COMPONENT_GROUP, Column, CustomResource, Version
 from delivery.api.rules import Rule
 
@@ -66,7 +74,11 @@ class Toleration(Model):
 class ClusterProfileSpec(Model):
     ingress_class: Annotated[str, Field(min_length=1, max_length=253)] | None = None
     """The class of rendered Ingresses; unset: the cluster's default class."""
+    ingress_domain: Annotated[str, Field(max_length=200, pattern=DNS_SUBDOMAIN_PATTERN)] | None = None
+    """Hosts of Ingresses whose Component names none: `<name>.<namespace>.<ingressDomain>`;
+    unset: such an Ingress has no host (it matches every host)."""
     ingress_api_version: IngressApiVersion = IngressApiVersion.NETWORKING_V1
+    """The Ingress version to render when the cluster serves it; otherwise the newest it serves."""
     load_balancer_type: LoadBalancerType = LoadBalancerType.SERVICE
     image_registry: Registry | None = None
     """Prefix of images named without a registry (`registry.example.com/team`, no trailing slash)."""

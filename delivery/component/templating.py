@@ -1,0 +1,97 @@
+"""The templates Components are rendered from: shipped with the package, replaceable per cluster.
+
+A cluster replaces any of them by putting a file of the same name in the ConfigMap
+`delivery-system/component-templates` (see README, "Components"): a key there wins over the shipped
+file, the others stay as shipped. Keys are flat file names because ConfigMap keys cannot hold `/`.
+
+Templates are written by platform engineers but fed values that application developers chose
+(names, images, env), so they run in jinja2's SandboxedEnvironment with StrictUndefined: a typo
+in a template is an error said in the Component's status, never a silently empty field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+import jinja2
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+
+TEMPLATES_NAMESPACE = "delivery-system"
+TEMPLATES_CONFIGMAP = "component-templates"
+SUFFIX = ".yaml.j2"
+
+
+class RenderError(ValueError):
+    """A Component that cannot be rendered: a template, an override or the spec is wrong.
+    The message names the template or override, for the Component's status."""
+
+
+def _shipped() -> dict[str, str]:
+    folder = resources.files("delivery.component") / "templates"
+    return {entry.name: entry.read_text() for entry in folder.iterdir() if entry.name.endswith(SUFFIX)}
+
+
+@dataclass(frozen=True)
+class TemplateSet:
+    sources: Mapping[str, str]
+    origin: str = "shipped"
+    """Where the replaced templates come from, for messages."""
+    replaced: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def shipped(cls) -> TemplateSet:
+        return cls(_shipped())
+
+    def replace(self, files: Mapping[str, str], origin: str) -> TemplateSet:
+        """This set with `files` (a ConfigMap's data) in place of the files of the same name."""
+        chosen = {name: text for name, text in files.items() if name.endswith(SUFFIX)}
+        return TemplateSet({**self.sources, **chosen}, origin, frozenset(chosen))
+
+    @cached_property
+    def digest(self) -> str:
+        """Changes when any template changes: tells which Components need rendering again."""
+        canonical = "\0".join(f"{name}\0{self.sources[name]}" for name in sorted(self.sources))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @cached_property
+    def _environment(self) -> SandboxedEnvironment:
+        return SandboxedEnvironment(
+            loader=jinja2.DictLoader(dict(self.sources)),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,  # YAML, not HTML: values go through `tojson`
+        )
+
+    def _where(self, name: str) -> str:
+        return f"template {name}" + (f" (from {self.origin})" if name in self.replaced else "")
+
+    def render(self, name: str, values: Mapping[str, Any]) -> list[Any]:
+        """The YAML documents `name` renders to (empty ones dropped)."""
+        if name not in self.sources:
+            raise RenderError(f"template {name} not found")
+        try:
+            text = self._environment.get_template(name).render(values)
+        except jinja2.TemplateError as error:
+            line = f" line {error.lineno}" if isinstance(error, jinja2.TemplateSyntaxError) else ""
+            raise RenderError(f"{self._where(name)}{line}: {error}") from error
+        try:
+            return [document for document in yaml.safe_load_all(text) if document is not None]
+        except yaml.YAMLError as error:
+            raise RenderError(f"{self._where(name)} renders invalid YAML: {error}") from error
+
+    def render_mapping(self, name: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`name` renders exactly one mapping (or nothing: an empty one)."""
+        documents = self.render(name, values)
+        if not documents:
+            return {}
+        if len(documents) > 1 or not isinstance(documents[0], dict):
+            raise RenderError(f"{self._where(name)} must render one mapping")
+        mapping: dict[str, Any] = documents[0]
+        return mapping
