@@ -18,13 +18,12 @@ finalizer removed after, so a load balancer is never left behind unrecorded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from delivery.api.component import LoadBalancerStatus, RunType, ServiceType
+from delivery.api.component import LoadBalancerStatus, ServiceType
 from delivery.api.definition import COMPONENT_GROUP
-from delivery.api.profile import LoadBalancerType
 from delivery.component.loadbalancer import (
     Listener,
     LoadBalancer,
@@ -32,6 +31,7 @@ from delivery.component.loadbalancer import (
     LoadBalancerError,
     Protocol,
 )
+from delivery.component.render import LOAD_BALANCER_ANNOTATION
 from delivery.kube.api import Kube, Object
 from delivery.kube.kinds import COMPONENT, NODE, SERVICE
 from delivery.report import Condition, EventNote
@@ -50,15 +50,14 @@ RETRY = 30.0  # seconds: a load balancer service that failed after its retries i
 log = logging.getLogger(__name__)
 
 
-def wanted(spec: Mapping[str, Any], profile_spec: Mapping[str, Any]) -> bool:
-    """Whether the Component asks for a luoji-slb load balancer, directly or through the profile."""
-    if spec.get("runType") != RunType.SERVER:
-        return False
-    service_type = (spec.get("svc") or {}).get("type")
-    return service_type == ServiceType.LUOJI_SLB or (
-        service_type == ServiceType.LOAD_BALANCER
-        and profile_spec.get("loadBalancerType") == LoadBalancerType.LUOJI_SLB
-    )
+def bound_service(rendered: Iterable[Object]) -> str | None:
+    """The rendered Service that the render marked for a luoji-slb load balancer (`svc.type:
+    luoji-slb`, or `LoadBalancer` in a cluster whose profile says luoji-slb), if any."""
+    for obj in rendered:
+        annotations = obj["metadata"].get("annotations") or {}
+        if obj["kind"] == "Service" and annotations.get(LOAD_BALANCER_ANNOTATION) == ServiceType.LUOJI_SLB:
+            return str(obj["metadata"]["name"])
+    return None
 
 
 def client_token(component: Object) -> str:

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from delivery.api.component import LoadBalancerStatus
 from delivery.component.loadbalancer import Listener, Protocol
+from delivery.component.render import LOAD_BALANCER_ANNOTATION
 from delivery.component.slb import (
     ADDRESS_ANNOTATION,
     ID_ANNOTATION,
     backends,
+    bound_service,
     client_token,
     listeners,
     service_patch,
-    wanted,
 )
 
 ALIYUN_ID = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-id"
@@ -24,30 +23,15 @@ ALIYUN_SPEC = "service.beta.kubernetes.io/alicloud-loadbalancer-spec"
 LB = LoadBalancerStatus(id="lb-000001", address="10.200.0.2")
 
 
-def server(service_type: str | None, run_type: str = "server") -> dict[str, Any]:
-    spec: dict[str, Any] = {"runType": run_type, "port": 8080}
-    if service_type:
-        spec["svc"] = {"type": service_type}
-    return spec
+def service(name: str, annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"kind": "Service", "metadata": {"name": name, "annotations": annotations or {}}}
 
 
-@pytest.mark.parametrize(
-    ("spec", "profile", "expected"),
-    [
-        (server("luoji-slb"), {}, True),
-        (server("luoji-slb"), {"loadBalancerType": "LoadBalancer"}, True),
-        (server("LoadBalancer"), {"loadBalancerType": "luoji-slb"}, True),
-        (server("LoadBalancer"), {"loadBalancerType": "LoadBalancer"}, False),
-        (server("LoadBalancer"), {}, False),
-        (server("NodePort"), {"loadBalancerType": "luoji-slb"}, False),
-        (server(None), {"loadBalancerType": "luoji-slb"}, False),
-        (server("luoji-slb", run_type="worker"), {}, False),
-    ],
-)
-def test_wanted_by_the_service_type_or_the_profile(
-    spec: dict[str, Any], profile: dict[str, Any], expected: bool
-) -> None:
-    assert wanted(spec, profile) is expected
+def test_the_service_to_bind_is_the_one_the_render_marked() -> None:
+    marked = service("web", {LOAD_BALANCER_ANNOTATION: "luoji-slb"})
+    deployment = {"kind": "Deployment", "metadata": {"name": "web"}}
+    assert bound_service([deployment, service("web-canary"), marked]) == "web"
+    assert bound_service([deployment, service("web")]) is None
 
 
 def test_one_listener_per_node_port() -> None:
