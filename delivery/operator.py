@@ -3,6 +3,9 @@
 kopf is used for what it does well (resumable watches, server-side label selectors, login)
 and nothing that writes: no daemons (finalizers), no create/update handlers (progress
 annotations), no kopf Events. Every write is ours, made by a reconcile.
+
+The work queue stays closed until the caches are synced with a listing and, with leader
+election, while this replica does not hold the Lease: standbys watch and cache, never write.
 """
 
 from __future__ import annotations
@@ -24,15 +27,23 @@ from kubernetes.aio.client import ApiClient
 
 from delivery import tls, webhook
 from delivery.api.definition import WEBHOOK_SERVICE
+from delivery.controllers.cache import Listed, key_of
 from delivery.controllers.rollout import RolloutController
-from delivery.kube.api import Kube
-from delivery.ops.leader import LeaseConfig
-from delivery.ops.notify import NotifyConfig
+from delivery.kube.api import Kube, KubeError, Object
+from delivery.kube.kinds import REPLICA_SET, ROLLOUT
+from delivery.ops import health, metrics
+from delivery.ops.leader import LeaderElector, LeaseConfig
+from delivery.ops.notify import Notifier, NotifyConfig
+from delivery.report import EventNote
+from delivery.rollout.revision import ROLLOUT_LABEL
 from delivery.webhook import Webhook
 
 CONTROLLER_ID_LABEL = "delivery.luojilab.com/controller-id"
 
 log = logging.getLogger(__name__)
+
+SYNC_POLL = 0.2  # seconds between looks at whether the watches caught up with the listing
+SYNC_RELIST = 10.0  # seconds before listing again (an object deleted meanwhile is never seen)
 
 
 @dataclass(frozen=True)
@@ -118,17 +129,106 @@ async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
     return running
 
 
+def _version(body: Object) -> int:
+    return int(body["metadata"].get("resourceVersion") or 0)
+
+
+async def _listing(kube: Kube, options: Options) -> Listed:
+    """What the watches must have delivered before a reconcile may trust the cache."""
+    listed: Listed = {}
+    for namespace in options.namespaces or (None,):
+        for rollout in await kube.list(ROLLOUT, namespace, options.shard_selector):
+            listed[key_of(rollout), ""] = _version(rollout)
+        for replicaset in await kube.list(REPLICA_SET, namespace, ROLLOUT_LABEL):
+            metadata = replicaset["metadata"]
+            owner = (metadata["namespace"], metadata["labels"][ROLLOUT_LABEL])
+            listed[owner, metadata["name"]] = _version(replicaset)
+    return listed
+
+
+async def _wait_synced(kube: Kube, controller: RolloutController, options: Options) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            listed = await _listing(kube, options)
+        except (KubeError, OSError) as error:
+            log.warning("listing for the cache sync failed: %s", error)
+            await asyncio.sleep(SYNC_RELIST / 4)
+            continue
+        listed_at = loop.time()
+        while loop.time() - listed_at < SYNC_RELIST:
+            if controller.cache.sync_with(listed):
+                log.info("caches synced: %d rollouts", len(controller.cache))
+                return
+            await asyncio.sleep(SYNC_POLL)
+
+
+async def _take_part(kube: Kube, controller: RolloutController, options: Options) -> None:
+    """Sync the caches, then write: always, or while holding the Lease."""
+    queue = controller.queue
+    lease = options.leader.name if options.leader else ""
+    leading = metrics.LEADER.labels(lease)
+    leading.set(0)
+
+    def lead(now_leading: bool) -> None:
+        leading.set(1 if now_leading else 0)
+        if not now_leading:
+            queue.close()
+            return
+        queue.open()
+        for rollout in controller.cache.values():
+            queue.add(key_of(rollout))
+
+    await _wait_synced(kube, controller, options)
+    if options.leader is None:
+        lead(True)
+        return
+    await LeaderElector(kube, options.leader, lead).run()
+
+
+async def _stop(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def run(options: Options) -> None:
     """Run every controller until cancelled."""
     client = await api_client(options.kubeconfig)
     kube = Kube(client)
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry)(_login_as(client))
-    controller = RolloutController(kube, options.workers)
+    controller = RolloutController(kube, options.workers, options.identity)
+    controller.queue.close()  # opened by _take_part
     controller.register(registry)
+    steps = metrics.StepClock()
+    notifier = Notifier(options.notify)
+
+    def time_steps(rollout: Object, _status: Object, note: EventNote) -> None:
+        steps.transition(key_of(rollout), note.reason)
+
+    controller.on_transition += [time_steps, notifier.notify]
     settings = kopf_settings(options, controller.sharded)
     converter = await _serve_webhook(kube, options)
-    workers = asyncio.create_task(controller.queue.run())
+    tasks = [
+        asyncio.create_task(controller.queue.run()),
+        asyncio.create_task(notifier.run()),
+    ]
+    taking_part = asyncio.create_task(_take_part(kube, controller, options))
+
+    def readiness() -> str | None:
+        if not controller.cache.synced:
+            return "caches not synced"
+        if taking_part.done() and options.leader is not None:
+            return "not taking part in leader election"
+        return None
+
+    unregister = metrics.watch_rollouts(controller.cache.values)
+    served = (
+        await health.serve(options.metrics_address, options.metrics_port, readiness)
+        if options.metrics_port
+        else None
+    )
     try:
         # kopf returns on SIGTERM/SIGINT after closing its watches; the workers stop with it.
         await kopf.operator(
@@ -139,9 +239,13 @@ async def run(options: Options) -> None:
             namespaces=options.namespaces,
         )
     finally:
-        workers.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await workers
+        controller.queue.close()
+        await _stop(taking_part)  # after the queue closed: the Lease is released with nothing in flight
+        for task in tasks:
+            await _stop(task)
+        unregister()
+        if served is not None:
+            await served.stop()
         if converter is not None:
             await converter.stop()
         log.info("API requests by verb: %s", json.dumps(dict(kube.requests)))

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from delivery.kube.api import Kind, Kube, KubeError, Object
+from delivery.kube.api import Kube, KubeError, Object
+from delivery.kube.kinds import LEASE
 
-LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 DEFAULT_LEASE_NAME = "delivery-controller"
 
 log = logging.getLogger(__name__)
