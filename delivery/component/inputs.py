@@ -1,0 +1,89 @@
+"""The cluster's rendering inputs, what every Component is rendered with besides its own spec: the
+ClusterProfile, the templates (shipped, replaced by the ConfigMap's files) and the Ingress
+versions the cluster serves. Their `revision` names them: when it moves, every Component has to
+be rendered again (a few at a time, see `batch`).
+
+The cluster's ClusterProfile is the only one there is, or the one named `default` when there
+are several; with none, every field has its default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from delivery.api.profile import ClusterProfileSpec
+from delivery.component.render import Cluster
+from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
+from delivery.kube.api import Kube, KubeError, Object
+from delivery.kube.kinds import CLUSTER_PROFILE, CONFIG_MAP
+
+DEFAULT_PROFILE = "default"
+INGRESS_GROUPS = ("networking.k8s.io", "extensions")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    cluster: Cluster
+    templates: TemplateSet
+    profile_name: str | None = None
+
+    @property
+    def revision(self) -> str:
+        profile = json.dumps(self.cluster.profile.to_wire(), sort_keys=True)
+        served = ",".join(sorted(self.cluster.served_ingress_versions))
+        canonical = "\0".join((profile, served, self.templates.digest))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def choose_profile(profiles: Sequence[Object]) -> Object | None:
+    if len(profiles) == 1:
+        return profiles[0]
+    return next((p for p in profiles if p["metadata"]["name"] == DEFAULT_PROFILE), None)
+
+
+def profile_spec(profile: Object | None) -> ClusterProfileSpec:
+    if profile is None:
+        return ClusterProfileSpec()
+    try:
+        return ClusterProfileSpec.model_validate(profile.get("spec") or {})
+    except ValidationError as error:
+        raise RenderError(f"ClusterProfile {profile['metadata']['name']}: {error}") from error
+
+
+def templates_of(config_map: Object | None) -> TemplateSet:
+    shipped = TemplateSet.shipped()
+    if config_map is None:
+        return shipped
+    return shipped.replace(
+        config_map.get("data") or {}, f"ConfigMap {TEMPLATES_NAMESPACE}/{TEMPLATES_CONFIGMAP}"
+    )
+
+
+async def served_ingress_versions(kube: Kube) -> frozenset[str]:
+    """The Ingress API versions the apiserver serves, from discovery."""
+    served = set()
+    for group in INGRESS_GROUPS:
+        try:
+            document = await kube.request("GET", f"/apis/{group}")
+        except KubeError as error:
+            if error.not_found:  # a group the cluster does not serve
+                continue
+            raise
+        for version in document.get("versions", []):
+            resources = await kube.request("GET", f"/apis/{version['groupVersion']}")
+            if any(item.get("kind") == "Ingress" for item in resources.get("resources", [])):
+                served.add(str(version["groupVersion"]))
+    return frozenset(served)
+
+
+async def read_inputs(kube: Kube) -> Inputs:
+    """The cluster's inputs as they are now; raises RenderError for an invalid ClusterProfile."""
+    profile = choose_profile(await kube.list(CLUSTER_PROFILE))
+    config_map = await kube.get(CONFIG_MAP, TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP)
+    cluster = Cluster(profile_spec(profile), await served_ingress_versions(kube))
+    return Inputs(cluster, templates_of(config_map), profile["metadata"]["name"] if profile else None)
