@@ -5,6 +5,8 @@ plugin needs no more rights than `kubectl annotate`. `status` prints the phase a
 code a pipeline can branch on: 0 Healthy, 1 Aborted or Degraded, 2 still in flight (after
 --timeout when given). `get rollout NAME [--watch]` shows the Rollout as a tree of revisions,
 redrawn in place from a watch in a terminal, printed anew on each change when piped.
+`plan component NAME | --all [--profile FILE] [--templates DIR]` prints the diff that new
+templates or a new ClusterProfile would make to the live objects, before they are applied.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -21,8 +24,10 @@ from rich.live import Live
 
 from delivery.cli.live import follow
 from delivery.cli.tree import rollout_tree
+from delivery.component.plan import EXIT_ERROR as EXIT_PLAN_ERROR
+from delivery.component.plan import show_plan
 from delivery.kube.api import Kube, KubeError
-from delivery.kube.kinds import ROLLOUT
+from delivery.kube.kinds import COMPONENT, ROLLOUT
 from delivery.operator import api_client
 from delivery.rollout.decide import ABORT, PAUSE, PROMOTE, RETRY
 
@@ -64,6 +69,15 @@ def parser() -> argparse.ArgumentParser:
     get.add_argument("kind", choices=["rollout", "ro"])
     get.add_argument("name")
     get.add_argument("-w", "--watch", action="store_true", help="keep showing it as it changes")
+    plan = commands.add_parser(
+        "plan",
+        help="diff of what new templates or a new ClusterProfile would change; exit 0 none, 1 some, 2 error",
+    )
+    plan.add_argument("kind", nargs="?", choices=["component", "comp"])
+    plan.add_argument("name", nargs="?")
+    plan.add_argument("--all", action="store_true", help="every Component of the cluster")
+    plan.add_argument("--profile", type=Path, help="the proposed ClusterProfile (a YAML file)")
+    plan.add_argument("--templates", type=Path, help="the proposed templates ConfigMap's files (a directory)")
     return root
 
 
@@ -120,6 +134,21 @@ async def wait_status(kube: Kube, namespace: str, name: str, timeout: float) -> 
         await asyncio.sleep(1)
 
 
+async def plan(kube: Kube, args: argparse.Namespace) -> int:
+    if args.all == bool(args.name):
+        print("kubectl delivery plan: name one Component (component NAME) or --all", file=sys.stderr)
+        return EXIT_PLAN_ERROR
+    if args.all:
+        components = await kube.list(COMPONENT)
+    else:
+        component = await kube.get(COMPONENT, args.namespace, args.name)
+        if component is None:
+            print(f"component {args.namespace}/{args.name} not found", file=sys.stderr)
+            return EXIT_PLAN_ERROR
+        components = [component]
+    return await show_plan(kube, components, profile=args.profile, templates=args.templates)
+
+
 async def run(args: argparse.Namespace) -> int:
     client = await api_client(args.kubeconfig)
     kube = Kube(client, field_manager="kubectl-delivery")
@@ -128,6 +157,8 @@ async def run(args: argparse.Namespace) -> int:
             return await wait_status(kube, args.namespace, args.name, args.timeout)
         if args.command == "get":
             return await show(kube, args.namespace, args.name, args.watch)
+        if args.command == "plan":
+            return await plan(kube, args)
         key, value = ACTIONS[args.command]
         if args.command == "promote" and args.full:
             value = "full"
