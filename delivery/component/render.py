@@ -36,7 +36,8 @@ from delivery.api.profile import ClusterProfileSpec, IngressApiVersion, LoadBala
 from delivery.api.rollout import StrategyName
 from delivery.component.overrides import apply_overrides
 from delivery.component.templating import SUFFIX, RenderError, TemplateSet
-from delivery.kube.api import Object
+from delivery.kube.api import Kind, Object
+from delivery.kube.kinds import CONFIG_MAP, DAEMON_SET, DEPLOYMENT, ROLLOUT, SERVICE, STATEFUL_SET
 
 NAME_LABEL = f"{COMPONENT_GROUP}/name"
 """On every rendered object (and pod): which Component it belongs to. The watches select on it."""
@@ -44,19 +45,19 @@ SELECTOR_LABEL = "app"
 """The pods' selector: `app: <name>`, the label most existing manifests already select on."""
 LOAD_BALANCER_ANNOTATION = f"{COMPONENT_GROUP}/load-balancer"
 """On a Service bound to a load balancer the controller manages (its value: `luoji-slb`)."""
-ROLLOUT_KIND = "Rollout"
 
-RENDERABLE: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("apps/v1", "Deployment"),
-        ("apps/v1", "StatefulSet"),
-        ("apps/v1", "DaemonSet"),
-        ("v1", "Service"),
-        ("v1", "ConfigMap"),
-        ("delivery.luojilab.com/v1alpha1", ROLLOUT_KIND),
-        *((version.value, "Ingress") for version in IngressApiVersion),
-    }
-)
+RENDERABLE: dict[tuple[str, str], Kind] = {
+    (kind.api_version, kind.kind): kind
+    for kind in (
+        DEPLOYMENT,
+        STATEFUL_SET,
+        DAEMON_SET,
+        SERVICE,
+        CONFIG_MAP,
+        ROLLOUT,
+        *(Kind(version.value, "Ingress", "ingresses") for version in IngressApiVersion),
+    )
+}
 """What a template may render: the kinds the controller knows how to apply, watch and prune."""
 
 # Newest first: the version chosen when the ClusterProfile names one the cluster does not serve.
@@ -145,7 +146,7 @@ def _workload_kind(spec: ComponentSpecV1Beta1) -> str:
     if spec.release is None:
         return spec.workload_type.value
     if spec.workload_type is WorkloadType.DEPLOYMENT:
-        return ROLLOUT_KIND
+        return ROLLOUT.kind
     if spec.workload_type is WorkloadType.STATEFUL_SET:
         if spec.release.strategy is StrategyName.BLUE_GREEN:
             raise RenderError("release: a StatefulSet is released by rolling or canary steps, not blueGreen")

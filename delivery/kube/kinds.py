@@ -6,6 +6,8 @@ from delivery.kube.api import Kind
 
 REPLICA_SET = Kind("apps/v1", "ReplicaSet", "replicasets")
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
+STATEFUL_SET = Kind("apps/v1", "StatefulSet", "statefulsets")
+DAEMON_SET = Kind("apps/v1", "DaemonSet", "daemonsets")
 SERVICE = Kind("v1", "Service", "services")
 INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
 HTTP_ROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
