@@ -73,9 +73,14 @@ MOVES = (
     Move("resume", (State.PAUSED, State.DEGRADED), State.PROGRESSING, Reason.RESUMED),
     Move("analyse", (State.PROGRESSING,), State.ANALYSING, Reason.ANALYSIS_STARTED),
     Move("analysis_passed", (State.ANALYSING,), State.PROGRESSING, Reason.ANALYSIS_SUCCESSFUL),
-    Move("analysis_failed", (State.ANALYSING,), State.ABORTING, Reason.ANALYSIS_FAILED, warning=True),
+    # Background and post-promotion analysis run beside the steps, so they fail or pause from there.
+    Move("analysis_failed", IN_FLIGHT, State.ABORTING, Reason.ANALYSIS_FAILED, warning=True),
     Move(
-        "analysis_inconclusive", (State.ANALYSING,), State.PAUSED, Reason.ANALYSIS_INCONCLUSIVE, warning=True
+        "analysis_inconclusive",
+        (State.PROGRESSING, State.ANALYSING, State.PAUSED),
+        State.PAUSED,
+        Reason.ANALYSIS_INCONCLUSIVE,
+        warning=True,
     ),
     Move("promote", (*IN_FLIGHT, State.DEGRADED), State.PROMOTING, Reason.PROMOTED),
     Move("complete", (State.PROMOTING, State.PROGRESSING), State.HEALTHY, Reason.COMPLETED),

@@ -336,9 +336,8 @@ def conclude(run: Run, metrics: Mapping[str, Metric], now: datetime.datetime) ->
             message = f"{run.where}: metric {worst.name} {phase.value.lower()}: {worst.message}"
             return _with_phase(run, phase, message, now, states)
     if states and all(state.phase is Phase.SUCCESSFUL for state in states):
-        return _with_phase(
-            run, Phase.SUCCESSFUL, f"{run.where}: {len(states)} metrics successful", now, states
-        )
+        summary = "; ".join(f"metric {state.name}: {state.message}" for state in states)
+        return _with_phase(run, Phase.SUCCESSFUL, f"{run.where} successful: {summary}", now, states)
     return _with_phase(run, Phase.RUNNING, f"{run.where}: running", now, states)
 
 

@@ -18,6 +18,8 @@ from typing import Any, ClassVar
 
 import kopf
 
+from delivery.analysis.run import Advanced, Analyst, Subject
+from delivery.analysis.runner import Run, runs_from_status
 from delivery.api.rollout import MachineState as State
 from delivery.api.rollout import Phase
 from delivery.controllers.cache import Cache, ObjectKey, key_of
@@ -71,6 +73,33 @@ def _route(rollout: Object, plan: Plan) -> Route | None:
     )
 
 
+def _builtin_args(rollout: Object, plan: Plan, revision: str, stable: str) -> dict[str, str]:
+    """The arguments every analysis template may use without the Rollout giving them."""
+    metadata = rollout["metadata"]
+    return {
+        "namespace": metadata["namespace"],
+        "rollout": metadata["name"],
+        "canary-hash": revision,
+        "stable-hash": stable,
+        **{f"{role.value}-service": name for role, name in plan.services.items()},
+    }
+
+
+ANALYSIS_START = 1.0  # seconds: a new analysis reads its templates and schedule this soon
+
+
+def _analysis_wait(measured: Advanced, runs: tuple[Run, ...], now: datetime.datetime) -> float | None:
+    """When the analyses need the next reconcile: a new one at once, a running one when due."""
+    running = [run for run in runs if not run.final]
+    if not running:
+        return None
+    if any(run not in measured.runs for run in running):
+        return ANALYSIS_START
+    if measured.next_check is None:
+        return None
+    return max((measured.next_check - now).total_seconds(), 0.0)
+
+
 def _status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     """A merge patch from `previous` to `status` (keys that went away are set to null)."""
     return {**{key: None for key in previous if key not in status}, **status}
@@ -79,8 +108,11 @@ def _status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str,
 class RolloutController:
     sharded: ClassVar[list[tuple[str, str]]] = [(GROUP, "rollouts")]
 
-    def __init__(self, kube: Kube, workers: int, instance: str = "") -> None:
+    def __init__(
+        self, kube: Kube, workers: int, instance: str = "", prometheus_url: str | None = None
+    ) -> None:
         self.kube = kube
+        self.analyst = Analyst(kube, prometheus_url)  # unset: $DELIVERY_PROMETHEUS_URL
         self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
@@ -130,15 +162,19 @@ class RolloutController:
         )
         annotations = rollout["metadata"].get("annotations") or {}
         moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        memory = Memory.from_status(status)
+        subject = Subject(namespace, _builtin_args(rollout, plan, revision, memory.stable or revision))
+        measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, moment)
         observed = Observed(
             plan=plan,
             revision=revision,
-            memory=Memory.from_status(status),
+            memory=memory,
             replicasets=states,
             applied_weight=applied_weight,
             applied_selectors=await act.applied_selectors(self.kube, namespace, services),
             commands={k: v for k, v in annotations.items() if k in COMMANDS},
             now=moment,
+            runs=measured.runs,
         )
         decision = decide(observed)
         await self._act(
@@ -153,7 +189,9 @@ class RolloutController:
         await self._report(rollout, plan, decision, states)
         if decision.memory.state is State.HEALTHY:
             await self._retire_referenced(rollout)
-        return decision.requeue_after
+        analysis_wait = _analysis_wait(measured, decision.runs, moment)
+        waits = [w for w in (decision.requeue_after, analysis_wait) if w is not None]
+        return min(waits) if waits else None
 
     async def _referenced(self, rollout: Object) -> Object | None:
         reference = rollout["spec"].get("workloadRef")

@@ -14,9 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from delivery.analysis.runner import Phase, Run, RunKey, Wanted, current, lifecycle
+from delivery.api.rollout import AnalysisKind, StrategyName
 from delivery.api.rollout import MachineState as State
-from delivery.api.rollout import StrategyName
-from delivery.machine import IllegalMove, Transition, move
+from delivery.machine import IllegalMove, Reason, Transition, move
+from delivery.rollout.analyses import wanted
 from delivery.rollout.plan import Plan
 from strategies import (
     Analysis,
@@ -59,6 +61,7 @@ class Memory:
     traffic_moved: datetime.datetime | None = None
     progressed: datetime.datetime | None = None
     ready: int = 0  # ready pods at the last reconcile: a change is progress
+    reason: str | None = None  # of the last transition: tells a pause for analysis from others
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any]) -> Memory:
@@ -73,6 +76,7 @@ class Memory:
             traffic_moved=parse_time(status.get("trafficMovedTime")),
             progressed=parse_time(status.get("progressTime")),
             ready=status.get("readyReplicas") or 0,
+            reason=status.get("reason"),
         )
 
 
@@ -86,6 +90,7 @@ class Observed:
     applied_selectors: Mapping[Role, str]
     commands: Mapping[str, str]
     now: datetime.datetime
+    runs: tuple[Run, ...] = ()  # the analyses in the status, with this reconcile's measurements
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,9 @@ class Decision:
     desired: Desired
     transition: Transition | None = None
     consumed: tuple[str, ...] = ()  # command annotations acted on (or refused): to remove
-    note: str = ""  # why a command was refused
+    note: str = ""  # why a command was refused, or what an analysis waits for
     requeue_after: float | None = None
+    runs: tuple[Run, ...] = ()  # the analyses after the decision: started, stopped, bounded
 
 
 def _transition(memory: Memory, trigger: str, message: str) -> Transition:
@@ -107,6 +113,7 @@ def _desired(o: Observed, memory: Memory) -> Desired:
     stable = memory.stable or o.revision
     delay = plan.abort_scale_down_delay if memory.aborted else plan.scale_down_delay
     allowed = memory.traffic_moved is None or (o.now - memory.traffic_moved).total_seconds() >= delay
+    allowed = allowed and not _post_promotion_pending(o, memory)
     if plan.kind is StrategyName.CANARY:
         return decide_canary(
             CanaryFacts(
@@ -184,7 +191,6 @@ def _command(o: Observed, memory: Memory) -> tuple[Memory, Transition | None, st
 
 
 def _command_move(o: Observed, memory: Memory, name: str) -> tuple[str, Memory, str]:
-    last = len(o.plan.steps)
     if name == ABORT:
         return "abort", memory, "aborted by a person"
     if name == RETRY:
@@ -195,7 +201,18 @@ def _command_move(o: Observed, memory: Memory, name: str) -> tuple[str, Memory, 
         )
     if name == PAUSE:
         return "pause", replace(memory, paused_by_person=True, pause_started=o.now), "paused by a person"
-    if o.commands[name] == "full":
+    return _promotion(o, memory, full=o.commands[name] == "full")
+
+
+def _promotion(o: Observed, memory: Memory, *, full: bool) -> tuple[str, Memory, str]:
+    """What a person's promote means where the rollout is: the next step, all of them, a resume."""
+    last = len(o.plan.steps)
+    if o.plan.kind is StrategyName.BLUE_GREEN or memory.state is State.PROMOTING:
+        return "promote", memory, "promoted by a person"
+    if _paused_for_analysis(memory) and not _on_analysis_step(o, memory):
+        resumed = replace(memory, pause_started=None)
+        return "resume", resumed, "resumed by a person: the inconclusive analysis is accepted"
+    if full:
         skipped = replace(memory, index=last, pause_started=None, paused_by_person=False)
         return "promote", skipped, "promoted fully by a person: remaining steps skipped"
     on_pause_step = memory.index < last and isinstance(o.plan.steps[memory.index].step, Pause)
@@ -220,16 +237,23 @@ def _progressing(o: Observed, memory: Memory, desired: Desired) -> Outcome:
             return _moved(memory, "complete", "fully promoted", replace(memory, stable=o.revision))
     elif plan.kind is StrategyName.BLUE_GREEN:
         if desired.done:
-            if plan.auto_promotion and plan.auto_promotion_seconds is None:
-                return _moved(memory, "promote", "preview ready: promoting")
-            waiting = replace(memory, pause_started=o.now)
-            memory, transition, _ = _moved(memory, "pause", "preview ready: waiting for promotion", waiting)
-            return memory, transition, plan.auto_promotion_seconds
+            return _preview_ready(o, memory)
     elif memory.index >= len(plan.steps):
         return _moved(memory, "promote", "all steps completed")
     else:
         return _canary_step(o, memory, desired)
     return memory, None, None
+
+
+def _preview_ready(o: Observed, memory: Memory) -> Outcome:
+    plan = o.plan
+    if plan.pre_promotion is not None and not _passed(o, _pre_promotion_key(o)):
+        return _moved(memory, "analyse", "preview ready: pre-promotion analysis")
+    if plan.auto_promotion and plan.auto_promotion_seconds is None:
+        return _moved(memory, "promote", "preview ready: promoting")
+    waiting = replace(memory, pause_started=o.now)
+    memory, transition, _ = _moved(memory, "pause", "preview ready: waiting for promotion", waiting)
+    return memory, transition, plan.auto_promotion_seconds
 
 
 def _canary_step(o: Observed, memory: Memory, desired: Desired) -> Outcome:
@@ -254,6 +278,8 @@ def _pause_length(o: Observed, memory: Memory) -> float | None:
 
 
 def _paused(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    if _paused_for_analysis(memory):
+        return _waiting_on_analysis(o, memory)
     length = None if memory.paused_by_person else _pause_length(o, memory)
     if length is None:
         return memory, None, None  # a person decides
@@ -267,9 +293,115 @@ def _paused(o: Observed, memory: Memory, desired: Desired) -> Outcome:
 
 
 def _analysing(o: Observed, memory: Memory, desired: Desired) -> Outcome:
-    # The analysis providers plug in here; until then an analysis step passes at once.
-    passed = replace(memory, index=memory.index + 1)
-    return _moved(memory, "analysis_passed", f"step {memory.index}: no analysis configured", passed)
+    """A canary step's analysis, or blue-green pre-promotion: the step moves on when it passes."""
+    canary = o.plan.kind is StrategyName.CANARY
+    key = (AnalysisKind.STEP, o.revision, memory.index) if canary else _pre_promotion_key(o)
+    run = current(o.runs, key)
+    if run is None or run.phase is Phase.RUNNING:
+        return memory, None, None  # the controller measures; its next measurement wakes us
+    if run.phase is Phase.SUCCESSFUL:
+        passed = replace(memory, index=memory.index + 1) if canary else memory
+        return _moved(memory, "analysis_passed", run.message, passed)
+    return _troubled(o, memory, run)
+
+
+def _troubled(o: Observed, memory: Memory, run: Run) -> Outcome:
+    """A failed analysis aborts; one that cannot decide (inconclusive, or its provider failing
+    beyond the limit) pauses, until it recovers by itself or a person promotes or aborts."""
+    if run.phase is Phase.FAILED:
+        return _moved(memory, "analysis_failed", run.message)
+    paused = replace(memory, pause_started=o.now)
+    return _moved(memory, "analysis_inconclusive", _pause_message(run), paused)
+
+
+def _pause_message(run: Run) -> str:
+    if run.phase is Phase.ERROR:
+        return f"{run.message}; resumes by itself once it measures again"
+    return f"{run.message}; promote to go on, abort to roll back"
+
+
+def _pre_promotion_key(o: Observed) -> RunKey:
+    return AnalysisKind.PRE_PROMOTION, o.revision, None
+
+
+def _post_promotion_key(o: Observed) -> RunKey:
+    return AnalysisKind.POST_PROMOTION, o.revision, None
+
+
+def _passed(o: Observed, key: RunKey) -> bool:
+    run = current(o.runs, key)
+    return run is not None and run.phase is Phase.SUCCESSFUL
+
+
+def _post_promotion_pending(o: Observed, memory: Memory) -> bool:
+    """Blue-green after the switch: the old revision keeps its pods until post-promotion passes."""
+    return (
+        o.plan.post_promotion is not None
+        and memory.state is State.PROMOTING
+        and memory.stable != o.revision
+        and not _passed(o, _post_promotion_key(o))
+    )
+
+
+def _paused_for_analysis(memory: Memory) -> bool:
+    return (
+        memory.state is State.PAUSED
+        and memory.reason == Reason.ANALYSIS_INCONCLUSIVE
+        and not memory.paused_by_person
+    )
+
+
+def _on_analysis_step(o: Observed, memory: Memory) -> bool:
+    return o.plan.analysis(AnalysisKind.STEP, memory.index) is not None
+
+
+def _wanted_runs(o: Observed, memory: Memory) -> list[Run]:
+    keys = [w.key for w in _wanted(o, memory)]
+    return [run for run in (current(o.runs, key) for key in keys) if run is not None]
+
+
+def _wanted(o: Observed, memory: Memory) -> tuple[Wanted, ...]:
+    return wanted(
+        o.plan,
+        state=memory.state,
+        index=memory.index,
+        stable=memory.stable,
+        revision=o.revision,
+        applied_selectors=o.applied_selectors,
+    )
+
+
+def _waiting_on_analysis(o: Observed, memory: Memory) -> Outcome:
+    """Paused by an analysis: a failure still aborts; once no analysis is undecided, go on."""
+    runs = _wanted_runs(o, memory)
+    failed = next((run for run in runs if run.phase is Phase.FAILED), None)
+    if failed is not None:
+        return _moved(memory, "analysis_failed", failed.message)
+    if any(run.phase in (Phase.INCONCLUSIVE, Phase.ERROR) for run in runs):
+        return memory, None, None
+    return _moved(memory, "resume", "analysis measures again: resumed", replace(memory, pause_started=None))
+
+
+def _watching(o: Observed, memory: Memory) -> Outcome | None:
+    """Background and post-promotion analysis, whatever the step: a failure aborts, an undecided
+    background analysis pauses (post-promotion cannot pause: the release waits in promotion)."""
+    if memory.state not in (State.PROGRESSING, State.ANALYSING, State.PAUSED, State.PROMOTING):
+        return None
+    for run in _wanted_runs(o, memory):
+        if run.kind not in (AnalysisKind.BACKGROUND, AnalysisKind.POST_PROMOTION):
+            continue
+        if run.phase is Phase.FAILED:
+            return _moved(memory, "analysis_failed", run.message)
+        undecided = run.phase in (Phase.INCONCLUSIVE, Phase.ERROR)
+        if undecided and run.kind is AnalysisKind.BACKGROUND and not _paused_for_analysis(memory):
+            return _troubled(o, memory, run)
+    return None
+
+
+def _promoting(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    if _post_promotion_pending(o, memory):
+        return memory, None, None  # the controller measures; a failure is seen by _watching
+    return _complete(o, memory, desired)
 
 
 def _when_done(trigger: str, message: str) -> Callable[[Observed, Memory, Desired], Outcome]:
@@ -284,11 +416,13 @@ def _when_done(trigger: str, message: str) -> Callable[[Observed, Memory, Desire
     return decide_state
 
 
+_complete = _when_done("complete", "revision {revision} is stable")
+
 PROGRESS: dict[State, Callable[[Observed, Memory, Desired], Outcome]] = {
     State.PROGRESSING: _progressing,
     State.PAUSED: _paused,
     State.ANALYSING: _analysing,
-    State.PROMOTING: _when_done("complete", "revision {revision} is stable"),
+    State.PROMOTING: _promoting,
     State.ABORTING: _when_done("rolled_back", "back on stable revision {stable}"),
     State.DEGRADED: _when_done("resume", "progressing again"),
 }
@@ -311,6 +445,9 @@ def _deadline(o: Observed, memory: Memory, desired: Desired) -> Outcome:
 
 def _spontaneous(o: Observed, memory: Memory, desired: Desired) -> Outcome:
     """A move the state takes by itself, or else the progress deadline running out."""
+    watched = _watching(o, memory)
+    if watched is not None:
+        return watched
     memory, transition, wait = _progress(o, memory, desired)
     if transition is not None:
         return memory, transition, wait
@@ -365,9 +502,40 @@ def decide(o: Observed) -> Decision:
             desired = _desired(o, memory)
     memory = _remember(o, memory, desired, moved=transition is not None)
     waits = [w for w in (wait, _scale_down_wait(o, memory)) if w is not None]
-    return Decision(memory, desired, transition, consumed, note, min(waits) if waits else None)
+    runs = _runs(o, memory, transition, consumed)
+    note = note or _post_promotion_note(o, memory, runs)
+    return Decision(memory, desired, transition, consumed, note, min(waits) if waits else None, runs)
+
+
+def _runs(
+    o: Observed, memory: Memory, transition: Transition | None, consumed: tuple[str, ...]
+) -> tuple[Run, ...]:
+    """The analyses after the decision. A retry starts the release over, so the finished analyses
+    of the aborted attempt are dropped (their outcome is in the Events), or they would decide again."""
+    runs = o.runs
+    if transition is not None and transition.trigger == "retry":
+        runs = tuple(run for run in runs if run.revision != o.revision or not run.final)
+    promoted = PROMOTE in consumed and transition is not None and transition.trigger != "pause"
+    return lifecycle(
+        runs,
+        _wanted(o, memory),
+        o.now,
+        promoted_by_person=promoted,
+    )
+
+
+def _post_promotion_note(o: Observed, memory: Memory, runs: tuple[Run, ...]) -> str:
+    run = current(runs, _post_promotion_key(o)) if memory.state is State.PROMOTING else None
+    if run is None or run.phase not in (Phase.INCONCLUSIVE, Phase.ERROR):
+        return ""
+    return f"{_pause_message(run)}; the old revision keeps its pods meanwhile"
 
 
 def _enter(memory: Memory, transition: Transition) -> Memory:
     """The memory as the machine enters `transition.dest`: aborted exactly while aborting or aborted."""
-    return replace(memory, state=transition.dest, aborted=transition.dest in (State.ABORTING, State.ABORTED))
+    return replace(
+        memory,
+        state=transition.dest,
+        aborted=transition.dest in (State.ABORTING, State.ABORTED),
+        reason=transition.reason.value,
+    )

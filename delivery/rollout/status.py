@@ -73,6 +73,8 @@ def status_of(
             now,
         ),
     }
+    if decision.runs:
+        status["analysisHistory"] = [run.to_status() for run in decision.runs]
     for key, value in (
         ("pauseStartTime", memory.pause_started),
         ("trafficMovedTime", memory.traffic_moved),

@@ -1,0 +1,57 @@
+"""Which analyses a release needs in its current state: pure, read by the decision.
+
+- a canary step's analysis while the machine is on that step, analysing or paused;
+- the canary's background analysis from its starting step until the last step is done;
+- blue-green pre-promotion analysis while the preview waits (analysing or paused);
+- blue-green post-promotion analysis once the active Service selects the new revision, until the
+  release completes (the old revision keeps its pods meanwhile, so an abort has somewhere to go).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from delivery.analysis.runner import Wanted
+from delivery.api.rollout import AnalysisKind, RolloutAnalysis, StrategyName
+from delivery.api.rollout import MachineState as State
+from delivery.rollout.plan import Plan
+from strategies.types import Role
+
+STEP_STATES = (State.ANALYSING, State.PAUSED)
+BACKGROUND_STATES = (State.PROGRESSING, State.ANALYSING, State.PAUSED)
+
+
+def templates(analysis: RolloutAnalysis) -> tuple[str, ...]:
+    return tuple(ref.template_name for ref in analysis.templates)
+
+
+def _want(kind: AnalysisKind, revision: str, analysis: RolloutAnalysis, step: int | None = None) -> Wanted:
+    return Wanted(kind, revision, templates(analysis), step)
+
+
+def wanted(
+    plan: Plan,
+    *,
+    state: State | None,
+    index: int,
+    stable: str | None,
+    revision: str,
+    applied_selectors: Mapping[Role, str],
+) -> tuple[Wanted, ...]:
+    if stable is None or stable == revision or state is None:
+        return ()
+    runs: list[Wanted] = []
+    if plan.kind is StrategyName.CANARY and index < len(plan.steps):
+        step = plan.analysis(AnalysisKind.STEP, index)
+        if step is not None and state in STEP_STATES:
+            runs.append(_want(AnalysisKind.STEP, revision, step, index))
+        background = plan.background
+        if background is not None and state in BACKGROUND_STATES and index >= (background.starting_step or 0):
+            runs.append(_want(AnalysisKind.BACKGROUND, revision, background))
+    if plan.kind is StrategyName.BLUE_GREEN:
+        if plan.pre_promotion is not None and state in STEP_STATES:
+            runs.append(_want(AnalysisKind.PRE_PROMOTION, revision, plan.pre_promotion))
+        switched = applied_selectors.get(Role.ACTIVE) == revision
+        if plan.post_promotion is not None and state is State.PROMOTING and switched:
+            runs.append(_want(AnalysisKind.POST_PROMOTION, revision, plan.post_promotion))
+    return tuple(runs)
