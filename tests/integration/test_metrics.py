@@ -1,0 +1,95 @@
+"""Metrics and health: the sandbox's real Prometheus scrapes the controller's /metrics and answers
+what phase a Rollout is in; /healthz and /readyz answer; a standby is ready but not leader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from prometheus_api_client import PrometheusConnect
+
+from delivery.operator import CONTROLLER_ID_LABEL
+from sandbox.cluster import Sandbox, free_port
+from tests.integration.conftest import Controller
+from tests.rollouts import apply, rollout, wait_for
+from tests.waiting import eventually
+
+SHARD = "metrics"
+
+
+def serving(sandbox: Sandbox, namespace: str, log: Path, port: int, identity: str) -> Controller:
+    return Controller(
+        sandbox,
+        log,
+        args=(
+            f"--controller-id={SHARD}",
+            f"--namespace={namespace}",
+            "--webhook=off",
+            "--leader-elect",
+            f"--lease-namespace={namespace}",
+            f"--identity={identity}",
+            "--metrics-address=127.0.0.1",
+            f"--metrics-port={port}",
+        ),
+    )
+
+
+def query(prometheus: PrometheusConnect, promql: str) -> float | None:
+    result = prometheus.custom_query(promql)
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_prometheus_scrapes_a_rollouts_phase_and_the_controllers_health(
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
+) -> None:
+    assert sandbox.prometheus is not None
+    leader_port, standby_port = free_port(), free_port()
+    leader = serving(sandbox, namespace, tmp_path / "leader.log", leader_port, "leader")
+    standby = serving(sandbox, namespace, tmp_path / "standby.log", standby_port, "standby")
+    job = f"delivery-{namespace}"
+    try:
+        leader.start()
+        base = f"http://127.0.0.1:{leader_port}"
+        eventually(
+            lambda: httpx.get(f"{base}/readyz", timeout=2).status_code == 200, timeout=60, what="ready"
+        )
+        standby.start()
+        standby_base = f"http://127.0.0.1:{standby_port}"
+        eventually(
+            lambda: httpx.get(f"{standby_base}/readyz", timeout=2).status_code == 200,
+            timeout=60,
+            what="the standby ready",
+        )
+        assert httpx.get(f"{base}/healthz", timeout=2).text == "ok\n"
+        sandbox.prometheus.add_target(job, f"127.0.0.1:{leader_port}")
+        sandbox.prometheus.add_target(f"{job}-standby", f"127.0.0.1:{standby_port}")
+
+        web = rollout("web", namespace, "web:1", {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}})
+        web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+        apply(sandbox, web)
+        wait_for(sandbox, "web", namespace, timeout=60, phase="Healthy")
+        web["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2"
+        apply(sandbox, web)
+        wait_for(sandbox, "web", namespace, timeout=60, phase="Paused")
+
+        prometheus = PrometheusConnect(url=sandbox.prometheus_url, disable_ssl=True)
+        paused = f'delivery_rollout_phase{{job="{job}",namespace="{namespace}",name="web",phase="Paused"}}'
+        assert eventually(lambda: query(prometheus, paused), timeout=30, what="the phase scraped") == 1.0
+        reconciles = f'sum(delivery_reconciles_total{{job="{job}",resource="rollouts"}})'
+        assert (eventually(lambda: query(prometheus, reconciles), timeout=30) or 0) >= 1
+        leading = f'delivery_leader{{job="{job}"}}'
+        assert eventually(lambda: query(prometheus, leading), timeout=30) == 1.0
+        transitions = f'sum(delivery_rollout_transitions_total{{job="{job}"}})'
+        assert (eventually(lambda: query(prometheus, transitions), timeout=30) or 0) >= 4
+        # the standby watches too (its cache has the phase) but holds no Lease and reconciles nothing
+        standby_leading = f'delivery_leader{{job="{job}-standby"}}'
+        assert eventually(lambda: query(prometheus, standby_leading) == 0.0, timeout=30)
+        standby_reconciles = f'sum(delivery_reconciles_total{{job="{job}-standby"}})'
+        assert query(prometheus, standby_reconciles) in (None, 0.0)
+        standby_paused = paused.replace(f'job="{job}"', f'job="{job}-standby"')
+        assert eventually(lambda: query(prometheus, standby_paused), timeout=30) == 1.0
+    finally:
+        sandbox.prometheus.remove_target(job)
+        sandbox.prometheus.remove_target(f"{job}-standby")
+        leader.stop()
+        standby.stop()
