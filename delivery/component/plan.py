@@ -21,8 +21,9 @@ from typing import Any, TextIO
 import yaml
 
 from delivery.api.profile import ClusterProfileSpec
+from delivery.component.drift import stamped
 from delivery.component.inputs import profile_spec, read_inputs
-from delivery.component.render import Cluster, render
+from delivery.component.render import RENDERABLE, Cluster, render
 from delivery.component.templating import SUFFIX, RenderError, TemplateSet
 from delivery.kube.api import APPLY, FIELD_MANAGER, Kind, Kube, Object
 
@@ -30,11 +31,6 @@ EXIT_NONE, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 """As `kubectl diff`: nothing would change, something would, the plan failed."""
 NOISE = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp")
 """Metadata that changes on every write without changing what runs."""
-
-
-def kind_of(api_version: str, kind: str) -> Kind:
-    plural = kind.lower() + ("es" if kind.endswith("s") else "s")
-    return Kind(api_version, kind, plural)
 
 
 def comparable(obj: Object | None) -> Object | None:
@@ -77,17 +73,19 @@ async def plan(kube: Kube, component: Object, cluster: Cluster, templates: Templ
     changes = []
     names = set()
     for obj in rendered.objects:
-        kind = kind_of(obj["apiVersion"], obj["kind"])
+        kind = RENDERABLE[obj["apiVersion"], obj["kind"]]
         name = obj["metadata"]["name"]
         names.add((obj["kind"], name))
         live = await kube.get(kind, namespace, name)
-        planned = await _dry_run_apply(kube, kind, obj)
+        planned = await _dry_run_apply(kube, kind, stamped(obj))
         changes.append(Change(f"{obj['kind']} {namespace}/{name}", unified(live, planned, _label(obj))))
     for gone in _previously_rendered(component):
         if (gone["kind"], gone["name"]) in names:
             continue
-        kind = kind_of(gone["apiVersion"], gone["kind"])
-        live = await kube.get(kind, namespace, gone["name"])
+        where = RENDERABLE.get((gone["apiVersion"], gone["kind"]))
+        if where is None:
+            continue
+        live = await kube.get(where, namespace, gone["name"])
         if live is not None:
             changes.append(
                 Change(f"{gone['kind']} {namespace}/{gone['name']}", unified(live, None, _label(live)))

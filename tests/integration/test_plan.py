@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from kubernetes import client
 
+from delivery.component.drift import stamped
 from delivery.component.render import Cluster, render
 from delivery.component.templating import TemplateSet
 from sandbox.cluster import Sandbox
@@ -40,7 +41,7 @@ def live_component(api: client.ApiClient, namespace: str) -> dict[str, Any]:
 def apply_as_controller(sandbox: Sandbox, component: dict[str, Any]) -> None:
     """Its objects applied as the controller applies them (the test needs no controller)."""
     objects = render(component, Cluster(), TemplateSet.shipped()).objects
-    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)})
+    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": [stamped(obj) for obj in objects]})
     subprocess.run(
         [
             str(sandbox.kubectl),
