@@ -60,6 +60,9 @@ class Options:
     metrics_address: str = "0.0.0.0"  # noqa: S104 - scraped from other pods
     metrics_port: int = 0  # 0: no metrics or health endpoints
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    lb_endpoint: str | None = None  # the luoji-slb load balancer service; None: luoji-slb is refused
+    rerender_limit: int = 5  # Components re-rendered at once after an input change
+    rerender_deadline: float = 600.0  # seconds for a re-rendered Component to be ready
 
     @property
     def shard_selector(self) -> str:

@@ -89,6 +89,24 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated transition reasons to notify, or '*' for all",
     )
     notifying.add_argument("--notify-queue", type=int, default=256, help="messages kept when hooks are slow")
+    components = controller.add_argument_group("components")
+    components.add_argument(
+        "--lb-endpoint",
+        default=os.environ.get("DELIVERY_LB_ENDPOINT"),
+        help="URL of the luoji-slb load balancer service, for svc.type luoji-slb ($DELIVERY_LB_ENDPOINT)",
+    )
+    components.add_argument(
+        "--rerender-limit",
+        type=int,
+        default=5,
+        help="Components re-rendered at once after a ClusterProfile or template change (default 5)",
+    )
+    components.add_argument(
+        "--rerender-deadline",
+        type=float,
+        default=600,
+        help="seconds a re-rendered Component may take to be ready before the batch halts (default 600)",
+    )
     return root
 
 
@@ -128,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         notify=NotifyConfig.from_flags(
             args.notify_webhook, args.notify_slack, args.notify_reasons, args.notify_queue
         ),
+        lb_endpoint=args.lb_endpoint,
+        rerender_limit=args.rerender_limit,
+        rerender_deadline=args.rerender_deadline,
     )
     try:
         asyncio.run(run(options))
