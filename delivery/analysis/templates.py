@@ -1,9 +1,10 @@
 """AnalysisTemplates by reference: found, checked, and their text filled in from the arguments.
 
-Templates are written by whoever may write one, so their text runs only in a sandboxed jinja2
-environment with StrictUndefined: an argument that has no value is an error that names it, never
-an empty string spliced into a query. A template that is missing, invalid, or whose conditions do
-not parse is a `TemplateProblem`: the release pauses and its status says what to fix.
+Templates are written by whoever may write one, so their text runs only in jinja2's immutable
+sandbox (no attribute of Python's internals, no changing the arguments) with StrictUndefined: an
+argument that has no value is an error that names it, never an empty string spliced into a query.
+A template that is missing, invalid, or whose conditions do not parse is a `TemplateProblem`: the
+release pauses and its status says what to fix.
 
 Arguments take their value from, in order: the Rollout's `args`, the template's default, and the
 values every analysis gets for free: `namespace`, `rollout`, `canary-hash`, `stable-hash`, and the
@@ -20,13 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
 from delivery.analysis.expr import check
 from delivery.api.analysis import AnalysisTemplateSpec, Metric
 
-_ENVIRONMENT = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+_ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 _MISSING_ATTRIBUTE = re.compile(r"has no attribute '([^']+)'")
 
 
