@@ -1,8 +1,9 @@
 """Notifications: chosen transitions POSTed to web hooks, as JSON and/or as a Slack-compatible text.
 
-A rollout must never wait for a chat server. The reconcile only puts a message in a bounded
-queue (full: the message is dropped and counted); one background task sends them with httpx,
-retrying with exponential backoff on connection errors, 429 and 5xx. A notification is sent
+A rollout must never wait for a chat server. The reconcile only puts a message in each hook's
+bounded queue (full: the message is dropped and counted); a background task per hook sends them in
+order with httpx, retrying with exponential backoff on connection errors, 408, 429 and 5xx, so a
+slow or dead hook delays only its own messages. A notification is sent
 when its transition's Event is first created, so a restarted or failed-over controller that
 re-decides the same transition does not notify twice (at most once: a kill between the Event
 and the send loses that one message).
@@ -56,10 +57,6 @@ class NotifyConfig:
             queue_size=queue_size,
         )
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.webhooks or self.slack)
-
     def wanted(self, reason: str) -> bool:
         return ALL_REASONS in self.reasons or reason in self.reasons
 
@@ -92,28 +89,37 @@ def slack_text(message: dict[str, Any]) -> dict[str, str]:
 
 
 class Notifier:
+    """One bounded queue and one sender per hook, so a slow or dead hook delays only itself."""
+
     def __init__(self, config: NotifyConfig) -> None:
         self.config = config
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=max(1, config.queue_size))
+        self._hooks: list[tuple[str, bool, asyncio.Queue[dict[str, Any]]]] = [
+            (url, slack, asyncio.Queue(maxsize=max(1, config.queue_size)))
+            for urls, slack in ((config.webhooks, False), (config.slack, True))
+            for url in urls
+        ]
 
     def notify(self, rollout: Object, status: dict[str, Any], note: EventNote) -> None:
         """Queue the message for a transition just recorded; never waits."""
-        if not self.config.enabled or not self.config.wanted(note.reason):
+        if not self._hooks or not self.config.wanted(note.reason):
             return
-        try:
-            self._queue.put_nowait(message_of(rollout, status, note))
-        except asyncio.QueueFull:
-            metrics.NOTIFICATIONS.labels("dropped").inc()
-            log.warning("notification queue full: dropped %s of %s", note.reason, rollout["metadata"]["name"])
+        message = message_of(rollout, status, note)
+        for url, slack, queue in self._hooks:
+            try:
+                queue.put_nowait(slack_text(message) if slack else message)
+            except asyncio.QueueFull:
+                metrics.NOTIFICATIONS.labels("dropped").inc()
+                log.warning("notifications to %s queued up: dropped %s", _host(url), note.reason)
 
     async def run(self) -> None:
         """Send queued messages until cancelled."""
-        async with httpx.AsyncClient(timeout=self.config.timeout) as client:
-            while True:
-                message = await self._queue.get()
-                targets = [(url, message) for url in self.config.webhooks]
-                targets += [(url, slack_text(message)) for url in self.config.slack]
-                await asyncio.gather(*(self._send(client, url, body) for url, body in targets))
+        async with httpx.AsyncClient(timeout=self.config.timeout) as client, asyncio.TaskGroup() as group:
+            for url, _slack, queue in self._hooks:
+                group.create_task(self._drain(client, url, queue))
+
+    async def _drain(self, client: httpx.AsyncClient, url: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            await self._send(client, url, await queue.get())
 
     async def _send(self, client: httpx.AsyncClient, url: str, body: dict[str, Any]) -> None:
         delay = self.config.backoff

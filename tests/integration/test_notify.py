@@ -1,0 +1,135 @@
+"""Notifications: a real HTTP server on loopback receives the chosen transitions of a canary, as JSON
+and in Slack's form; a failing hook is retried, and a hanging one never holds the rollout back."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from delivery.machine import Reason
+from delivery.operator import CONTROLLER_ID_LABEL
+from delivery.rollout.revision import template_hash
+from sandbox.cluster import Sandbox
+from tests.integration.conftest import Controller
+from tests.rollouts import apply, rollout, wait_for
+from tests.waiting import eventually
+
+SHARD = "notify"
+CHOSEN = (Reason.PAUSED, Reason.PROMOTED, Reason.COMPLETED)
+STRATEGY = {
+    "canary": {
+        "steps": [{"setWeight": 50}, {"pause": {"duration": "1s"}}, {"setWeight": 75}],
+        "scaleDownDelaySeconds": 0,
+    }
+}
+
+
+@dataclass
+class Hooks:
+    """What the loopback server received. /json fails each message's first attempt with 503;
+    /slack hangs until `released`."""
+
+    json: list[dict[str, Any]] = field(default_factory=list)
+    slack: list[dict[str, Any]] = field(default_factory=list)
+    refused: int = 0
+    released: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+
+
+@pytest.fixture
+def hooks() -> Iterator[Hooks]:
+    received = Hooks()
+    seen: set[str] = set()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path == "/slack":
+                received.released.wait(timeout=120)
+            with received.lock:
+                if self.path == "/json" and json.dumps(body, sort_keys=True) not in seen:
+                    seen.add(json.dumps(body, sort_keys=True))
+                    received.refused += 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                (received.json if self.path == "/json" else received.slack).append(body)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    received.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield received
+    received.released.set()
+    server.shutdown()
+    thread.join()
+
+
+def slack_texts(hooks: Hooks) -> list[str]:
+    with hooks.lock:
+        return list(dict.fromkeys(message["text"] for message in hooks.slack))
+
+
+def test_chosen_transitions_reach_the_hooks_without_holding_the_rollout(
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path, hooks: Hooks
+) -> None:
+    controller = Controller(
+        sandbox,
+        tmp_path / "delivery.log",
+        args=(
+            f"--controller-id={SHARD}",
+            f"--namespace={namespace}",
+            "--webhook=off",
+            f"--notify-webhook={hooks.url}/json",
+            f"--notify-slack={hooks.url}/slack",
+            "--notify-reasons=" + ",".join(CHOSEN),
+        ),
+    )
+    controller.start()
+    try:
+        web = rollout("web", namespace, "web:1", STRATEGY)
+        web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+        apply(sandbox, web)
+        wait_for(sandbox, "web", namespace, timeout=60, phase="Healthy")
+        web["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2"
+        apply(sandbox, web)
+        new = template_hash(web["spec"]["template"])
+        wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy", stableRevision=new)
+        with hooks.lock:
+            assert hooks.slack == []  # still hanging: the rollout went on regardless
+        hooks.released.set()
+
+        expected = [Reason.COMPLETED, Reason.PAUSED, Reason.PROMOTED, Reason.COMPLETED]
+        eventually(lambda: len(hooks.json) == len(expected), timeout=60, what="every JSON message")
+        # A hanging attempt the client gave up on (10s) is retried, and lands too once released.
+        eventually(lambda: len(slack_texts(hooks)) == len(expected), timeout=60, what="every Slack message")
+        assert [message["reason"] for message in hooks.json] == expected
+        assert hooks.refused == len(expected)  # each was refused once, then retried
+        last = hooks.json[-1]
+        assert (last["namespace"], last["name"], last["phase"], last["revision"]) == (
+            namespace,
+            "web",
+            "Healthy",
+            new,
+        )
+        texts = slack_texts(hooks)
+        assert all(f"{namespace}/web" in text for text in texts)
+        assert [[reason for reason in CHOSEN if f"*{reason}*" in text] for text in texts] == [
+            [reason] for reason in expected
+        ]
+    finally:
+        controller.stop()
