@@ -1,0 +1,319 @@
+"""The Helm chart with the real helm: rendered, linted, installed into the sandbox, and a canary
+released by the controller running under exactly the permissions the chart grants.
+
+The sandbox's pods are simulated (kwok), so the chart's own pods never run. The controller runs
+here instead, as the chart's ServiceAccount: with a token the apiserver issued for it and the
+arguments the chart's Deployment gives it, so every request a release makes is authorised by the
+chart's RBAC, and a missing permission fails the release.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from delivery.cli.main import parser
+from delivery.operator import CONTROLLER_ID_LABEL
+from sandbox import build
+from sandbox.cluster import Sandbox, free_port
+from sandbox.versions import HELM
+from tests.integration.conftest import Controller
+from tests.rollouts import PROMOTE, apply, events, replicas_by_revision, rollout, wait_for
+from tests.waiting import eventually
+
+CHART = Path(__file__).resolve().parents[2] / "charts" / "delivery"
+SHARD = "helm"
+STEPS: list[dict[str, Any]] = [{"setWeight": 40}, {"pause": {}}]
+CONVERTED_CRD = "components.component.luojilab.com"
+
+
+def helm(*args: str) -> str:
+    result = subprocess.run(
+        [str(build.build(HELM) / "helm"), *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result.stdout
+
+
+def render(*values: str) -> list[dict[str, Any]]:
+    """The chart's objects, as `helm template` renders them with `values` (--set a=b)."""
+    sets = [arg for value in values for arg in ("--set", value)]
+    output = helm("template", "delivery", str(CHART), "--namespace", "delivery-system", *sets)
+    return [document for document in yaml.safe_load_all(output) if document]
+
+
+def one(objects: list[dict[str, Any]], kind: str, namespace: str | None = None) -> dict[str, Any]:
+    found = [
+        o
+        for o in objects
+        if o["kind"] == kind and (namespace is None or o["metadata"].get("namespace") == namespace)
+    ]
+    assert len(found) == 1, f"{len(found)} {kind} in {namespace or 'any namespace'}"
+    return found[0]
+
+
+def controller_args(deployment: dict[str, Any]) -> list[str]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["delivery"]
+    args: list[str] = container["args"]
+    return args
+
+
+def test_the_chart_lints_and_its_deployment_runs_delivery_with_what_the_values_say() -> None:
+    helm("lint", "--strict", str(CHART))
+    objects = render(
+        "controllerId=blue",
+        "logFormat=json",
+        "leaderElection.leaseDuration=20",
+        "leaderElection.renewDeadline=12",
+        "leaderElection.retryPeriod=3",
+        "metrics.port=9090",
+    )
+    deployment = one(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    args = controller_args(deployment)
+    parsed = parser().parse_args(args)  # the real CLI accepts exactly what the chart passes
+    assert parsed.command == "run"
+    assert parsed.controller_id == "blue"
+    assert parsed.log_format == "json"
+    assert parsed.leader_elect
+    assert (parsed.lease_duration, parsed.renew_deadline, parsed.retry_period) == (20, 12, 3)
+    assert parsed.lease_name == "delivery-controller-blue"
+    assert parsed.lease_namespace == "delivery-system"
+    assert parsed.metrics_port == 9090
+    # The CRDs are generated pointing at delivery-webhook in delivery-system: a release named
+    # `delivery` there is what they already expect.
+    assert parsed.webhook == "delivery-system/delivery-webhook"
+    service = one(objects, "Service")
+    assert service["metadata"]["name"] == "delivery-webhook"
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"webhook": 443, "metrics": 9090}
+    secret = one(objects, "Secret")
+    assert set(secret["data"]) == {"ca.crt", "tls.crt", "tls.key"}
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    assert {"secretName": secret["metadata"]["name"]} in [v.get("secret") for v in volumes]
+    assert not [o for o in objects if o["kind"] == "ServiceMonitor"]
+    monitor = one(render("metrics.serviceMonitor.enabled=true"), "ServiceMonitor")
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_the_chart_refuses_values_that_cannot_work() -> None:
+    with pytest.raises(AssertionError, match="logFormat must be one of"):
+        render("logFormat=yaml")
+    with pytest.raises(AssertionError, match=r"needs leaderElection\.enabled"):
+        render("leaderElection.enabled=false")
+    with pytest.raises(AssertionError, match="retryPeriod < renewDeadline < leaseDuration"):
+        render("leaderElection.renewDeadline=30")
+    single = one(render("leaderElection.enabled=false", "replicaCount=1"), "Deployment")
+    assert "--leader-elect" not in controller_args(single)
+
+
+def test_rbac_grants_only_what_the_controller_does() -> None:
+    objects = render()
+    rules = one(objects, "ClusterRole")["rules"]
+    for rule in rules:
+        assert "*" not in rule["verbs"], rule
+        assert "*" not in rule["resources"], rule
+        assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+        assert not {"secrets", "pods", "namespaces", "roles", "clusterroles"} & set(rule["resources"])
+    crd_writes = [
+        rule
+        for rule in rules
+        if "customresourcedefinitions" in rule["resources"] and set(rule["verbs"]) - {"get", "list", "watch"}
+    ]
+    assert crd_writes == [
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "verbs": ["patch"],
+            "resourceNames": [CONVERTED_CRD],
+        }
+    ]
+    election = one(objects, "Role", "delivery-system")["rules"]
+    assert all(rule["resources"] == ["leases"] for rule in election)
+
+    # With namespaces to watch, what is namespaced is granted only there.
+    scoped = render("watchNamespaces={shop,pay}")
+    cluster_rules = one(scoped, "ClusterRole")["rules"]
+    assert {r for rule in cluster_rules for r in rule["resources"]} == {"customresourcedefinitions"}
+    assert one(scoped, "Role", "shop")["rules"] == one(scoped, "Role", "pay")["rules"]
+    assert any("rollouts" in rule["resources"] for rule in one(scoped, "Role", "shop")["rules"])
+
+
+# ---- installed into the sandbox -------------------------------------------------------------
+
+
+def kubeconfig_for_token(sandbox: Sandbox, token: str, path: Path) -> Path:
+    """A kubeconfig that authenticates with a bearer token only (no client certificate)."""
+    admin = yaml.safe_load(sandbox.kubeconfig.read_text())
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": admin["clusters"],
+        "users": [{"name": "chart", "user": {"token": token}}],
+        "contexts": [
+            {"name": "chart", "context": {"cluster": admin["clusters"][0]["name"], "user": "chart"}}
+        ],
+        "current-context": "chart",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def release(sandbox: Sandbox, crds: None) -> Iterator[tuple[str, str]]:
+    """The chart installed as `delivery` in a namespace of its own: (namespace, release)."""
+    namespace = f"delivery-{uuid.uuid4().hex[:6]}"
+    kubeconfig = f"--kubeconfig={sandbox.kubeconfig}"
+    conversion = sandbox.kubectl_run("get", "crd", CONVERTED_CRD, "-o", "jsonpath={.spec.conversion}")
+    helm(
+        "install", "delivery", str(CHART), kubeconfig, "--namespace", namespace, "--create-namespace",
+        "--set", f"controllerId={SHARD}", "--wait", "--timeout=120s",
+    )  # fmt: skip
+    try:
+        yield namespace, "delivery"
+    finally:
+        helm("uninstall", "delivery", kubeconfig, "--namespace", namespace, "--wait", "--timeout=60s")
+        sandbox.kubectl_run("delete", "namespace", namespace, "--wait=false")
+        # The controller run here pointed the CRD at the release's Service; give it back to
+        # whatever served it before (the session's controller, say).
+        patch = [{"op": "replace", "path": "/spec/conversion", "value": json.loads(conversion)}]
+        sandbox.kubectl_run("patch", "crd", CONVERTED_CRD, "--type=json", "-p", json.dumps(patch))
+
+
+def can(sandbox: Sandbox, account: str, *request: str) -> bool:
+    """`kubectl auth can-i` as the ServiceAccount; its exit status is the answer."""
+    result = subprocess.run(
+        [
+            str(sandbox.kubectl),
+            f"--kubeconfig={sandbox.kubeconfig}",
+            "auth",
+            "can-i",
+            f"--as={account}",
+            *request,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+def test_installed_chart_runs_a_canary_under_its_own_rbac(
+    sandbox: Sandbox, namespace: str, release: tuple[str, str], tmp_path: Path
+) -> None:
+    system, name = release
+    deployment = json.loads(sandbox.kubectl_run("get", "deployment", name, "-n", system, "-o", "json"))
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["status"].get("readyReplicas") == 2  # kwok's pods: helm --wait saw them ready
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    subject = f"system:serviceaccount:{system}:{account}"
+
+    # Least privilege, asked of the apiserver's own authorizer.
+    lease = "delivery-controller-helm"
+    granted = {
+        ("patch", "rollouts/status", "-n", namespace),
+        ("create", "replicasets", "-n", namespace),
+        ("patch", "services", "-n", namespace),
+        ("create", "events", "-n", namespace),
+        ("patch", f"customresourcedefinitions/{CONVERTED_CRD}"),
+        ("create", "leases", "-n", system),
+        ("patch", f"leases/{lease}", "-n", system),
+    }
+    refused = {
+        ("delete", "namespaces"),
+        ("get", "secrets", "-A"),
+        ("list", "secrets", "-n", system),
+        ("create", "pods", "-n", namespace),
+        ("delete", "rollouts", "-n", namespace),
+        ("delete", "replicasets", "-n", namespace),
+        ("update", "services", "-n", namespace),
+        ("patch", "customresourcedefinitions/rollouts.delivery.luojilab.com"),
+        ("create", "customresourcedefinitions"),
+        ("patch", "leases/kube-scheduler", "-n", "kube-system"),
+        ("patch", "leases/someone-else", "-n", system),
+        ("create", "clusterrolebindings"),
+    }
+    assert {request for request in granted if not can(sandbox, subject, *request)} == set()
+    assert {request for request in refused if can(sandbox, subject, *request)} == set()
+
+    # The controller as the ServiceAccount: a token from the TokenRequest API, the chart's arguments.
+    token = sandbox.kubectl_run("create", "token", account, "-n", system, "--duration=1h").strip()
+    kubeconfig = kubeconfig_for_token(sandbox, token, tmp_path / "chart.kubeconfig")
+    secret = json.loads(
+        sandbox.kubectl_run("get", "secret", f"{name}-webhook-tls", "-n", system, "-o", "json")
+    )
+    certificates = tmp_path / "webhook"
+    certificates.mkdir()
+    for key, value in secret["data"].items():
+        (certificates / key).write_bytes(base64.b64decode(value))
+    args = [
+        arg
+        for arg in controller_args(deployment)[1:]  # `run` is Controller's
+        if not arg.startswith(("--webhook-cert-dir=", "--webhook-port=", "--metrics-port="))
+    ]
+    controller = Controller(
+        sandbox,
+        tmp_path / "delivery.log",
+        # The later --kubeconfig wins over the admin one Controller passes first.
+        args=(
+            f"--kubeconfig={kubeconfig}",
+            *args,
+            f"--webhook-cert-dir={certificates}",
+            f"--webhook-port={free_port()}",
+            f"--metrics-port={free_port()}",
+            "--identity=helm-test",
+        ),
+    )
+    controller.start()
+    try:
+        eventually(
+            lambda: "conversion webhook at" in controller.tail() or None, timeout=60, what="webhook up"
+        )
+        crd = json.loads(sandbox.kubectl_run("get", "crd", CONVERTED_CRD, "-o", "json"))
+        client_config = crd["spec"]["conversion"]["webhook"]["clientConfig"]
+        assert client_config["service"]["namespace"] == system  # patched under the chart's RBAC
+        assert base64.b64decode(client_config["caBundle"]) == (certificates / "ca.crt").read_bytes()
+        holder = eventually(
+            lambda: sandbox.kubectl_run(
+                "get", "lease", lease, "-n", system, "-o", "jsonpath={.spec.holderIdentity}"
+            ),
+            timeout=60,
+            what="the Lease taken",
+        )
+        assert holder == "helm-test"
+
+        strategy = {"canary": {"steps": STEPS, "scaleDownDelaySeconds": 0}}
+
+        def sharded(image: str) -> dict[str, Any]:
+            body = rollout("web", namespace, image, strategy, replicas=5)
+            body["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+            return body
+
+        apply(sandbox, sharded("web:1"))
+        first = wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy")["stableRevision"]
+        apply(sandbox, sharded("web:2"))
+        paused = wait_for(sandbox, "web", namespace, timeout=90, phase="Paused", currentStepIndex=1)
+        new = paused["canaryRevision"]
+        assert replicas_by_revision(sandbox, "web", namespace) == {first: 3, new: 2}
+        sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{PROMOTE}=step")
+        wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy", stableRevision=new)
+        assert replicas_by_revision(sandbox, "web", namespace) == {first: 0, new: 5}
+        assert [reason for reason, _ in events(sandbox, "web", namespace)][-2:] == [
+            "RolloutPromoted",
+            "RolloutCompleted",
+        ]
+    finally:
+        controller.stop()
+    log = (tmp_path / "delivery.log").read_text(errors="replace")
+    assert "Forbidden" not in log, controller.tail()
+    assert "Not enough permissions" not in log, controller.tail()  # kopf's own requests
