@@ -28,6 +28,7 @@ from kubernetes.aio.client import ApiClient
 from delivery import tls, webhook
 from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.controllers.cache import Listed, key_of
+from delivery.controllers.component import ComponentController
 from delivery.controllers.rollout import RolloutController
 from delivery.kube.api import Kube, KubeError, Object
 from delivery.kube.kinds import REPLICA_SET, ROLLOUT
@@ -166,7 +167,9 @@ async def _wait_synced(kube: Kube, controller: RolloutController, options: Optio
             await asyncio.sleep(SYNC_POLL)
 
 
-async def _take_part(kube: Kube, controller: RolloutController, options: Options) -> None:
+async def _take_part(
+    kube: Kube, controller: RolloutController, options: Options, components: ComponentController
+) -> None:
     """Sync the caches, then write: always, or while holding the Lease."""
     queue = controller.queue
     lease = options.leader.name if options.leader else ""
@@ -177,10 +180,13 @@ async def _take_part(kube: Kube, controller: RolloutController, options: Options
         leading.set(1 if now_leading else 0)
         if not now_leading:
             queue.close()
+            components.queue.close()
             return
         queue.open()
         for rollout in controller.cache.values():
             queue.add(key_of(rollout))
+        components.queue.open()
+        components.rerender_all()
 
     await _wait_synced(kube, controller, options)
     if options.leader is None:
@@ -204,6 +210,9 @@ async def run(options: Options) -> None:
     controller = RolloutController(kube, options.workers, options.identity)
     controller.queue.close()  # opened by _take_part
     controller.register(registry)
+    components = ComponentController(kube, options.workers)
+    components.queue.close()  # opened with the Rollout controller's, by _take_part
+    components.register(registry)
     steps = metrics.StepClock()
     notifier = Notifier(options.notify)
 
@@ -211,13 +220,18 @@ async def run(options: Options) -> None:
         steps.transition(key_of(rollout), note.reason)
 
     controller.on_transition += [time_steps, notifier.notify]
-    settings = kopf_settings(options, controller.sharded)
+    settings = kopf_settings(options, controller.sharded + components.sharded)
+    for resource, selector in components.label_selectors().items():
+        settings.watching.label_selectors[resource] = selector
+    for resource, selector in components.field_selectors().items():
+        settings.watching.field_selectors[resource] = selector
     converter = await _serve_webhook(kube, options)
     tasks = [
         asyncio.create_task(controller.queue.run()),
+        asyncio.create_task(components.queue.run()),
         asyncio.create_task(notifier.run()),
     ]
-    taking_part = asyncio.create_task(_take_part(kube, controller, options))
+    taking_part = asyncio.create_task(_take_part(kube, controller, options, components))
 
     def readiness() -> str | None:
         if not controller.cache.synced:
@@ -243,6 +257,7 @@ async def run(options: Options) -> None:
         )
     finally:
         controller.queue.close()
+        components.queue.close()
         await _stop(taking_part)  # after the queue closed: the Lease is released with nothing in flight
         for task in tasks:
             await _stop(task)

@@ -1,0 +1,398 @@
+"""The Component controller: render, compare with what runs, apply the difference, report.
+
+Level-based: a reconcile reads the Component and the objects it owns from the watch caches,
+renders the desired objects (`delivery.component.render`, pure), decides per object what to
+apply (`adoption`: take over existing objects without touching their spec) and whether it
+already holds (`drift`), applies only what does not, prunes what is no longer rendered, and
+writes one status patch when the status changes. A second reconcile of an unchanged Component
+writes nothing. Every object written gets an Event first (named by a hash of the change, so a
+controller killed between the Event and the write re-creates the same Event and moves on).
+
+Writes are server-side applies under the field manager `delivery-component`, distinct from the
+Rollout controller's, so neither takes the other's fields (the Rollout controller narrows the
+selectors of the Services a Component renders; the Component never sets those keys).
+
+A Component annotated `component.luojilab.com/unmanaged: "true"` is left alone entirely: no
+write to it or its objects, until the annotation goes.
+
+After the objects are applied, `steps` run in order (the load balancer is one): each may add
+conditions, status fields and Events, and keeps working while the Component is being deleted
+(its finalizer is its own business).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import kopf
+from pydantic import ValidationError
+
+from delivery.api.definition import COMPONENT_GROUP
+from delivery.api.profile import ClusterProfileSpec
+from delivery.component import adoption, drift
+from delivery.component.adoption import ObjectId, object_id
+from delivery.component.render import NAME_LABEL, RENDERABLE, Cluster, Rendered, render
+from delivery.component.status import READY, RECONCILED, rendered_objects, status_patch, workload_ready
+from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
+from delivery.controllers.cache import Cache, ObjectKey, key_of
+from delivery.controllers.workqueue import WorkQueue
+from delivery.kube.api import Kind, Kube, KubeError, Object
+from delivery.kube.kinds import CLUSTER_PROFILE, COMPONENT, CONFIG_MAP
+from delivery.report import Condition, EventNote, now, record_event
+
+log = logging.getLogger(__name__)
+
+GROUP, VERSION = COMPONENT.api_version.split("/")
+FIELD_MANAGER = "delivery-component"
+UNMANAGED = f"{COMPONENT_GROUP}/unmanaged"
+DEFAULT_PROFILE = "default"
+OWNED: tuple[tuple[str, str, str], ...] = (
+    ("apps", "v1", "deployments"),
+    ("apps", "v1", "statefulsets"),
+    ("apps", "v1", "daemonsets"),
+    ("", "v1", "services"),
+    ("networking.k8s.io", "v1", "ingresses"),
+    ("delivery.luojilab.com", "v1alpha1", "rollouts"),
+)
+"""The kinds a Component renders, watched by the Component's name label."""
+INGRESS_GROUPS = ("networking.k8s.io", "extensions")
+
+
+def unmanaged(component: Object) -> bool:
+    return (component["metadata"].get("annotations") or {}).get(UNMANAGED) == "true"
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What a step after the apply did, for the status, the Events and the requeue."""
+
+    component: Object
+    """The Component as last written (a finalizer change moves its resourceVersion)."""
+    conditions: tuple[Condition, ...] = ()
+    status: Mapping[str, Any] = field(default_factory=dict)
+    """Status fields the step owns (None removes one)."""
+    notes: tuple[EventNote, ...] = ()
+    requeue_after: float | None = None
+    released: bool = False
+    """A Component being deleted may now disappear: write nothing more to it."""
+
+
+class Step(Protocol):
+    """A part of the reconcile that runs after the rendered objects are applied (a load balancer).
+    `live` holds the Component's objects as they are now; `rendered` is None while the Component is
+    being deleted or cannot be rendered."""
+
+    async def __call__(
+        self, component: Object, rendered: Rendered | None, live: Mapping[ObjectId, Object]
+    ) -> StepOutcome: ...
+
+
+class NotApplied(Exception):
+    """Nothing was applied, for a reason said in the Reconciled condition and a Warning Event."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Owned:
+    """The objects each Component owns, by (kind, name), as the watches last showed them."""
+
+    def __init__(self) -> None:
+        self._objects: dict[ObjectKey, dict[ObjectId, Object]] = {}
+
+    def of(self, owner: ObjectKey) -> dict[ObjectId, Object]:
+        return self._objects.get(owner, {})
+
+    def observe(self, event_type: str | None, owner: ObjectKey, body: Object) -> None:
+        objects = self._objects.setdefault(owner, {})
+        key = object_id(body)
+        if event_type == "DELETED":
+            objects.pop(key, None)
+            if not objects:
+                del self._objects[owner]
+        elif key not in objects or _version(body) >= _version(objects[key]):
+            objects[key] = body
+
+
+def _version(body: Object) -> int:
+    return int(body["metadata"].get("resourceVersion") or 0)
+
+
+def _sequence(*parts: object) -> int:
+    """A number that names an Event by what it reports, so reporting the same change twice is a no-op."""
+    return int(hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+class ComponentController:
+    sharded: ClassVar[list[tuple[str, str]]] = [(GROUP, "components")]
+
+    def __init__(
+        self,
+        kube: Kube,
+        workers: int,
+        *,
+        profile: str = DEFAULT_PROFILE,
+        templates: tuple[str, str] = (TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP),
+        steps: Sequence[Step] = (),
+    ) -> None:
+        self.kube = Kube(kube.client, FIELD_MANAGER) if kube.field_manager != FIELD_MANAGER else kube
+        self.profile_name = profile
+        self.templates_ref = templates
+        self.steps = list(steps)
+        self.cache = Cache()
+        self.owned = Owned()
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "components")
+        self.templates = TemplateSet.shipped()
+        self.profile = ClusterProfileSpec()
+        self.profile_error: str | None = None
+        self.served_ingress: frozenset[str] = frozenset()
+        self._cluster_known = False
+        self._cluster_lock = asyncio.Lock()
+
+    # -- watches ---------------------------------------------------------------------------------
+
+    def register(self, registry: kopf.OperatorRegistry) -> None:
+        kopf.on.event(GROUP, VERSION, "components", registry=registry)(self._on_component)
+        for group, version, plural in OWNED:
+            kopf.on.event(group, version, plural, labels={NAME_LABEL: kopf.PRESENT}, registry=registry)(
+                self._on_owned
+            )
+        kopf.on.event(GROUP, VERSION, "clusterprofiles", registry=registry)(self._on_profile)
+        kopf.on.event("", "v1", "configmaps", registry=registry)(self._on_configmap)
+
+    def label_selectors(self) -> dict[tuple[str, str], str]:
+        """Server-side selectors of the watches that only need the Component's objects. Rollouts
+        are not among them: the Rollout controller watches every Rollout on the same stream."""
+        return {(group, plural): NAME_LABEL for group, _version, plural in OWNED if plural != "rollouts"}
+
+    def field_selectors(self) -> dict[tuple[str, str], str]:
+        """Of all ConfigMaps, only the one that holds the templates."""
+        namespace, name = self.templates_ref
+        return {("", "configmaps"): f"metadata.namespace={namespace},metadata.name={name}"}
+
+    async def _on_component(self, event: kopf.RawEvent, **_: Any) -> None:
+        self.queue.add(self.cache.observe(event["type"], dict(event["object"])))
+
+    async def _on_owned(self, event: kopf.RawEvent, **_: Any) -> None:
+        body: Object = dict(event["object"])
+        metadata = body["metadata"]
+        owner = (metadata.get("namespace", ""), metadata["labels"][NAME_LABEL])
+        self.owned.observe(event["type"], owner, body)
+        self.queue.add(owner)
+
+    async def _on_profile(self, event: kopf.RawEvent, **_: Any) -> None:
+        body = event["object"]
+        if body["metadata"]["name"] == self.profile_name:
+            self._set_profile(None if event["type"] == "DELETED" else dict(body))
+            self.rerender_all()
+
+    async def _on_configmap(self, event: kopf.RawEvent, **_: Any) -> None:
+        metadata = event["object"]["metadata"]
+        if (metadata.get("namespace"), metadata["name"]) == self.templates_ref:
+            self._set_templates(None if event["type"] == "DELETED" else dict(event["object"]))
+            self.rerender_all()
+
+    def rerender_all(self) -> None:
+        """The templates or the profile changed: every Component is rendered again."""
+        for key in list(self.cache.keys()):
+            self.queue.add(key)
+
+    # -- what the cluster is ------------------------------------------------------------------
+
+    def _set_profile(self, body: Object | None) -> None:
+        try:
+            self.profile = ClusterProfileSpec.model_validate((body or {}).get("spec") or {})
+            self.profile_error = None
+        except ValidationError as error:
+            self.profile_error = f"ClusterProfile {self.profile_name}: {error}"
+
+    def _set_templates(self, body: Object | None) -> None:
+        origin = "ConfigMap {}/{}".format(*self.templates_ref)
+        self.templates = TemplateSet.shipped().replace((body or {}).get("data") or {}, origin)
+
+    async def _know_cluster(self) -> None:
+        """Before the first render: the profile, the templates and the Ingress versions served, so
+        that a restarted controller never renders with the shipped defaults in between."""
+        async with self._cluster_lock:
+            if self._cluster_known:
+                return
+            self._set_profile(await self.kube.get(CLUSTER_PROFILE, None, self.profile_name))
+            self._set_templates(await self.kube.get(CONFIG_MAP, *self.templates_ref))
+            self.served_ingress = await self._served_ingress_versions()
+            self._cluster_known = True
+
+    async def _served_ingress_versions(self) -> frozenset[str]:
+        served = set()
+        for group in INGRESS_GROUPS:
+            try:
+                versions = (await self.kube.request("GET", f"/apis/{group}"))["versions"]
+            except KubeError as error:
+                if error.not_found:
+                    continue
+                raise
+            for version in versions:
+                listing = await self.kube.request("GET", f"/apis/{version['groupVersion']}")
+                if any(resource["name"] == "ingresses" for resource in listing.get("resources", [])):
+                    served.add(version["groupVersion"])
+        return frozenset(served)
+
+    def cluster(self) -> Cluster:
+        return Cluster(self.profile, self.served_ingress)
+
+    # -- reconcile ---------------------------------------------------------------------------------
+
+    async def reconcile(self, key: ObjectKey) -> float | None:
+        component = self.cache.get(key)
+        if component is None:
+            self.queue.forget(key)
+            return None
+        if unmanaged(component):
+            return None
+        await self._know_cluster()
+        live = dict(self.owned.of(key))
+        if component["metadata"].get("deletionTimestamp"):
+            return (await self._run_steps(component, None, live)).requeue_after
+        try:
+            return await self._converge(component, live)
+        except NotApplied as failure:
+            await self._failed(component, failure.reason, str(failure))
+            return None
+
+    def render(self, component: Object) -> Rendered:
+        """`component` rendered with this cluster's profile and templates."""
+        if self.profile_error is not None:
+            raise NotApplied("ProfileInvalid", self.profile_error)
+        try:
+            return render(component, self.cluster(), self.templates)
+        except RenderError as error:
+            raise NotApplied("RenderFailed", str(error)) from error
+
+    async def _converge(self, component: Object, live: dict[ObjectId, Object]) -> float | None:
+        rendered = self.render(component)
+        try:
+            live = await self._apply(component, rendered, live)
+        except adoption.Conflict as error:
+            raise NotApplied("Conflict", str(error)) from error
+        except KubeError as error:
+            if error.conflict:
+                raise  # a stale read: the work queue retries with backoff, by then the cache is fresh
+            raise NotApplied("ApplyFailed", str(error)) from error
+        await self._prune(component, rendered, live)
+        outcome = await self._run_steps(component, rendered, live)
+        if outcome.released:
+            return None
+        ready = workload_ready(live.get(object_id(rendered.workload)))
+        names = ", ".join(f"{obj['kind']} {obj['metadata']['name']}" for obj in rendered.objects)
+        conditions = [Condition(RECONCILED, True, "Applied", f"rendered {names}"), ready, *outcome.conditions]
+        await self._write_status(
+            outcome.component, conditions, objects=rendered_objects(rendered.objects), **outcome.status
+        )
+        return outcome.requeue_after
+
+    async def _apply(
+        self, component: Object, rendered: Rendered, live: dict[ObjectId, Object]
+    ) -> dict[ObjectId, Object]:
+        """Apply what does not hold yet; the live objects afterwards."""
+        metadata = component["metadata"]
+        for obj in rendered.objects:
+            if object_id(obj) not in live:  # not ours yet, or our watch has not shown it: look
+                found = await self.kube.get(_kind(obj), metadata["namespace"], obj["metadata"]["name"])
+                if found is not None:
+                    live[object_id(obj)] = found
+        wanted = adoption.desired(rendered.objects, live, metadata["uid"], metadata.get("generation", 1))
+        for desired in wanted:
+            current = live.get(object_id(desired.obj))
+            if not drift.needs_apply(desired.obj, current):
+                continue
+            verb = "Adopted" if desired.adopting else ("Created" if current is None else "Updated")
+            await self._event(component, verb, desired.obj, current)
+            written = await self.kube.apply(_kind(desired.obj), desired.obj)
+            log.info(
+                "%s/%s: %s %s %s", metadata["namespace"], metadata["name"], verb.lower(), *object_id(written)
+            )
+            live[object_id(written)] = written
+            self.owned.observe("MODIFIED", key_of(component), written)
+        return live
+
+    async def _prune(self, component: Object, rendered: Rendered, live: dict[ObjectId, Object]) -> None:
+        """Delete what the Component owns and no longer renders. A workload replaced by one of
+        another kind (a Deployment by a Rollout) goes only once its successor is ready."""
+        uid = component["metadata"]["uid"]
+        wanted = {object_id(obj) for obj in rendered.objects}
+        successor_ready = workload_ready(live.get(object_id(rendered.workload))).status
+        for key, obj in list(live.items()):
+            if key in wanted or not adoption.owned_by(obj, uid):
+                continue
+            if obj["kind"] in adoption.WORKLOAD_KINDS and not successor_ready:
+                continue
+            await self._event(component, "Deleted", obj, obj)
+            await self.kube.delete(_kind(obj), obj["metadata"]["namespace"], obj["metadata"]["name"])
+            del live[key]
+            self.owned.observe("DELETED", key_of(component), obj)
+
+    async def _run_steps(
+        self, component: Object, rendered: Rendered | None, live: Mapping[ObjectId, Object]
+    ) -> StepOutcome:
+        conditions: list[Condition] = []
+        status: dict[str, Any] = {}
+        delays: list[float] = []
+        for step in self.steps:
+            outcome = await step(component, rendered, live)
+            component = outcome.component
+            self.cache.observe("MODIFIED", component)
+            for note in outcome.notes:
+                await record_event(self.kube, component, _sequence(component["metadata"]["uid"], note), note)
+            if outcome.released:
+                return outcome
+            conditions += outcome.conditions
+            status.update(outcome.status)
+            if outcome.requeue_after is not None:
+                delays.append(outcome.requeue_after)
+        return StepOutcome(component, tuple(conditions), status, requeue_after=min(delays, default=None))
+
+    async def _failed(self, component: Object, reason: str, message: str) -> None:
+        """Say why nothing (more) was applied; the objects already running stay as they are.
+        Looked at again when the Component, its objects, the templates or the profile change."""
+        metadata = component["metadata"]
+        log.warning("%s/%s: %s: %s", metadata["namespace"], metadata["name"], reason, message)
+        note = EventNote(reason, message, warning=True)
+        sequence = _sequence(
+            metadata["uid"], metadata.get("generation"), self.templates.digest, reason, message
+        )
+        await record_event(self.kube, component, sequence, note)
+        await self._write_status(component, [Condition(RECONCILED, False, reason, message)])
+
+    async def _event(self, component: Object, verb: str, obj: Object, current: Object | None) -> None:
+        version = current["metadata"].get("resourceVersion") if current else None
+        annotations = obj["metadata"].get("annotations") or {}
+        sequence = _sequence(component["metadata"]["uid"], verb, *object_id(obj), version, annotations)
+        message = f"{verb} {obj['kind']} {obj['metadata']['name']}"
+        await record_event(self.kube, component, sequence, EventNote(verb, message))
+
+    async def _write_status(self, component: Object, conditions: Sequence[Condition], **fields: Any) -> None:
+        patch = status_patch(component, conditions, now(), **fields)
+        if patch is None:
+            return
+        metadata = component["metadata"]
+        written = await self.kube.patch_guarded(
+            COMPONENT,
+            metadata["namespace"],
+            metadata["name"],
+            metadata["resourceVersion"],
+            {"status": patch},
+            subresource="status",
+        )
+        self.cache.observe("MODIFIED", written)
+
+
+def _kind(obj: Object) -> Kind:
+    return RENDERABLE[obj["apiVersion"], obj["kind"]]
+
+
+__all__ = ["READY", "RECONCILED", "ComponentController", "Step", "StepOutcome", "unmanaged"]
