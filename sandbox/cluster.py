@@ -321,6 +321,23 @@ class Sandbox:
             what="creating the default service account",
         )
 
+    # -- Prometheus outages ---------------------------------------------------------------------------
+    def stop_prometheus(self) -> None:
+        """Stop Prometheus as an outage would (its data stays): analysis must pause, not decide."""
+        if self.prometheus is None or self.prometheus.process is None:
+            raise RuntimeError("Prometheus is not running")
+        self.processes.remove(self.prometheus.process)
+        self.prometheus.stop()
+        self._save_state()
+
+    def start_prometheus(self) -> None:
+        """Start Prometheus again on the same port and data, after `stop_prometheus`."""
+        if self.prometheus is None or self.prometheus.process is not None:
+            raise RuntimeError("Prometheus is not stopped")
+        self.prometheus.start()
+        self.processes.append(self.prometheus.process)  # type: ignore[arg-type]
+        self._save_state()
+
     # -- talking to the apiserver ------------------------------------------------------------------
     def kubectl_run(self, *args: str) -> str:
         """Run kubectl against this sandbox; fail with its output when it fails."""
