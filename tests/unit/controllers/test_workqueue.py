@@ -100,3 +100,40 @@ async def test_the_earliest_timer_wins(earlier_first: bool) -> None:
             queue.add_after("a", delay)
         await asyncio.sleep(0.1)
     assert runs == ["a"]
+
+
+async def test_a_closed_queue_collects_keys_but_runs_nothing_until_opened() -> None:
+    runs: list[str] = []
+    queue = WorkQueue(recorder(runs), workers=2, closed=True)
+    async with running(queue):
+        queue.add("a")
+        queue.add("b")
+        await asyncio.sleep(0.05)
+        assert runs == []
+        queue.open()
+        await asyncio.sleep(0.05)
+    assert sorted(runs) == ["a", "b"]
+
+
+async def test_closing_cancels_the_reconcile_in_flight_and_it_runs_again_once_open() -> None:
+    started: list[str] = []
+    finished: list[str] = []
+    hold = asyncio.Event()
+
+    async def reconcile(key: str) -> float | None:
+        started.append(key)
+        await hold.wait()
+        finished.append(key)
+        return None
+
+    queue = WorkQueue(reconcile, workers=1)
+    queue.add("a")
+    async with running(queue):
+        await asyncio.sleep(0.02)
+        queue.close()  # lost the Lease: the write it was about to make never happens
+        hold.set()
+        await asyncio.sleep(0.05)
+        assert (started, finished) == (["a"], [])
+        queue.open()
+        await asyncio.sleep(0.05)
+    assert (started, finished) == (["a", "a"], ["a"])
