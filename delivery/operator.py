@@ -27,6 +27,8 @@ from kubernetes.aio.client import ApiClient
 
 from delivery import tls, webhook
 from delivery.api.definition import WEBHOOK_SERVICE
+from delivery.component.loadbalancer import LoadBalancerClient
+from delivery.component.slb import LoadBalancing
 from delivery.controllers.cache import Listed, key_of
 from delivery.controllers.component import ComponentController
 from delivery.controllers.rollout import RolloutController
@@ -211,6 +213,8 @@ async def run(options: Options) -> None:
     controller.queue.close()  # opened by _take_part
     controller.register(registry)
     components = ComponentController(kube, options.workers)
+    balancers = LoadBalancerClient(options.lb_endpoint) if options.lb_endpoint else None
+    components.steps.append(LoadBalancing(components.kube, balancers))
     components.queue.close()  # opened with the Rollout controller's, by _take_part
     components.register(registry)
     steps = metrics.StepClock()
@@ -266,5 +270,7 @@ async def run(options: Options) -> None:
             await served.stop()
         if converter is not None:
             await converter.stop()
+        if balancers is not None:
+            await balancers.close()
         log.info("API requests by verb: %s", json.dumps(dict(kube.requests)))
         await client.close()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio

@@ -18,12 +18,12 @@ finalizer removed after, so a load balancer is never left behind unrecorded.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from delivery.api.component import LoadBalancerStatus, ServiceType
 from delivery.api.definition import COMPONENT_GROUP
+from delivery.component.adoption import ObjectId
 from delivery.component.loadbalancer import (
     Listener,
     LoadBalancer,
@@ -31,7 +31,8 @@ from delivery.component.loadbalancer import (
     LoadBalancerError,
     Protocol,
 )
-from delivery.component.render import LOAD_BALANCER_ANNOTATION
+from delivery.component.render import LOAD_BALANCER_ANNOTATION, Rendered
+from delivery.controllers.component import StepOutcome
 from delivery.kube.api import Kube, Object
 from delivery.kube.kinds import COMPONENT, NODE, SERVICE
 from delivery.report import Condition, EventNote
@@ -108,37 +109,40 @@ def service_patch(service: Object, load_balancer: LoadBalancerStatus | None) -> 
     return {"metadata": {"annotations": changes}} if changes else None
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What the step did, for the caller's status, Event and requeue."""
-
-    component: Object
-    """The Component as last written (a finalizer change moves its resourceVersion)."""
-    load_balancer: LoadBalancerStatus | None
-    condition: Condition | None
-    notes: tuple[EventNote, ...] = ()
-    requeue_after: float | None = None
-    released: bool = False
-    """The finalizer is gone: a Component being deleted may now disappear; write nothing more."""
-
-
 class LoadBalancing:
-    """The step, with the LB service client (None when the controller has no --lb-endpoint)."""
+    """The step (a `delivery.controllers.component.Step`), with the LB service's client (None when
+    the controller has no --lb-endpoint)."""
 
     def __init__(self, kube: Kube, client: LoadBalancerClient | None) -> None:
         self.kube = kube
         self.client = client
 
-    async def reconcile(self, component: Object, service: Object | None, want: bool) -> Outcome:
-        """Ensure (or release) the Component's load balancer. `service` is the live rendered one."""
+    async def __call__(
+        self, component: Object, rendered: Rendered | None, live: Mapping[ObjectId, Object]
+    ) -> StepOutcome:
+        """Ensure the load balancer of the Service the render marked, or release it when there is
+        none (`rendered` is None while the Component is being deleted)."""
+        name = bound_service(rendered.objects) if rendered is not None else None
+        if name is not None:
+            return await self.reconcile(component, live.get(("Service", name)), want=True)
+        annotated = (
+            obj
+            for obj in live.values()
+            if obj["kind"] == "Service" and ID_ANNOTATION in (obj["metadata"].get("annotations") or {})
+        )
+        return await self.reconcile(component, next(annotated, None), want=False)
+
+    async def reconcile(self, component: Object, service: Object | None, *, want: bool) -> StepOutcome:
+        """`service`: the one to bind when `want`, else the one to take our annotations off."""
         finalizers = component["metadata"].get("finalizers") or []
         recorded = _recorded(component)
         deleting = bool(component["metadata"].get("deletionTimestamp"))
         if (deleting or not want) and FINALIZER not in finalizers and recorded is None:
-            return Outcome(component, None, None)
+            return StepOutcome(component)
         if self.client is None:
             message = "svc.type luoji-slb needs the controller's --lb-endpoint (the LB service's URL)"
-            return Outcome(component, recorded, Condition(CONDITION, False, "NoLoadBalancerService", message))
+            condition = Condition(CONDITION, False, "NoLoadBalancerService", message)
+            return StepOutcome(component, (condition,), requeue_after=RETRY)
         try:
             if deleting or not want:
                 return await self._release(self.client, component, service, recorded)
@@ -146,7 +150,7 @@ class LoadBalancing:
         except LoadBalancerError as error:
             log.warning("%s: %s", name_of(component), error)
             condition = Condition(CONDITION, False, "LoadBalancerServiceError", str(error))
-            return Outcome(component, recorded, condition, requeue_after=RETRY)
+            return StepOutcome(component, (condition,), requeue_after=RETRY)
 
     async def _ensure(
         self,
@@ -154,7 +158,7 @@ class LoadBalancing:
         component: Object,
         service: Object | None,
         recorded: LoadBalancerStatus | None,
-    ) -> Outcome:
+    ) -> StepOutcome:
         component = await self._set_finalizer(component, present=True)
         notes: list[EventNote] = []
         balancer = await client.get(recorded.id) if recorded is not None else None
@@ -169,10 +173,8 @@ class LoadBalancing:
             )
         status = LoadBalancerStatus(id=balancer.id, address=balancer.address)
         if service is None or not listeners(service):
-            message = "waiting for the Service's node ports"
-            return Outcome(
-                component, status, Condition(CONDITION, False, "WaitingForService", message), tuple(notes)
-            )
+            waiting = Condition(CONDITION, False, "WaitingForService", "waiting for the Service's node ports")
+            return StepOutcome(component, (waiting,), _status(status), tuple(notes), requeue_after=RETRY)
         wanted_listeners = listeners(service)
         nodes = backends(await self.kube.list(NODE))
         if not balancer.binds(wanted_listeners, nodes):
@@ -186,7 +188,7 @@ class LoadBalancing:
                 EventNote("ServiceSwitched", f"Service {metadata['name']} now served by {balancer.id}")
             )
         ready = Condition(CONDITION, True, "Bound", _bound(balancer))
-        return Outcome(component, status, ready, tuple(notes))
+        return StepOutcome(component, (ready,), _status(status), tuple(notes))
 
     async def _release(
         self,
@@ -194,7 +196,7 @@ class LoadBalancing:
         component: Object,
         service: Object | None,
         recorded: LoadBalancerStatus | None,
-    ) -> Outcome:
+    ) -> StepOutcome:
         balancer: LoadBalancer | None = None
         if recorded is not None:
             balancer = await client.get(recorded.id)
@@ -211,7 +213,7 @@ class LoadBalancing:
                 await self.kube.patch(SERVICE, metadata["namespace"], metadata["name"], patch)
         component = await self._set_finalizer(component, present=False)
         released = bool(component["metadata"].get("deletionTimestamp"))
-        return Outcome(component, None, None, tuple(notes), released=released)
+        return StepOutcome(component, (), _status(None), tuple(notes), released=released)
 
     async def _set_finalizer(self, component: Object, *, present: bool) -> Object:
         metadata = component["metadata"]
@@ -226,6 +228,10 @@ class LoadBalancing:
             metadata["resourceVersion"],
             {"metadata": {"finalizers": changed or None}},
         )
+
+
+def _status(load_balancer: LoadBalancerStatus | None) -> dict[str, Any]:
+    return {"loadBalancer": load_balancer.to_wire() if load_balancer is not None else None}
 
 
 def _recorded(component: Object) -> LoadBalancerStatus | None:
