@@ -22,11 +22,9 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from delivery.component.status import READY, RECONCILED
 from delivery.controllers.cache import ObjectKey, key_of
 from delivery.kube.api import Object
-
-READY = "Ready"
-RECONCILED = "Reconciled"
 
 
 @dataclass(frozen=True)
