@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from delivery.cli.main import parser
+from delivery.component.render import RENDERABLE
 from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox import build
 from sandbox.cluster import Sandbox, free_port
@@ -119,11 +120,26 @@ def test_the_chart_refuses_values_that_cannot_work() -> None:
 def test_rbac_grants_only_what_the_controller_does() -> None:
     objects = render()
     rules = one(objects, "ClusterRole")["rules"]
+    by_resource: dict[str, set[str]] = {}
     for rule in rules:
         assert "*" not in rule["verbs"], rule
         assert "*" not in rule["resources"], rule
-        assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
-        assert not {"secrets", "pods", "namespaces", "roles", "clusterroles"} & set(rule["resources"])
+        if "resourceNames" not in rule:
+            for resource in rule["resources"]:
+                by_resource.setdefault(resource, set()).update(rule["verbs"])
+    assert not {"pods", "namespaces", "nodes", "roles", "clusterroles", "serviceaccounts"} & set(by_resource)
+    assert all(
+        not {"escalate", "bind", "impersonate", "deletecollection", "update"} & v
+        for v in by_resource.values()
+    )
+    # Deleted: only what a Component renders and may stop rendering.
+    renderable = {kind.plural for kind in RENDERABLE.values()}
+    assert {resource for resource, verbs in by_resource.items() if "delete" in verbs} == renderable
+    assert by_resource["replicasets"] == {"list", "watch", "create", "patch"}
+    assert by_resource["secrets"] == {"get"}  # by name, for a metric's header: never listed
+    assert "secrets" not in {
+        r for rule in one(render("rbac.readSecrets=false"), "ClusterRole")["rules"] for r in rule["resources"]
+    }
     crd_writes = [
         rule
         for rule in rules
@@ -139,11 +155,17 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
     ]
     election = one(objects, "Role", "delivery-system")["rules"]
     assert all(rule["resources"] == ["leases"] for rule in election)
+    balanced = one(render("components.loadBalancerEndpoint=http://slb.example"), "ClusterRole")["rules"]
+    assert {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]} in balanced
 
     # With namespaces to watch, what is namespaced is granted only there.
     scoped = render("watchNamespaces={shop,pay}")
     cluster_rules = one(scoped, "ClusterRole")["rules"]
-    assert {r for rule in cluster_rules for r in rule["resources"]} == {"customresourcedefinitions"}
+    assert {r for rule in cluster_rules for r in rule["resources"]} == {
+        "customresourcedefinitions",
+        "clusterprofiles",
+        "clusteranalysistemplates",
+    }
     assert one(scoped, "Role", "shop")["rules"] == one(scoped, "Role", "pay")["rules"]
     assert any("rollouts" in rule["resources"] for rule in one(scoped, "Role", "shop")["rules"])
 
@@ -224,24 +246,30 @@ def test_installed_chart_runs_a_canary_under_its_own_rbac(
         ("patch", "rollouts/status", "-n", namespace),
         ("create", "replicasets", "-n", namespace),
         ("patch", "services", "-n", namespace),
+        ("patch", "components/status", "-n", namespace),
         ("create", "events", "-n", namespace),
+        ("get", "secrets", "-n", namespace),
+        ("list", "configmaps", "-A"),
         ("patch", f"customresourcedefinitions/{CONVERTED_CRD}"),
         ("create", "leases", "-n", system),
         ("patch", f"leases/{lease}", "-n", system),
     }
     refused = {
         ("delete", "namespaces"),
-        ("get", "secrets", "-A"),
-        ("list", "secrets", "-n", system),
+        ("list", "secrets", "-A"),
+        ("watch", "secrets", "-n", system),
         ("create", "pods", "-n", namespace),
-        ("delete", "rollouts", "-n", namespace),
+        ("delete", "pods", "-n", namespace),
         ("delete", "replicasets", "-n", namespace),
         ("update", "services", "-n", namespace),
+        ("update", "configmaps", "-n", system),
+        ("list", "nodes"),
         ("patch", "customresourcedefinitions/rollouts.delivery.luojilab.com"),
         ("create", "customresourcedefinitions"),
         ("patch", "leases/kube-scheduler", "-n", "kube-system"),
         ("patch", "leases/someone-else", "-n", system),
         ("create", "clusterrolebindings"),
+        ("create", "serviceaccounts/token", "-n", system),
     }
     assert {request for request in granted if not can(sandbox, subject, *request)} == set()
     assert {request for request in refused if can(sandbox, subject, *request)} == set()
