@@ -1,0 +1,223 @@
+"""Analysis against the sandbox's real Prometheus, scraping a loopback exporter the test controls:
+a healthy canary passes every gate, a canary whose errors rise is aborted at the next measurement,
+a Prometheus outage pauses the release (and it resumes by itself), a missing template pauses it."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from delivery.machine import Reason
+from delivery.rollout.revision import template_hash
+from sandbox.cluster import Sandbox
+from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export
+from tests.integration.conftest import Controller
+from tests.rollouts import apply, events, rollout, status, wait_for
+from tests.waiting import eventually
+
+GROUP = "delivery.luojilab.com/v1alpha1"
+TIMEOUT = 120  # generous: the machine is shared, and a run spans several measurement intervals
+
+
+@pytest.fixture
+def exporter(sandbox: Sandbox, namespace: str) -> Iterator[Exporter]:
+    running = export(sandbox, job=namespace)
+    yield running
+    running.stop()
+    assert sandbox.prometheus is not None
+    sandbox.prometheus.remove_target(namespace)
+
+
+def error_rate(name: str = "error-rate", **metric: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "initialDelay": "3s",
+        "successCondition": "result[0] < 0.05",
+        "provider": {"prometheus": {"address": "{{args.prometheus}}", "query": ERROR_RATE_QUERY}},
+        **metric,
+    }
+
+
+def latency_judge(**judge: Any) -> dict[str, Any]:
+    return {
+        "name": "latency",
+        "initialDelay": "10s",
+        "provider": {
+            "judge": {
+                "address": "{{args.prometheus}}",
+                "canaryQuery": LATENCY_QUERY % "canary-hash",
+                "stableQuery": LATENCY_QUERY % "stable-hash",
+                "minSamples": 6,
+                "tolerance": 0.2,
+                **judge,
+            }
+        },
+    }
+
+
+def template(namespace: str, name: str, *metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": GROUP,
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"args": [{"name": "prometheus"}, {"name": "job"}], "metrics": list(metrics)},
+    }
+
+
+def analysis(sandbox: Sandbox, namespace: str, *templates: str) -> dict[str, Any]:
+    return {
+        "templates": [{"templateName": name} for name in templates],
+        "args": [
+            {"name": "prometheus", "value": sandbox.prometheus_url},
+            {"name": "job", "value": namespace},
+        ],
+    }
+
+
+def canary(steps: list[dict[str, Any]], background: dict[str, Any] | None = None) -> dict[str, Any]:
+    strategy: dict[str, Any] = {"steps": steps, "scaleDownDelaySeconds": 0, "abortScaleDownDelaySeconds": 0}
+    if background is not None:
+        strategy["analysis"] = background
+    return {"canary": strategy}
+
+
+def release(
+    sandbox: Sandbox, namespace: str, exporter: Exporter, strategy: dict[str, Any], error_ratio: float = 0.001
+) -> tuple[str, str]:
+    """The first revision made stable, then the second applied: their hashes, the exporter serving both."""
+    first = rollout("web", namespace, "web:1", strategy, replicas=2)
+    stable = template_hash(first["spec"]["template"])
+    exporter.traffic.set(stable, error_ratio=0.001)
+    apply(sandbox, first)
+    wait_for(sandbox, "web", namespace, phase="Healthy", stableRevision=stable)
+    second = rollout("web", namespace, "web:2", strategy, replicas=2)
+    canary_hash = template_hash(second["spec"]["template"])
+    exporter.traffic.set(canary_hash, error_ratio=error_ratio)
+    apply(sandbox, second)
+    return stable, canary_hash
+
+
+def history(sandbox: Sandbox, namespace: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = status(sandbox, "web", namespace).get("analysisHistory") or []
+    return found
+
+
+def test_a_healthy_canary_passes_every_gate_and_is_promoted(
+    sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
+) -> None:
+    apply(
+        sandbox,
+        template(namespace, "error-rate", error_rate(interval="2s", count=2)),
+        template(namespace, "latency", latency_judge()),
+        template(namespace, "errors-background", error_rate(interval="3s")),
+    )
+    gates = analysis(sandbox, namespace, "error-rate", "latency")
+    strategy = canary(
+        [{"setWeight": 50}, {"analysis": gates}, {"setWeight": 100}],
+        background=analysis(sandbox, namespace, "errors-background"),
+    )
+    _, canary_hash = release(sandbox, namespace, exporter, strategy)
+
+    wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy", stableRevision=canary_hash)
+    runs = {(run["kind"], run.get("stepIndex")): run for run in history(sandbox, namespace)}
+    step = runs["Step", 1]
+    assert step["phase"] == "Successful"
+    assert step["name"] == "error-rate, latency"
+    metrics = {metric["name"]: metric for metric in step["metrics"]}
+    assert (metrics["error-rate"]["count"], metrics["error-rate"]["successful"]) == (2, 2)
+    assert metrics["latency"]["phase"] == "Successful"  # the judge: same distribution passes
+    assert "samples)" in metrics["latency"]["measurements"][-1]["message"]  # "(p=…, 9 vs 9 samples)"
+    background = runs["Background", None]
+    assert background["phase"] == "Successful"  # stopped at promotion: nothing failed
+    assert background["metrics"][0]["count"] >= 1
+    reasons = [reason for reason, _ in events(sandbox, "web", namespace)]
+    assert Reason.ANALYSIS_STARTED in reasons
+    assert Reason.ANALYSIS_SUCCESSFUL in reasons
+    assert Reason.ANALYSIS_FAILED not in reasons
+
+
+def test_a_canary_whose_errors_rise_is_aborted_at_the_next_measurement(
+    sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
+) -> None:
+    interval = 3
+    apply(sandbox, template(namespace, "errors", error_rate(interval=f"{interval}s")))
+    strategy = canary([{"setWeight": 50}, {"pause": {}}], background=analysis(sandbox, namespace, "errors"))
+    stable, canary_hash = release(sandbox, namespace, exporter, strategy)
+    wait_for(sandbox, "web", namespace, TIMEOUT, phase="Paused", currentStepIndex=1)
+    eventually(
+        lambda: any(m["successful"] >= 2 for run in history(sandbox, namespace) for m in run["metrics"]),
+        timeout=TIMEOUT,
+        what="the background analysis measuring a healthy canary",
+    )
+
+    rose = datetime.datetime.now(datetime.UTC)
+    exporter.traffic.set(canary_hash, error_ratio=0.5)
+    aborted = wait_for(sandbox, "web", namespace, TIMEOUT, phase="Aborted", state="aborted")
+
+    run = aborted["analysisHistory"][-1]
+    assert (run["kind"], run["phase"]) == ("Background", "Failed")
+    failing = run["metrics"][0]["measurements"][-1]
+    assert failing["phase"] == "Failed"
+    assert "successCondition `result[0] < 0.05` does not hold" in failing["message"]
+    # The first measurement that could see the new rate failed: within one interval, plus the
+    # scrape and `rate()` lag (2s), plus a second of timestamp truncation. The abort was decided
+    # in the very reconcile that took it (the status carries both).
+    seen = datetime.datetime.fromisoformat(failing["finishedAt"])
+    assert (seen - rose).total_seconds() <= interval + 3
+    said = dict(events(sandbox, "web", namespace))
+    message = said[Reason.ANALYSIS_FAILED]
+    assert "metric error-rate failed" in message
+    assert f"value {failing['value']}" in message
+    assert "successCondition `result[0] < 0.05` does not hold" in message
+    assert aborted["stableRevision"] == stable
+
+
+def test_prometheus_stopped_mid_analysis_pauses_and_the_release_resumes_when_it_returns(
+    sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
+) -> None:
+    apply(
+        sandbox,
+        template(namespace, "errors", error_rate(interval="2s", count=12, consecutiveErrorLimit=1)),
+    )
+    strategy = canary([{"setWeight": 50}, {"analysis": analysis(sandbox, namespace, "errors")}])
+    _, canary_hash = release(sandbox, namespace, exporter, strategy)
+    eventually(
+        lambda: any(m["successful"] >= 1 for run in history(sandbox, namespace) for m in run["metrics"]),
+        timeout=TIMEOUT,
+        what="the step's analysis measuring",
+    )
+
+    sandbox.stop_prometheus()
+    try:
+        paused = wait_for(
+            sandbox, "web", namespace, TIMEOUT, phase="Paused", reason=Reason.ANALYSIS_INCONCLUSIVE
+        )
+        assert "errors in a row" in paused["message"]
+        assert "unreachable" in paused["message"] or "did not answer" in paused["message"]
+        assert "resumes by itself" in paused["message"]
+        assert paused["currentStepIndex"] == 1
+        assert paused["analysisHistory"][-1]["phase"] == "Error"
+    finally:
+        sandbox.start_prometheus()
+
+    done = wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy", stableRevision=canary_hash)
+    run = done["analysisHistory"][-1]
+    assert run["phase"] == "Successful"
+    assert run["metrics"][0]["error"] >= 2  # the outage is on the record
+    reasons = [reason for reason, _ in events(sandbox, "web", namespace)]
+    assert reasons.index(Reason.ANALYSIS_INCONCLUSIVE) < reasons.index(Reason.RESUMED)
+
+
+def test_a_missing_template_pauses_with_a_message_until_it_exists(
+    sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
+) -> None:
+    strategy = canary([{"setWeight": 50}, {"analysis": analysis(sandbox, namespace, "not-yet")}])
+    release(sandbox, namespace, exporter, strategy)
+    paused = wait_for(sandbox, "web", namespace, TIMEOUT, phase="Paused", reason=Reason.ANALYSIS_INCONCLUSIVE)
+    assert "AnalysisTemplate not-yet not found" in paused["message"]
+
+    apply(sandbox, template(namespace, "not-yet", error_rate()))
+    wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy")
