@@ -128,7 +128,7 @@ class WorkQueue(Generic[Key]):
 
     async def _run(self, key: Key) -> float | None:
         """One reconcile in its own task (so closing can cancel it), timed, counted, logged with its key."""
-        logs.OBJECT.set("/".join(key) if isinstance(key, tuple) else str(key))
+        logs.OBJECT.set("/".join(map(str, key)) if isinstance(key, tuple) else str(key))
         task = asyncio.ensure_future(self._reconcile(key))
         self._running.add(task)
         started = time.perf_counter()

@@ -1,5 +1,6 @@
 """Notifications: a real HTTP server on loopback receives the chosen transitions of a canary, as JSON
-and in Slack's form; a failing hook is retried, and a hanging one never holds the rollout back."""
+and in Slack's form; a failing hook is retried, and a hanging one never holds the rollout back.
+The controller logs JSON meanwhile, each reconcile's lines naming the Rollout and revision."""
 
 from __future__ import annotations
 
@@ -97,6 +98,7 @@ def test_chosen_transitions_reach_the_hooks_without_holding_the_rollout(
             f"--notify-webhook={hooks.url}/json",
             f"--notify-slack={hooks.url}/slack",
             "--notify-reasons=" + ",".join(CHOSEN),
+            "--log-format=json",
         ),
     )
     controller.start()
@@ -131,5 +133,8 @@ def test_chosen_transitions_reach_the_hooks_without_holding_the_rollout(
         assert [[reason for reason in CHOSEN if f"*{reason}*" in text] for text in texts] == [
             [reason] for reason in expected
         ]
+        lines = [json.loads(line) for line in controller.log.read_text().splitlines() if line.startswith("{")]
+        about = {(line.get("object"), line.get("revision")) for line in lines if "->" in line["message"]}
+        assert (f"{namespace}/web", new) in about  # the transitions of the release, with their revision
     finally:
         controller.stop()
