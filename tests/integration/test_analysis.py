@@ -15,7 +15,7 @@ from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export
 from tests.integration.conftest import Controller
-from tests.rollouts import apply, events, rollout, status, wait_for
+from tests.rollouts import apply, events, get, rollout, service, status, wait_for
 from tests.waiting import eventually
 
 GROUP = "delivery.luojilab.com/v1alpha1"
@@ -221,3 +221,56 @@ def test_a_missing_template_pauses_with_a_message_until_it_exists(
 
     apply(sandbox, template(namespace, "not-yet", error_rate()))
     wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy")
+
+
+def test_the_judge_aborts_a_canary_slower_than_stable(
+    sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
+) -> None:
+    apply(sandbox, template(namespace, "latency", latency_judge()))
+    strategy = canary([{"setWeight": 50}, {"analysis": analysis(sandbox, namespace, "latency")}])
+    stable, canary_hash = release(sandbox, namespace, exporter, strategy)
+    exporter.traffic.set(canary_hash, latency=0.2)  # twice the stable's 0.1s
+
+    aborted = wait_for(sandbox, "web", namespace, TIMEOUT, phase="Aborted", state="aborted")
+    assert aborted["stableRevision"] == stable
+    message = dict(events(sandbox, "web", namespace))[Reason.ANALYSIS_FAILED]
+    assert "metric latency failed" in message
+    assert "higher than stable" in message
+
+
+def test_blue_green_post_promotion_failure_switches_back_to_the_old_revision(
+    sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
+) -> None:
+    apply(
+        sandbox,
+        service("web", namespace, "web"),
+        template(namespace, "before", error_rate()),
+        template(namespace, "after", error_rate(initialDelay="6s", interval="2s", count=3)),
+    )
+    strategy = {
+        "blueGreen": {
+            "activeService": "web",
+            "scaleDownDelaySeconds": 0,
+            "prePromotionAnalysis": analysis(sandbox, namespace, "before"),
+            "postPromotionAnalysis": analysis(sandbox, namespace, "after"),
+        }
+    }
+    blue, green = release(sandbox, namespace, exporter, strategy)
+
+    def pre_promotion_passed() -> bool:
+        return any(
+            run["kind"] == "PrePromotion" and run["phase"] == "Successful"
+            for run in history(sandbox, namespace)
+        )
+
+    eventually(pre_promotion_passed, timeout=TIMEOUT, what="the pre-promotion analysis passed")
+    exporter.traffic.set(green, error_ratio=0.5)  # production traffic reaches green: it fails
+
+    aborted = wait_for(sandbox, "web", namespace, TIMEOUT, phase="Aborted", state="aborted")
+    assert aborted["stableRevision"] == blue
+    selector = get(sandbox, "service", "web", namespace)["spec"]["selector"]
+    assert selector["delivery.luojilab.com/pod-template-hash"] == blue
+    run = aborted["analysisHistory"][-1]
+    assert (run["kind"], run["phase"]) == ("PostPromotion", "Failed")
+    reasons = [reason for reason, _ in events(sandbox, "web", namespace)]
+    assert reasons.index(Reason.PROMOTED) < reasons.index(Reason.ANALYSIS_FAILED)
