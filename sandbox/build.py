@@ -1,8 +1,9 @@
-"""Build the control-plane binaries from Go modules and cache them by version.
+"""Build the control-plane binaries (and helm, for the chart's tests) from Go modules and cache
+them by version.
 
 Nothing is downloaded but Go modules: Kubernetes and etcd are built from small modules of our own
 under `sandbox/gomod/` (their own modules carry replace directives, so `go install` refuses them),
-kwok with `go install`. A build goes to a temporary directory and is renamed into the cache only
+kwok and helm with `go install`. A build goes to a temporary directory and is renamed into the cache only
 when complete, so an interrupted build never leaves a half-filled cache behind.
 """
 
