@@ -115,6 +115,22 @@ def _env_list(name: str) -> list[str]:
     return os.environ.get(name, "").replace(",", " ").split()
 
 
+def _lease(args: argparse.Namespace, identity: str) -> LeaseConfig | None:
+    if not args.leader_elect:
+        return None
+    try:
+        return LeaseConfig(
+            name=args.lease_name or lease_name(args.controller_id),
+            namespace=args.lease_namespace,
+            identity=identity,
+            lease_duration=args.lease_duration,
+            renew_deadline=args.renew_deadline,
+            retry_period=args.retry_period,
+        )
+    except ValueError as error:
+        parser().error(str(error))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logs.configure(args.log_level, args.log_format)
@@ -131,16 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook=args.webhook,
         webhook_port=args.webhook_port,
         webhook_certificate=args.webhook_cert_dir,
-        leader=LeaseConfig(
-            name=args.lease_name or lease_name(args.controller_id),
-            namespace=args.lease_namespace,
-            identity=identity,
-            lease_duration=args.lease_duration,
-            renew_deadline=args.renew_deadline,
-            retry_period=args.retry_period,
-        )
-        if args.leader_elect
-        else None,
+        leader=_lease(args, identity),
         metrics_address=args.metrics_address,
         metrics_port=args.metrics_port,
         notify=NotifyConfig.from_flags(
