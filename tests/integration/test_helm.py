@@ -360,3 +360,14 @@ def test_installed_chart_releases_a_canary_and_a_component_under_its_own_rbac(
     log = (tmp_path / "delivery.log").read_text(errors="replace")
     assert "Forbidden" not in log, controller.tail()
     assert "Not enough permissions" not in log, controller.tail()  # kopf's own requests
+
+    # An upgrade keeps the webhook's certificate (Helm looks the Secret up before making one):
+    # a new CA would leave the CRD trusting one that no replica serves under until they restart.
+    helm(
+        "upgrade", name, str(CHART), f"--kubeconfig={sandbox.kubeconfig}", "--namespace", system,
+        "--reuse-values", "--set", "logFormat=json",
+    )  # fmt: skip
+    upgraded = json.loads(sandbox.kubectl_run("get", "deployment", name, "-n", system, "-o", "json"))
+    assert "--log-format=json" in controller_args(upgraded)
+    kept = json.loads(sandbox.kubectl_run("get", "secret", f"{name}-webhook-tls", "-n", system, "-o", "json"))
+    assert kept["data"] == secret["data"]
