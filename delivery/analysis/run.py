@@ -13,7 +13,7 @@ import asyncio
 import base64
 import datetime
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from delivery.analysis import prometheus, web
@@ -61,6 +61,8 @@ class Analyst:
     def __init__(self, kube: Kube, prometheus_url: str | None = None) -> None:
         self.kube = kube
         self.prometheus_url = prometheus_url or os.environ.get(PROMETHEUS_ENV) or None
+        # Told of each measurement as it is taken (metrics by outcome, say).
+        self.on_measurement: list[Callable[[Measurement], None]] = []
 
     async def advance(
         self, runs: tuple[Run, ...], plan: Plan, revision: str, subject: Subject, now: datetime.datetime
@@ -107,6 +109,8 @@ class Analyst:
         measured = await asyncio.gather(*(self.measure(metrics[name], run, subject, now) for name in ready))
         for name, measurement in zip(ready, measured, strict=True):
             states[name] = record(metrics[name], states[name], measurement)
+            for listener in self.on_measurement:
+                listener(measurement)
         return conclude(replace(run, metrics=tuple(states.values())), metrics, now)
 
     async def measure(

@@ -435,7 +435,11 @@ def _progress(o: Observed, memory: Memory, desired: Desired) -> Outcome:
 
 
 def _deadline(o: Observed, memory: Memory, desired: Desired) -> Outcome:
+    """No progress for progressDeadlineSeconds: Degraded. Waiting on post-promotion analysis is
+    not a lack of progress (the analysis has its own limits)."""
     if memory.state not in (State.PROGRESSING, State.PROMOTING) or desired.done:
+        return memory, None, None
+    if _post_promotion_pending(o, memory):
         return memory, None, None
     remaining = o.plan.progress_deadline - _elapsed(o, memory.progressed)
     if remaining > 0:

@@ -243,6 +243,15 @@ def test_blue_green_keeps_the_old_revision_until_post_promotion_passes() -> None
     assert released.desired.replicas["old"] == 0  # the old revision may go now
 
 
+def test_waiting_on_post_promotion_analysis_is_not_a_lack_of_progress() -> None:
+    spec = bluegreen(postPromotionAnalysis=ANALYSIS)
+    spec["progressDeadlineSeconds"] = 10
+    promoting = replace(BG_WAITING, state=State.PROMOTING)
+    running = run(AnalysisKind.POST_PROMOTION, Phase.RUNNING)
+    decision = decide(observed(spec, promoting, running, replicasets=PREVIEW, selectors={Role.ACTIVE: "new"}))
+    assert decision.transition is None  # 30s without progress, yet not Degraded
+
+
 def test_blue_green_post_promotion_that_cannot_decide_waits_and_says_so() -> None:
     spec = bluegreen(postPromotionAnalysis=ANALYSIS)
     promoting = replace(BG_WAITING, state=State.PROMOTING)
