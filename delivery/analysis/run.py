@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -33,9 +34,11 @@ from delivery.analysis.runner import (
 from delivery.analysis.templates import Found, TemplateProblem, resolve
 from delivery.api.analysis import Metric, Web
 from delivery.api.rollout import RolloutAnalysis
-from delivery.kube.api import Kube
+from delivery.kube.api import Kube, KubeError
 from delivery.kube.kinds import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, SECRET
 from delivery.rollout.plan import Plan
+
+log = logging.getLogger(__name__)
 
 PROMETHEUS_ENV = "DELIVERY_PROMETHEUS_URL"
 """The Prometheus a metric without `address` asks (the sandbox sets it for its shells)."""
@@ -92,7 +95,10 @@ class Analyst:
         for ref in analysis.templates:
             kind = CLUSTER_ANALYSIS_TEMPLATE if ref.cluster_scope else ANALYSIS_TEMPLATE
             namespace = None if ref.cluster_scope else subject.namespace
-            body = await self.kube.get(kind, namespace, ref.template_name)
+            try:
+                body = await self.kube.get(kind, namespace, ref.template_name)
+            except KubeError as error:  # forbidden, say: said in the status like a missing template
+                raise TemplateProblem(f"cannot read {kind.kind} {ref.template_name}: {error}") from error
             found.append(Found(ref.template_name, ref.cluster_scope, body))
         given = {argument.name: argument.value for argument in analysis.args or ()}
         return resolve(found, given, subject.builtin)
@@ -131,6 +137,9 @@ class Analyst:
             return Measurement(verdict.phase, now, show(verdict.value), verdict.message)
         except Unmeasurable as error:
             return Measurement(Phase.ERROR, now, None, str(error))
+        except Exception as error:  # a bug of ours must pause the release with a message, not stall it
+            log.exception("measuring %s", metric.name)
+            return Measurement(Phase.ERROR, now, None, f"measuring failed: {type(error).__name__}: {error}")
 
     def _address(self, address: str | None) -> str:
         chosen = address or self.prometheus_url
@@ -149,7 +158,10 @@ class Analyst:
                 continue
             assert header.value_from is not None  # noqa: S101 - the CRD's CEL rule: value or valueFrom
             ref = header.value_from.secret_key_ref
-            secret = await self.kube.get(SECRET, subject.namespace, ref.name)
+            try:
+                secret = await self.kube.get(SECRET, subject.namespace, ref.name)
+            except KubeError as error:
+                raise Unmeasurable(f"header {header.name}: cannot read Secret {ref.name}: {error}") from error
             data = (secret or {}).get("data") or {}
             if ref.key not in data:
                 raise Unmeasurable(f"header {header.name}: Secret {ref.name} has no key {ref.key}")
