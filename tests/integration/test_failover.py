@@ -1,18 +1,23 @@
 """High availability: two replicas elect a leader with a Lease; SIGKILL the leader in the middle of a
-canary and the warm standby takes the Lease and finishes the release, nothing done twice."""
+canary and the warm standby takes the Lease and finishes the release, nothing done twice. A leader
+whose Lease is taken from it stops writing, and goes on once it holds the Lease again."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from delivery.operator import CONTROLLER_ID_LABEL
-from delivery.ops.leader import lease_name
+from delivery.ops.leader import lease_name, micro_time
 from delivery.rollout.revision import template_hash
-from sandbox.cluster import Sandbox
+from sandbox.cluster import Sandbox, free_port
 from tests.integration.conftest import Controller
-from tests.rollouts import apply, rollout, status, wait_for
+from tests.rollouts import apply, get, rollout, status, wait_for
 from tests.waiting import eventually
 
 SHARD = "ha"
@@ -26,11 +31,12 @@ UNINTERRUPTED = (
 )
 
 
-def replica(sandbox: Sandbox, namespace: str, log: Path, identity: str) -> Controller:
+def replica(sandbox: Sandbox, namespace: str, log: Path, identity: str, *extra: str) -> Controller:
     return Controller(
         sandbox,
         log,
         args=(
+            *extra,
             f"--controller-id={SHARD}",
             f"--namespace={namespace}",
             "--webhook=off",
@@ -42,6 +48,10 @@ def replica(sandbox: Sandbox, namespace: str, log: Path, identity: str) -> Contr
             "--retry-period=0.5",
         ),
     )
+
+
+def micro_now() -> str:
+    return micro_time(datetime.datetime.now(datetime.UTC))
 
 
 def lease(sandbox: Sandbox, namespace: str) -> dict[str, Any]:
@@ -112,3 +122,59 @@ def test_the_standby_finishes_a_canary_when_the_leader_is_killed(
     finally:
         first.stop()
         second.stop()
+
+
+def queue_depth(port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    found = re.search(r'^delivery_workqueue_depth\{resource="rollouts"\} (\S+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else -1.0
+
+
+def test_a_leader_whose_lease_is_taken_stops_writing_until_it_leads_again(
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
+) -> None:
+    port = free_port()
+    controller = replica(
+        sandbox,
+        namespace,
+        tmp_path / "a.log",
+        "replica-a",
+        "--metrics-address=127.0.0.1",
+        f"--metrics-port={port}",
+    )
+    strategy = {"canary": {"steps": [{"setWeight": 50}], "scaleDownDelaySeconds": 0}}
+    web = rollout("web", namespace, "web:1", strategy)
+    web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+    try:
+        controller.start()
+        apply(sandbox, web)
+        wait_for(sandbox, "web", namespace, timeout=60, phase="Healthy")
+        # Someone else holds the Lease now (for an hour): replica-a cannot renew and must step down.
+        thief = {"holderIdentity": "thief", "leaseDurationSeconds": 3600, "renewTime": micro_now()}
+        sandbox.kubectl_run(
+            "patch",
+            "lease",
+            lease_name(SHARD),
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            json.dumps({"spec": thief}),
+        )
+        eventually(lambda: "lost the Lease" in controller.tail(), timeout=30, what="replica-a stepping down")
+        web["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2"
+        apply(sandbox, web)
+        generation = get(sandbox, "rollout", "web", namespace)["metadata"]["generation"]
+        # The change reached replica-a's watch and waits in its closed queue: nothing reconciles it.
+        eventually(lambda: queue_depth(port) == 1.0, timeout=30, what="the change queued")
+        assert status(sandbox, "web", namespace)["observedGeneration"] == generation - 1
+        leading = f'delivery_leader{{lease="{lease_name(SHARD)}"}} 0.0'
+        assert leading in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines()
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200  # a ready standby
+
+        sandbox.kubectl_run("delete", "lease", lease_name(SHARD), "-n", namespace)
+        new = template_hash(web["spec"]["template"])
+        wait_for(sandbox, "web", namespace, timeout=60, phase="Healthy", stableRevision=new)
+        assert lease(sandbox, namespace)["holderIdentity"] == "replica-a"
+    finally:
+        controller.stop()
