@@ -54,6 +54,9 @@ class Desired:
     obj: Object
     adopting: bool = False
     """The live object is taken over by this apply (its spec is left alone)."""
+    replacing: bool = False
+    """The adopted object is rendered in full for the first time: what its former managers set
+    must go too (a legacy container, a port), which server-side apply alone would keep."""
 
 
 def desired(
@@ -69,11 +72,34 @@ def desired(
                 f"{obj['kind']} {obj['metadata']['name']} is controlled by {controller_of(current)}"
             )
         adopting = current is not None and not owned_by(current, uid)
-        if adopting or (current is not None and _adopted_at(current) == generation):
+        adopted_at = _adopted_at(current) if current is not None else None
+        if adopting or adopted_at == generation:
             result.append(Desired(stamped(_metadata_only(obj, generation)), adopting))
         else:
-            result.append(Desired(stamped(_keep_selector(obj, selector))))
+            result.append(Desired(stamped(_keep_selector(obj, selector)), replacing=adopted_at is not None))
     return result
+
+
+def replacement(desired: Object, live: Object) -> Object:
+    """The whole object for an update (PUT) that makes `live` exactly `desired`: its spec replaced,
+    our metadata merged in, the adoption mark dropped, and every field manager's record cleared, so
+    the apply that follows leaves the controller the only owner of its fields. For an adopted object
+    rendered in full, and for one whose former managers' fields server-side apply would keep."""
+    metadata = {**live["metadata"]}
+    annotations = {**(metadata.get("annotations") or {}), **(desired["metadata"].get("annotations") or {})}
+    annotations.pop(ADOPTED_ANNOTATION, None)
+    metadata.update(
+        labels={**(metadata.get("labels") or {}), **(desired["metadata"].get("labels") or {})},
+        annotations=annotations,
+        ownerReferences=desired["metadata"].get("ownerReferences", metadata.get("ownerReferences", [])),
+        managedFields=[{}],  # the documented way to clear managedFields
+    )
+    body = {key: value for key, value in live.items() if key != "status"}
+    return {
+        **body,
+        **{key: value for key, value in desired.items() if key != "metadata"},
+        "metadata": metadata,
+    }
 
 
 def _adopted_at(obj: Object) -> int | None:

@@ -23,6 +23,7 @@ conditions, status fields and Events, and keeps working while the Component is b
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,8 @@ from delivery.api.definition import COMPONENT_GROUP
 from delivery.api.profile import ClusterProfileSpec
 from delivery.component import adoption, drift
 from delivery.component.adoption import ObjectId, object_id
+from delivery.component.batch import Batch, Pacing, profile_condition
+from delivery.component.inputs import Inputs
 from delivery.component.render import NAME_LABEL, RENDERABLE, Cluster, Rendered, render
 from delivery.component.status import READY, RECONCILED, rendered_objects, status_patch, workload_ready
 from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
@@ -43,7 +46,7 @@ from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import Kind, Kube, KubeError, Object
 from delivery.kube.kinds import CLUSTER_PROFILE, COMPONENT, CONFIG_MAP
-from delivery.report import Condition, EventNote, now, record_event
+from delivery.report import Condition, EventNote, merge_conditions, now, record_event
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ OWNED: tuple[tuple[str, str, str], ...] = (
 )
 """The kinds a Component renders, watched by the Component's name label."""
 INGRESS_GROUPS = ("networking.k8s.io", "extensions")
+BATCH_RECHECK = 5.0
+"""Seconds: a Component held back by the batch looks again (and so notices a deadline passing)."""
 
 
 def unmanaged(component: Object) -> bool:
@@ -140,11 +145,14 @@ class ComponentController:
         profile: str = DEFAULT_PROFILE,
         templates: tuple[str, str] = (TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP),
         steps: Sequence[Step] = (),
+        batch: Batch | None = None,
     ) -> None:
         self.kube = Kube(kube.client, FIELD_MANAGER) if kube.field_manager != FIELD_MANAGER else kube
         self.profile_name = profile
         self.templates_ref = templates
         self.steps = list(steps)
+        self.batch = batch or Batch(limit=5, deadline=datetime.timedelta(minutes=10))
+        self._reported: tuple[str, str] | None = None
         self.cache = Cache()
         self.owned = Owned()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "components")
@@ -189,8 +197,10 @@ class ComponentController:
     async def _on_profile(self, event: kopf.RawEvent, **_: Any) -> None:
         body = event["object"]
         if body["metadata"]["name"] == self.profile_name:
+            before = (self.profile, self.profile_error)
             self._set_profile(None if event["type"] == "DELETED" else dict(body))
-            self.rerender_all()
+            if (self.profile, self.profile_error) != before:  # not a write of its status (ours)
+                self.rerender_all()
 
     async def _on_configmap(self, event: kopf.RawEvent, **_: Any) -> None:
         metadata = event["object"]["metadata"]
@@ -274,6 +284,9 @@ class ComponentController:
             raise NotApplied("RenderFailed", str(error)) from error
 
     async def _converge(self, component: Object, live: dict[ObjectId, Object]) -> float | None:
+        revision = Inputs(self.cluster(), self.templates).revision
+        if await self._held_back(component, revision):
+            return BATCH_RECHECK
         rendered = self.render(component)
         try:
             live = await self._apply(component, rendered, live)
@@ -291,9 +304,63 @@ class ComponentController:
         names = ", ".join(f"{obj['kind']} {obj['metadata']['name']}" for obj in rendered.objects)
         conditions = [Condition(RECONCILED, True, "Applied", f"rendered {names}"), ready, *outcome.conditions]
         await self._write_status(
-            outcome.component, conditions, objects=rendered_objects(rendered.objects), **outcome.status
+            outcome.component,
+            conditions,
+            objects=rendered_objects(rendered.objects),
+            **_rendered_from(component, revision),
+            **outcome.status,
         )
+        last = self.batch.last
+        if last is not None and not (last.target == revision and last.complete):
+            await self._report_batch(self._pace(revision))
         return outcome.requeue_after
+
+    # -- batch re-render ----------------------------------------------------------------------
+
+    async def _held_back(self, component: Object, revision: str) -> bool:
+        """A Component rendered from older inputs, its spec unchanged since, waits for its turn."""
+        status = component.get("status") or {}
+        if status.get("renderedRevision") in (None, revision):
+            return False
+        if status.get("observedGeneration") != component["metadata"].get("generation"):
+            return False  # its owner changed it: rendered at once, with the current inputs
+        decision = self._pace(revision)
+        await self._report_batch(decision)
+        return key_of(component) not in decision.admitted
+
+    def _pace(self, revision: str) -> Pacing:
+        """The batch's decision over every managed Component; those admitted are queued."""
+        managed = [
+            c for c in self.cache.values() if not unmanaged(c) and not c["metadata"].get("deletionTimestamp")
+        ]
+        decision = self.batch.decide(managed, revision, datetime.datetime.now(datetime.UTC))
+        for key in decision.admitted:
+            self.queue.add(key)
+        return decision
+
+    async def _report_batch(self, decision: Pacing) -> None:
+        """The batch's progress as the ClusterProfile's `Rerendered` condition, written when it changes."""
+        condition = profile_condition(decision, self.batch.limit)
+        if (condition.reason, condition.message) == self._reported:
+            return
+        if decision.halted:
+            log.warning("batch re-render: %s", condition.message)
+        profile = await self.kube.get(CLUSTER_PROFILE, None, self.profile_name)
+        if profile is not None:
+            metadata = profile["metadata"]
+            previous = profile.get("status") or {}
+            conditions = merge_conditions(
+                previous.get("conditions", []), [condition], metadata.get("generation", 1), now()
+            )
+            await self.kube.patch_guarded(
+                CLUSTER_PROFILE,
+                None,
+                metadata["name"],
+                metadata["resourceVersion"],
+                {"status": {"conditions": conditions}},
+                subresource="status",
+            )
+        self._reported = (condition.reason, condition.message)
 
     async def _apply(
         self, component: Object, rendered: Rendered, live: dict[ObjectId, Object]
@@ -312,13 +379,39 @@ class ComponentController:
                 continue
             verb = "Adopted" if desired.adopting else ("Created" if current is None else "Updated")
             await self._event(component, verb, desired.obj, current)
-            written = await self.kube.apply(_kind(desired.obj), desired.obj)
+            written = await self._write(desired, current)
             log.info(
                 "%s/%s: %s %s %s", metadata["namespace"], metadata["name"], verb.lower(), *object_id(written)
             )
             live[object_id(written)] = written
             self.owned.observe("MODIFIED", key_of(component), written)
         return live
+
+    async def _write(self, desired: adoption.Desired, current: Object | None) -> Object:
+        """Apply `desired`; replace the object whole first when what others set stands in the way:
+        an adopted object rendered in full the first time, or an item someone added to a list under
+        another key (a port renumbered by hand) that server-side apply keeps beside ours."""
+        kind = _kind(desired.obj)
+        if current is not None and desired.replacing:
+            await self._replace(kind, desired.obj, current)
+            return await self.kube.apply(kind, desired.obj)
+        try:
+            written = await self.kube.apply(kind, desired.obj)
+        except KubeError as error:
+            if current is None or error.status != 422:
+                raise
+            log.info("apply refused (%s); replacing %s %s whole", error, *object_id(current))
+        else:
+            if current is None or drift.holds(written, desired.obj):
+                return written
+            log.info("others' fields keep %s %s from its render; replacing it whole", *object_id(current))
+        await self._replace(kind, desired.obj, current)
+        return await self.kube.apply(kind, desired.obj)
+
+    async def _replace(self, kind: Kind, desired: Object, current: Object) -> None:
+        body = adoption.replacement(desired, current)
+        metadata = body["metadata"]
+        await self.kube.request("PUT", kind.path(metadata["namespace"], metadata["name"]), body=body)
 
     async def _prune(self, component: Object, rendered: Rendered, live: dict[ObjectId, Object]) -> None:
         """Delete what the Component owns and no longer renders. A workload replaced by one of
@@ -389,6 +482,14 @@ class ComponentController:
             subresource="status",
         )
         self.cache.observe("MODIFIED", written)
+
+
+def _rendered_from(component: Object, revision: str) -> dict[str, Any]:
+    """The status fields that say which inputs the objects were rendered from, and since when."""
+    status = component.get("status") or {}
+    generation = component["metadata"].get("generation")
+    moved = status.get("renderedRevision") != revision or status.get("observedGeneration") != generation
+    return {"renderedRevision": revision, "renderedAt": now() if moved else status.get("renderedAt")}
 
 
 def _kind(obj: Object) -> Kind:
