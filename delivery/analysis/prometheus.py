@@ -39,7 +39,8 @@ T = TypeVar("T")
 
 
 def _client(address: str) -> PrometheusConnect:
-    return PrometheusConnect(url=address, retry=Retry(total=0), timeout=TIMEOUT)
+    # No retries, and a read timeout raised as itself (not as "max retries exceeded").
+    return PrometheusConnect(url=address, retry=Retry(total=0, read=False), timeout=TIMEOUT)
 
 
 async def _off_loop(address: str, call: Callable[[PrometheusConnect], T]) -> T:
@@ -49,8 +50,10 @@ async def _off_loop(address: str, call: Callable[[PrometheusConnect], T]) -> T:
     try:
         async with asyncio.timeout(TIMEOUT + 2):
             return await asyncio.to_thread(run)
-    except TimeoutError as error:
+    except (TimeoutError, requests.Timeout) as error:
         raise Unmeasurable(f"prometheus at {address} did not answer within {TIMEOUT:g}s") from error
+    except requests.JSONDecodeError as error:  # before RequestException, which it also is
+        raise Unmeasurable(f"prometheus at {address} answered garbage: {_first_line(error)}") from error
     except requests.RequestException as error:
         raise Unmeasurable(f"prometheus at {address} unreachable: {_first_line(error)}") from error
     except PrometheusApiClientException as error:

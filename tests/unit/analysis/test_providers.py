@@ -1,12 +1,19 @@
-"""What the providers make of an answer: Prometheus' result shapes, and JSON paths into web answers."""
+"""What the providers make of an answer: Prometheus' result shapes, JSON paths into web answers, and
+the errors (never values) of a Prometheus that is unreachable, slow or answering garbage."""
 
 from __future__ import annotations
 
 import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from delivery.analysis import prometheus
 from delivery.analysis.expr import Value
 from delivery.analysis.prometheus import value_of
 from delivery.analysis.provider import Unmeasurable
@@ -79,3 +86,49 @@ def test_json_paths_pick_one_value(path: str, value: Any) -> None:
 def test_json_paths_that_find_nothing_are_errors(path: str, says: str) -> None:
     with pytest.raises(Unmeasurable, match=says):
         pick(DOCUMENT, path)
+
+
+class _Misbehaving(BaseHTTPRequestHandler):
+    """A Prometheus that answers garbage, an error, or too late (the path says which)."""
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/slow"):
+            time.sleep(2)
+        status, body = (500, b"oops") if self.path.startswith("/error") else (200, b"<html>not json</html>")
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def misbehaving() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Misbehaving)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [("", "answered garbage"), ("/error", "refused the query"), ("/slow", "did not answer within")],
+)
+async def test_a_misbehaving_prometheus_is_an_error_that_says_how(
+    misbehaving: str, path: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prometheus, "TIMEOUT", 0.5)
+    with pytest.raises(Unmeasurable, match=says):
+        await prometheus.query(misbehaving + path, "up")
+
+
+async def test_an_unreachable_prometheus_is_an_error() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(Unmeasurable, match="unreachable"):
+        await prometheus.query(f"http://127.0.0.1:{port}", "up")
