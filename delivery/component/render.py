@@ -37,7 +37,7 @@ from delivery.api.rollout import StrategyName
 from delivery.component.overrides import apply_overrides
 from delivery.component.templating import SUFFIX, RenderError, TemplateSet
 from delivery.kube.api import Kind, Object
-from delivery.kube.kinds import CONFIG_MAP, DAEMON_SET, DEPLOYMENT, ROLLOUT, SERVICE, STATEFUL_SET
+from delivery.kube.kinds import DAEMON_SET, DEPLOYMENT, ROLLOUT, SERVICE, STATEFUL_SET
 
 NAME_LABEL = f"{COMPONENT_GROUP}/name"
 """On every rendered object (and pod): which Component it belongs to. The watches select on it."""
@@ -53,7 +53,6 @@ RENDERABLE: dict[tuple[str, str], Kind] = {
         STATEFUL_SET,
         DAEMON_SET,
         SERVICE,
-        CONFIG_MAP,
         ROLLOUT,
         *(Kind(version.value, "Ingress", "ingresses") for version in IngressApiVersion),
     )
