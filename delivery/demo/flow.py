@@ -47,10 +47,10 @@ def analysis_template(namespace: str, prometheus: str) -> dict[str, Any]:
                 {
                     "name": "error-rate",
                     "provider": {"prometheus": {"address": "{{args.prometheus}}", "query": ERROR_RATE}},
-                    "initialDelay": "3s",
+                    "initialDelay": "6s",
                     "interval": "2s",
                     "count": 3,
-                    "successCondition": "result < 0.05",
+                    "successCondition": "result[0] < 0.05",
                     "failureLimit": 0,
                 }
             ],
@@ -107,7 +107,7 @@ class Demo:
             f"  {status.get('message', '')}"
         )
         if analysis:
-            line += f"  [analysis: {analysis.get('phase')} {analysis.get('message', '')}]"
+            line += f"  [last analysis: {analysis.get('phase')}]"
         if line != self.last:
             print(line, flush=True)
             self.last = line
@@ -128,12 +128,10 @@ class Demo:
 
 
 def run(sandbox: Sandbox, namespace: str = "default", start_controller: bool = True) -> tuple[str, str]:
-    """The demo on a running sandbox; returns the phases the good and the bad release ended in."""
+    """The demo on a running sandbox; returns the phases the good and the bad release ended in.
+    Without `start_controller`, the CRDs and a controller are already there (the e2e test's)."""
     repo = Path(__file__).resolve().parents[2]
     demo = Demo(sandbox, namespace)
-    print("== installing the CRDs", flush=True)
-    demo.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(repo / "crds"))
-    demo.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     port = free_port()
     print(f"== simulated traffic for the demo's pods on 127.0.0.1:{port}, scraped by Prometheus", flush=True)
     sandbox.spawn_extra(
@@ -152,6 +150,9 @@ def run(sandbox: Sandbox, namespace: str = "default", start_controller: bool = T
         raise RuntimeError("the sandbox runs no Prometheus")
     sandbox.prometheus.add_target(f"demo-traffic-{namespace}", f"127.0.0.1:{port}")
     if start_controller:
+        print("== installing the CRDs", flush=True)
+        demo.kubectl("apply", "--server-side", "-f", str(repo / "crds"))
+        demo.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
         print("== starting the controller (log: .sandbox/logs/delivery.log)", flush=True)
         sandbox.spawn_extra(
             "delivery",
