@@ -33,28 +33,12 @@ from benchmarks.record import record
 from delivery.ops.leader import lease_name
 from sandbox.cluster import Sandbox
 from sandbox.processes import Managed, log_tail
+from tests.rollouts import apply, rollout
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "default"
 NAME = "web"
-
-
-def rollout(image: str) -> dict[str, Any]:
-    labels = {"app": NAME}
-    return {
-        "apiVersion": "delivery.luojilab.com/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-            "strategy": {"canary": {"steps": [{"setWeight": 50}], "scaleDownDelaySeconds": 0}},
-        },
-    }
+STRATEGY = {"canary": {"steps": [{"setWeight": 50}], "scaleDownDelaySeconds": 0}}
 
 
 class Seen:
@@ -106,12 +90,6 @@ def wait(condition: Any, timeout: float, what: str) -> Any:
             return value
         time.sleep(0.05)
     raise RuntimeError(f"not {what} within {timeout:.0f}s")
-
-
-def apply(sandbox: Sandbox, body: dict[str, Any]) -> None:
-    path = sandbox.root / "rollout.json"
-    path.write_text(json.dumps(body))
-    sandbox.kubectl_run("apply", "-f", str(path))
 
 
 def healthy(sandbox: Sandbox, image: str) -> bool:
@@ -169,7 +147,7 @@ def main() -> None:
         replicas = {"replica-0": start("replica-0")}
         wait(lambda: seen.holder[0] == "replica-0", 60, "replica-0 leading")
         replicas["replica-1"] = start("replica-1")
-        apply(sandbox, rollout("app:0"))
+        apply(sandbox, rollout(NAME, NAMESPACE, "app:0", STRATEGY, replicas=2))
         wait(lambda: healthy(sandbox, "app:0"), 120, "the first release Healthy")
         for trial in range(1, args.trials + 1):
             leader = seen.holder[0]
@@ -177,7 +155,7 @@ def main() -> None:
             before = seen.transitions[0]
             killed = time.monotonic()
             replicas[leader].kill()
-            apply(sandbox, rollout(f"app:{trial}"))
+            apply(sandbox, rollout(NAME, NAMESPACE, f"app:{trial}", STRATEGY, replicas=2))
             wait(lambda: seen.holder[0] == standby, 120, f"{standby} leading")  # noqa: B023
             wait(lambda: seen.transitions[0] > before, 120, "the next transition")  # noqa: B023
             taken.append(seen.holder[1] - killed)

@@ -84,6 +84,11 @@ def replicas_by_revision(sandbox: Sandbox, name: str, namespace: str) -> dict[st
 
 def events(sandbox: Sandbox, name: str, namespace: str) -> list[tuple[str, str]]:
     """The Rollout's Events in the order they happened: (reason, message)."""
+    return [(event["reason"], event["message"]) for event in event_objects(sandbox, name, namespace)]
+
+
+def event_objects(sandbox: Sandbox, name: str, namespace: str) -> list[dict[str, Any]]:
+    """The Rollout's Events, whole, in the order they happened."""
     listing = json.loads(
         sandbox.kubectl_run(
             "get",
@@ -96,5 +101,5 @@ def events(sandbox: Sandbox, name: str, namespace: str) -> list[tuple[str, str]]
             "json",
         )
     )
-    ordered = sorted(listing["items"], key=lambda event: event["metadata"]["name"])
-    return [(event["reason"], event["message"]) for event in ordered]
+    ordered: list[dict[str, Any]] = sorted(listing["items"], key=lambda event: event["metadata"]["name"])
+    return ordered

@@ -17,7 +17,7 @@ from delivery.ops.leader import lease_name, micro_time
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox, free_port
 from tests.integration.conftest import Controller
-from tests.rollouts import apply, get, rollout, status, wait_for
+from tests.rollouts import apply, event_objects, get, rollout, status, wait_for
 from tests.waiting import eventually
 
 SHARD = "ha"
@@ -61,22 +61,6 @@ def lease(sandbox: Sandbox, namespace: str) -> dict[str, Any]:
     return spec
 
 
-def rollout_events(sandbox: Sandbox, name: str, namespace: str) -> list[dict[str, Any]]:
-    listing = json.loads(
-        sandbox.kubectl_run(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            f"involvedObject.kind=Rollout,involvedObject.name={name}",
-            "-o",
-            "json",
-        )
-    )
-    return sorted(listing["items"], key=lambda event: event["metadata"]["name"])
-
-
 def test_the_standby_finishes_a_canary_when_the_leader_is_killed(
     sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
 ) -> None:
@@ -107,7 +91,7 @@ def test_the_standby_finishes_a_canary_when_the_leader_is_killed(
 
         new = template_hash(web["spec"]["template"])
         final = wait_for(sandbox, "web", namespace, timeout=120, phase="Healthy", stableRevision=new)
-        events = rollout_events(sandbox, "web", namespace)
+        events = event_objects(sandbox, "web", namespace)
         assert [event["reason"] for event in events] == UNINTERRUPTED
         assert final["transitionCount"] == len(UNINTERRUPTED)
         writers = [event["reportingInstance"] for event in events]
