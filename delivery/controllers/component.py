@@ -33,9 +33,10 @@ from typing import Any, ClassVar, Protocol
 import kopf
 from pydantic import ValidationError
 
+from delivery.api.component import ComponentSpecV1Beta1
 from delivery.api.definition import COMPONENT_GROUP
 from delivery.api.profile import ClusterProfileSpec
-from delivery.component import adoption, drift
+from delivery.component import adoption, drift, partition
 from delivery.component.adoption import ObjectId, object_id
 from delivery.component.batch import Batch, Pacing, profile_condition
 from delivery.component.inputs import Inputs
@@ -45,7 +46,7 @@ from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPA
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import Kind, Kube, KubeError, Object
-from delivery.kube.kinds import CLUSTER_PROFILE, COMPONENT, CONFIG_MAP
+from delivery.kube.kinds import CLUSTER_PROFILE, COMPONENT, CONFIG_MAP, STATEFUL_SET
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
 
 log = logging.getLogger(__name__)
@@ -287,7 +288,7 @@ class ComponentController:
         revision = Inputs(self.cluster(), self.templates).revision
         if await self._held_back(component, revision):
             return BATCH_RECHECK
-        rendered = self.render(component)
+        rendered, again = self._release(component, self.render(component), live)
         try:
             live = await self._apply(component, rendered, live)
         except adoption.Conflict as error:
@@ -313,7 +314,25 @@ class ComponentController:
         last = self.batch.last
         if last is not None and not (last.target == revision and last.complete):
             await self._report_batch(self._pace(revision))
-        return outcome.requeue_after
+        delays = [delay for delay in (again, outcome.requeue_after) if delay is not None]
+        return min(delays, default=None)
+
+    def _release(
+        self, component: Object, rendered: Rendered, live: Mapping[ObjectId, Object]
+    ) -> tuple[Rendered, float | None]:
+        """A StatefulSet's release: its partition for this moment (`delivery.component.partition`)."""
+        if rendered.workload_kind != STATEFUL_SET.kind:
+            return rendered, None
+        try:
+            steps = partition.steps_of(ComponentSpecV1Beta1.model_validate(component["spec"]).release)
+        except RenderError as error:
+            raise NotApplied("RenderFailed", str(error)) from error
+        workload = rendered.workload
+        promoted = partition.promoted_step(component["metadata"].get("annotations") or {})
+        moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        released, again = partition.released(workload, live.get(object_id(workload)), steps, promoted, moment)
+        objects = tuple(released if obj is workload else obj for obj in rendered.objects)
+        return Rendered(objects, rendered.workload_kind), again
 
     # -- batch re-render ----------------------------------------------------------------------
 

@@ -122,3 +122,40 @@ def test_a_broken_template_is_reported_and_changes_nothing_that_runs(
     wait_condition(sandbox, "api", namespace, "Reconciled")
     image = get(sandbox, "deployment", "api", namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "python-demo:2"
+
+
+def test_a_statefulset_is_released_by_lowering_its_partition_step_by_step(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    def stateful(image: str) -> dict[str, Any]:
+        manifest = component("db", namespace, workloadType="StatefulSet", replicas=3, image=image)
+        manifest["apiVersion"] = "component.luojilab.com/v1beta1"
+        manifest["spec"]["release"] = {
+            "strategy": "canary",
+            "canary": {"steps": [{"setWeight": 34}, {"pause": {}}]},
+        }
+        return manifest
+
+    def images() -> dict[str, str]:
+        listing = json.loads(
+            sandbox.kubectl_run("get", "pods", "-n", namespace, "-l", "app=db", "-o", "json")
+        )
+        return {pod["metadata"]["name"]: pod["spec"]["containers"][0]["image"] for pod in listing["items"]}
+
+    apply(sandbox, stateful("db:1"))
+    wait_condition(sandbox, "db", namespace, "Ready", timeout=120)
+    assert images() == {"db-0": "db:1", "db-1": "db:1", "db-2": "db:1"}
+
+    apply(sandbox, stateful("db:2"))  # 34% of 3 pods is 2: the two highest ordinals, then a pause
+    at_pause = {"db-0": "db:1", "db-1": "db:2", "db-2": "db:2"}
+    eventually(lambda: images() == at_pause, timeout=120, what="two pods released")
+    statefulset = get(sandbox, "statefulset", "db", namespace)
+    assert statefulset["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 1
+    assert statefulset["metadata"]["annotations"]["component.luojilab.com/release-step"] == "1"
+
+    sandbox.kubectl_run("annotate", "component", "db", "-n", namespace, "component.luojilab.com/promote=1")
+    eventually(lambda: set(images().values()) == {"db:2"}, timeout=120, what="every pod released")
+    assert (
+        get(sandbox, "statefulset", "db", namespace)["spec"]["updateStrategy"]["rollingUpdate"]["partition"]
+        == 0
+    )
