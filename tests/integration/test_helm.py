@@ -54,14 +54,24 @@ def render(*values: str) -> list[dict[str, Any]]:
     return [document for document in yaml.safe_load_all(output) if document]
 
 
-def one(objects: list[dict[str, Any]], kind: str, namespace: str | None = None) -> dict[str, Any]:
+def one(
+    objects: list[dict[str, Any]], kind: str, namespace: str | None = None, name: str | None = None
+) -> dict[str, Any]:
     found = [
         o
         for o in objects
-        if o["kind"] == kind and (namespace is None or o["metadata"].get("namespace") == namespace)
+        if o["kind"] == kind
+        and (namespace is None or o["metadata"].get("namespace") == namespace)
+        and (name is None or o["metadata"]["name"] == name)
     ]
-    assert len(found) == 1, f"{len(found)} {kind} in {namespace or 'any namespace'}"
+    assert len(found) == 1, f"{len(found)} {kind} {name or ''} in {namespace or 'any namespace'}"
     return found[0]
+
+
+def controller_rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rules of the controller's ClusterRole (the others are for people, aggregated)."""
+    rules: list[dict[str, Any]] = one(objects, "ClusterRole", name="delivery")["rules"]
+    return rules
 
 
 def controller_args(deployment: dict[str, Any]) -> list[str]:
@@ -121,7 +131,7 @@ def test_the_chart_refuses_values_that_cannot_work() -> None:
 
 def test_rbac_grants_only_what_the_controller_does() -> None:
     objects = render()
-    rules = one(objects, "ClusterRole")["rules"]
+    rules = controller_rules(objects)
     by_resource: dict[str, set[str]] = {}
     for rule in rules:
         assert "*" not in rule["verbs"], rule
@@ -140,7 +150,7 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
     assert by_resource["replicasets"] == {"list", "watch", "create", "patch"}
     assert by_resource["secrets"] == {"get"}  # by name, for a metric's header: never listed
     assert "secrets" not in {
-        r for rule in one(render("rbac.readSecrets=false"), "ClusterRole")["rules"] for r in rule["resources"]
+        r for rule in controller_rules(render("rbac.readSecrets=false")) for r in rule["resources"]
     }
     crd_writes = [
         rule
@@ -157,12 +167,20 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
     ]
     election = one(objects, "Role", "delivery-system")["rules"]
     assert all(rule["resources"] == ["leases"] for rule in election)
-    balanced = one(render("components.loadBalancerEndpoint=http://slb.example"), "ClusterRole")["rules"]
+    balanced = controller_rules(render("components.loadBalancerEndpoint=http://slb.example"))
     assert {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]} in balanced
+
+    # People get the API through the built-in roles: view only reads, edit writes too.
+    view = one(objects, "ClusterRole", name="delivery-aggregate-to-view")
+    assert view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    assert {verb for rule in view["rules"] for verb in rule["verbs"]} == {"get", "list", "watch"}
+    assert not [
+        o for o in render("rbac.aggregateToDefaultRoles=false") if "aggregate" in o["metadata"]["name"]
+    ]
 
     # With namespaces to watch, what is namespaced is granted only there.
     scoped = render("watchNamespaces={shop,pay}")
-    cluster_rules = one(scoped, "ClusterRole")["rules"]
+    cluster_rules = controller_rules(scoped)
     assert {r for rule in cluster_rules for r in rule["resources"]} == {
         "customresourcedefinitions",
         "clusterprofiles",
@@ -275,6 +293,26 @@ def test_installed_chart_releases_a_canary_and_a_component_under_its_own_rbac(
     }
     assert {request for request in granted if not can(sandbox, subject, *request)} == set()
     assert {request for request in refused if can(sandbox, subject, *request)} == set()
+
+    # A person with the built-in `edit` role in a namespace may release there; `view` only looks.
+    developer, auditor = (
+        f"system:serviceaccount:{namespace}:developer",
+        f"system:serviceaccount:{namespace}:auditor",
+    )
+    sandbox.kubectl_run(
+        "create", "rolebinding", "developer", "-n", namespace, "--clusterrole=edit", f"--user={developer}"
+    )
+    sandbox.kubectl_run(
+        "create", "rolebinding", "auditor", "-n", namespace, "--clusterrole=view", f"--user={auditor}"
+    )
+    eventually(
+        lambda: can(sandbox, developer, "patch", "rollouts", "-n", namespace),
+        timeout=30,
+        what="edit aggregated",
+    )
+    assert can(sandbox, developer, "create", "components", "-n", namespace)
+    assert can(sandbox, auditor, "list", "rollouts", "-n", namespace)
+    assert not can(sandbox, auditor, "patch", "rollouts", "-n", namespace)
 
     # The controller as the ServiceAccount: a token from the TokenRequest API, the chart's arguments.
     token = sandbox.kubectl_run("create", "token", account, "-n", system, "--duration=1h").strip()
