@@ -1,5 +1,7 @@
 """Metrics and health: the sandbox's real Prometheus scrapes the controller's /metrics and answers
-what phase a Rollout is in; /healthz and /readyz answer; a standby is ready but not leader."""
+what phase a Rollout is in; /healthz and /readyz answer; a standby is ready but not leader. The
+canary's analysis step asks Prometheus about the controller itself (is it leading?), so its
+measurement is counted too."""
 
 from __future__ import annotations
 
@@ -64,7 +66,28 @@ def test_prometheus_scrapes_a_rollouts_phase_and_the_controllers_health(
         sandbox.prometheus.add_target(job, f"127.0.0.1:{leader_port}")
         sandbox.prometheus.add_target(f"{job}-standby", f"127.0.0.1:{standby_port}")
 
-        web = rollout("web", namespace, "web:1", {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}})
+        leader_check = {
+            "apiVersion": "delivery.luojilab.com/v1alpha1",
+            "kind": "AnalysisTemplate",
+            "metadata": {"name": "leading", "namespace": namespace},
+            "spec": {
+                "metrics": [
+                    {
+                        "name": "leading",
+                        "successCondition": "result[0] == 1",
+                        "provider": {
+                            "prometheus": {
+                                "address": sandbox.prometheus_url,
+                                "query": f'delivery_leader{{job="{job}"}}',
+                            }
+                        },
+                    }
+                ]
+            },
+        }
+        steps = [{"setWeight": 50}, {"analysis": {"templates": [{"templateName": "leading"}]}}, {"pause": {}}]
+        apply(sandbox, leader_check)
+        web = rollout("web", namespace, "web:1", {"canary": {"steps": steps}})
         web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
         apply(sandbox, web)
         wait_for(sandbox, "web", namespace, timeout=60, phase="Healthy")
@@ -81,6 +104,8 @@ def test_prometheus_scrapes_a_rollouts_phase_and_the_controllers_health(
         assert eventually(lambda: query(prometheus, leading), timeout=30) == 1.0
         transitions = f'sum(delivery_rollout_transitions_total{{job="{job}"}})'
         assert (eventually(lambda: query(prometheus, transitions), timeout=30) or 0) >= 4
+        measured = f'delivery_analysis_measurements_total{{job="{job}",outcome="Successful"}}'
+        assert (eventually(lambda: query(prometheus, measured), timeout=30) or 0) >= 1
         # the standby watches too (its cache has the phase) but holds no Lease and reconciles nothing
         standby_leading = f'delivery_leader{{job="{job}-standby"}}'
         assert eventually(lambda: query(prometheus, standby_leading) == 0.0, timeout=30)
