@@ -111,7 +111,9 @@ def _target(spec: RolloutSpec, workload: Object | None) -> tuple[dict[str, Any],
         template: dict[str, Any] = workload["spec"]["template"]
         return template, dict(workload["spec"]["selector"].get("matchLabels") or {})
     raise InvalidSpec(
-        "componentRef: releasing a Component's workload needs the Component controller (not built yet)"
+        "componentRef: a Component is released by its own `release` block, from which the Component"
+        " controller renders a Rollout with an inline template; here, name the pods with `template`"
+        " or `workloadRef`"
     )
 
 
