@@ -47,9 +47,10 @@ def helm(*args: str) -> str:
     return result.stdout
 
 
-def render(*values: str) -> list[dict[str, Any]]:
-    """The chart's objects, as `helm template` renders them with `values` (--set a=b)."""
+def render(*values: str, files: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
+    """The chart's objects, as `helm template` renders them with `values` (--set a=b) and `files`."""
     sets = [arg for value in values for arg in ("--set", value)]
+    sets += [arg for path in files for arg in ("--values", str(path))]
     output = helm("template", "delivery", str(CHART), "--namespace", "delivery-system", *sets)
     return [document for document in yaml.safe_load_all(output) if document]
 
@@ -116,6 +117,22 @@ def test_the_chart_lints_and_its_deployment_runs_delivery_with_what_the_values_s
     assert not [o for o in objects if o["kind"] == "ServiceMonitor"]
     monitor = one(render("metrics.serviceMonitor.enabled=true"), "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_the_example_values_give_what_they_say() -> None:
+    objects = render(files=(CHART.parents[1] / "examples" / "helm-values.yaml",))
+    deployment = one(objects, "Deployment")
+    parsed = parser().parse_args(controller_args(deployment))
+    assert parsed.log_format == "json"
+    assert parsed.notify_reasons == "RolloutCompleted,RolloutAborted,AnalysisRunFailed"
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"secretName": "delivery-webhook-cert"} in [volume.get("secret") for volume in pod["volumes"]]
+    assert not [o for o in objects if o["kind"] == "Secret"]  # cert-manager's, not Helm's
+    environment = {variable["name"]: variable for variable in pod["containers"][0]["env"]}
+    assert environment["DELIVERY_PROMETHEUS_URL"]["value"].startswith("http://prometheus-operated")
+    assert environment["DELIVERY_NOTIFY_SLACK"]["valueFrom"]["secretKeyRef"]["name"] == "delivery-notify"
+    monitor = one(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
 
 
 def test_the_chart_refuses_values_that_cannot_work() -> None:
