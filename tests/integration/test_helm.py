@@ -120,7 +120,7 @@ def test_the_chart_lints_and_its_deployment_runs_delivery_with_what_the_values_s
 
 
 def test_the_example_values_give_what_they_say() -> None:
-    objects = render(files=(CHART.parents[1] / "examples" / "helm-values.yaml",))
+    objects = render(files=(CHART.parents[1] / "examples" / "helm" / "values-production.yaml",))
     deployment = one(objects, "Deployment")
     parsed = parser().parse_args(controller_args(deployment))
     assert parsed.log_format == "json"
