@@ -241,13 +241,20 @@ async def run(options: Options) -> None:
     def readiness() -> str | None:
         if not controller.cache.synced:
             return "caches not synced"
+    def liveness() -> str | None:
+        if taking_part.done() and not taking_part.cancelled() and taking_part.exception() is not None:
+            return f"leader election stopped: {taking_part.exception()!r}"
+        return None
+
         if taking_part.done() and options.leader is not None:
             return "not taking part in leader election"
         return None
 
     unregister = metrics.watch_rollouts(controller.cache.values)
     served = (
-        await health.serve(options.metrics_address, options.metrics_port, readiness)
+        await health.serve(
+            options.metrics_address, options.metrics_port, liveness=liveness, readiness=readiness
+        )
         if options.metrics_port
         else None
     )

@@ -2,7 +2,9 @@
 
 Served by aiohttp (already there for kopf) on the loop itself rather than prometheus-client's
 thread: a scrape then reads the cache between two reconciles, never during one, and `/healthz`
-answering proves the loop is not stuck.
+answering proves the loop is not stuck. Healthy also means the part that decides when to write
+(cache sync, then leader election) has not died: a replica that can never lead again should be
+restarted, not kept as a standby that would never take over.
 
 Ready means the caches are synced (every watched kind has delivered its initial listing) and,
 with leader election on, the replica takes part in it: a standby is ready (it is warm and would
@@ -20,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 log = logging.getLogger(__name__)
 
-Readiness = Callable[[], str | None]  # None: ready; otherwise why not
+Check = Callable[[], str | None]  # None: fine; otherwise what is wrong
 
 
 @dataclass
@@ -32,20 +34,23 @@ class Served:
         await self.runner.cleanup()
 
 
-async def serve(address: str, port: int, readiness: Readiness) -> Served:
+async def serve(address: str, port: int, *, liveness: Check, readiness: Check) -> Served:
     async def metrics(_: web.Request) -> web.Response:
         response = web.Response(body=generate_latest())
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
 
+    def answer(check: Check) -> web.Response:
+        wrong = check()
+        if wrong is None:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text=wrong + "\n")
+
     async def healthz(_: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
+        return answer(liveness)
 
     async def readyz(_: web.Request) -> web.Response:
-        why = readiness()
-        if why is None:
-            return web.Response(text="ok\n")
-        return web.Response(status=503, text=why + "\n")
+        return answer(readiness)
 
     app = web.Application()
     app.router.add_get("/metrics", metrics)

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+
 from delivery.kube.api import Kube, KubeError, Object
 from delivery.kube.kinds import LEASE
 
@@ -153,7 +155,10 @@ class LeaderElector:
             # A conflict is another replica winning the race; anything else is retried the same way.
             log.debug("Lease %s/%s not taken: %s", config.namespace, config.name, error)
             return False
-        except OSError as error:  # the apiserver unreachable: not ours until it answers again
+        except (
+            OSError,
+            aiohttp.ClientError,
+        ) as error:  # the apiserver unreachable: not ours until it answers
             log.warning("Lease %s/%s: apiserver unreachable: %s", config.namespace, config.name, error)
             return False
         self._remember(written, loop.time())
@@ -187,5 +192,5 @@ class LeaderElector:
                 {"spec": {"holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": stamp}},
             )
             log.info("released the Lease %s/%s", config.namespace, config.name)
-        except (KubeError, OSError) as error:
+        except (KubeError, OSError, aiohttp.ClientError) as error:
             log.warning("could not release the Lease %s/%s: %s", config.namespace, config.name, error)
