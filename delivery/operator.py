@@ -238,14 +238,14 @@ async def run(options: Options) -> None:
     ]
     taking_part = asyncio.create_task(_take_part(kube, controller, options, components))
 
-    def readiness() -> str | None:
-        if not controller.cache.synced:
-            return "caches not synced"
     def liveness() -> str | None:
         if taking_part.done() and not taking_part.cancelled() and taking_part.exception() is not None:
             return f"leader election stopped: {taking_part.exception()!r}"
         return None
 
+    def readiness() -> str | None:
+        if not controller.cache.synced:
+            return "caches not synced"
         if taking_part.done() and options.leader is not None:
             return "not taking part in leader election"
         return None
