@@ -224,10 +224,10 @@ async def run(options: Options) -> None:
         steps.transition(key_of(rollout), note.reason)
 
     controller.on_transition += [time_steps, notifier.notify]
+    controller.analyst.on_measurement.append(lambda taken: metrics.record_measurement(taken.phase.value))
     settings = kopf_settings(options, controller.sharded + components.sharded)
     for resource, selector in components.label_selectors().items():
         settings.watching.label_selectors[resource] = selector
-    controller.analyst.on_measurement.append(lambda taken: metrics.record_measurement(taken.phase.value))
     for resource, selector in components.field_selectors().items():
         settings.watching.field_selectors[resource] = selector
     converter = await _serve_webhook(kube, options)
