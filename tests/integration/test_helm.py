@@ -157,13 +157,11 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
             for resource in rule["resources"]:
                 by_resource.setdefault(resource, set()).update(rule["verbs"])
     assert not {"pods", "namespaces", "nodes", "roles", "clusterroles", "serviceaccounts"} & set(by_resource)
-    assert all(
-        not {"escalate", "bind", "impersonate", "deletecollection", "update"} & v
-        for v in by_resource.values()
-    )
-    # Deleted: only what a Component renders and may stop rendering.
+    assert all(not {"escalate", "bind", "impersonate", "deletecollection"} & v for v in by_resource.values())
+    # Replaced whole and deleted: only what a Component renders and may stop rendering.
     renderable = {kind.plural for kind in RENDERABLE.values()}
     assert {resource for resource, verbs in by_resource.items() if "delete" in verbs} == renderable
+    assert {resource for resource, verbs in by_resource.items() if "update" in verbs} == renderable
     assert by_resource["replicasets"] == {"list", "watch", "create", "patch"}
     assert by_resource["secrets"] == {"get"}  # by name, for a metric's header: never listed
     assert "secrets" not in {
@@ -298,7 +296,7 @@ def test_installed_chart_releases_a_canary_and_a_component_under_its_own_rbac(
         ("create", "pods", "-n", namespace),
         ("delete", "pods", "-n", namespace),
         ("delete", "replicasets", "-n", namespace),
-        ("update", "services", "-n", namespace),
+        ("update", "replicasets", "-n", namespace),
         ("update", "configmaps", "-n", system),
         ("list", "nodes"),
         ("patch", "customresourcedefinitions/rollouts.delivery.luojilab.com"),
