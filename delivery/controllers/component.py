@@ -55,15 +55,16 @@ GROUP, VERSION = COMPONENT.api_version.split("/")
 FIELD_MANAGER = "delivery-component"
 UNMANAGED = f"{COMPONENT_GROUP}/unmanaged"
 DEFAULT_PROFILE = "default"
-OWNED: tuple[tuple[str, str, str], ...] = (
+OWNED: tuple[tuple[str, str | None, str], ...] = (
     ("apps", "v1", "deployments"),
     ("apps", "v1", "statefulsets"),
     ("apps", "v1", "daemonsets"),
     ("", "v1", "services"),
-    ("networking.k8s.io", "v1", "ingresses"),
+    ("networking.k8s.io", None, "ingresses"),
     ("delivery.luojilab.com", "v1alpha1", "rollouts"),
 )
-"""The kinds a Component renders, watched by the Component's name label."""
+"""The kinds a Component renders, watched by the Component's name label (Ingresses in the version
+the cluster prefers: v1 where served, v1beta1 on older clusters)."""
 INGRESS_GROUPS = ("networking.k8s.io", "extensions")
 BATCH_RECHECK = 5.0
 """Seconds: a Component held back by the batch looks again (and so notices a deadline passing)."""
@@ -169,9 +170,13 @@ class ComponentController:
     def register(self, registry: kopf.OperatorRegistry) -> None:
         kopf.on.event(GROUP, VERSION, "components", registry=registry)(self._on_component)
         for group, version, plural in OWNED:
-            kopf.on.event(group, version, plural, labels={NAME_LABEL: kopf.PRESENT}, registry=registry)(
-                self._on_owned
-            )
+            kopf.on.event(
+                group=group,
+                version=version,
+                plural=plural,
+                labels={NAME_LABEL: kopf.PRESENT},
+                registry=registry,
+            )(self._on_owned)
         kopf.on.event(GROUP, VERSION, "clusterprofiles", registry=registry)(self._on_profile)
         kopf.on.event("", "v1", "configmaps", registry=registry)(self._on_configmap)
 
