@@ -17,7 +17,7 @@ from delivery.ops.leader import lease_name, micro_time
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox, free_port
 from tests.integration.conftest import Controller
-from tests.rollouts import apply, event_objects, get, rollout, status, wait_for
+from tests.rollouts import apply, event_objects, get, replicas_by_revision, rollout, status, wait_for
 from tests.waiting import eventually
 
 SHARD = "ha"
@@ -78,7 +78,7 @@ def test_the_standby_finishes_a_canary_when_the_leader_is_killed(
         web = rollout("web", namespace, "web:1", strategy, replicas=4)
         web["metadata"]["labels"] = labels
         apply(sandbox, web)
-        wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy")
+        first_revision = wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy")["stableRevision"]
         web = rollout("web", namespace, "web:2", strategy, replicas=4)
         web["metadata"]["labels"] = labels
         apply(sandbox, web)
@@ -100,6 +100,7 @@ def test_the_standby_finishes_a_canary_when_the_leader_is_killed(
         assert set(writers[:switch]) == {"replica-a"}
         assert set(writers[switch:]) == {"replica-b"}
         assert 3 <= switch < len(UNINTERRUPTED)
+        assert replicas_by_revision(sandbox, "web", namespace) == {first_revision: 0, new: 4}
         taken = lease(sandbox, namespace)
         assert taken["holderIdentity"] == "replica-b"
         assert taken["leaseTransitions"] >= 1
