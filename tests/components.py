@@ -6,24 +6,26 @@ import json
 from typing import Any
 
 from sandbox.cluster import Sandbox
-from tests.rollouts import get
+from tests.rollouts import event_objects, get
 from tests.waiting import eventually
+
+FIVE_LINES = {
+    "workloadType": "Deployment",
+    "developLanguage": "python",
+    "runType": "server",
+    "image": "python-demo:latest",
+    "port": 8080,
+}
+"""The spec of the design's five-line Component."""
 
 
 def component(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
-    """The five-line Component of the design (v1alpha1, as our users write it), with `spec` changes."""
-    five_lines = {
-        "workloadType": "Deployment",
-        "developLanguage": "python",
-        "runType": "server",
-        "image": "python-demo:latest",
-        "port": 8080,
-    }
+    """The five-line Component (v1alpha1, as our users write it), with `spec` changes."""
     return {
         "apiVersion": "component.luojilab.com/v1alpha1",
         "kind": "Component",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {**five_lines, **spec},
+        "spec": {**FIVE_LINES, **spec},
     }
 
 
@@ -55,16 +57,7 @@ def pods(sandbox: Sandbox, namespace: str, selector: str) -> dict[str, str]:
 
 
 def events(sandbox: Sandbox, name: str, namespace: str) -> list[tuple[str, str]]:
-    listing = json.loads(
-        sandbox.kubectl_run(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            f"involvedObject.kind=Component,involvedObject.name={name}",
-            "-o",
-            "json",
-        )
-    )
-    return [(event["reason"], event["message"]) for event in listing["items"]]
+    """The Component's Events: (reason, message)."""
+    return [
+        (event["reason"], event["message"]) for event in event_objects(sandbox, name, namespace, "Component")
+    ]

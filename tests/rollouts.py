@@ -87,8 +87,8 @@ def events(sandbox: Sandbox, name: str, namespace: str) -> list[tuple[str, str]]
     return [(event["reason"], event["message"]) for event in event_objects(sandbox, name, namespace)]
 
 
-def event_objects(sandbox: Sandbox, name: str, namespace: str) -> list[dict[str, Any]]:
-    """The Rollout's Events, whole, in the order they happened."""
+def event_objects(sandbox: Sandbox, name: str, namespace: str, kind: str = "Rollout") -> list[dict[str, Any]]:
+    """The Rollout's (or another `kind`'s) Events, whole, in the order they happened."""
     listing = json.loads(
         sandbox.kubectl_run(
             "get",
@@ -96,7 +96,7 @@ def event_objects(sandbox: Sandbox, name: str, namespace: str) -> list[dict[str,
             "-n",
             namespace,
             "--field-selector",
-            f"involvedObject.kind=Rollout,involvedObject.name={name}",
+            f"involvedObject.kind={kind},involvedObject.name={name}",
             "-o",
             "json",
         )

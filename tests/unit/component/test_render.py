@@ -18,24 +18,18 @@ from delivery.component.render import (
     render,
 )
 from delivery.component.templating import RenderError, TemplateSet
+from tests.components import FIVE_LINES
 
 SHIPPED = TemplateSet.shipped()
 
 
 def component(**spec: Any) -> dict[str, Any]:
     """The five-line Component (as v1beta1, what the controller reads), with `spec` changes."""
-    base = {
-        "workloadType": "Deployment",
-        "developLanguage": "python",
-        "runType": "server",
-        "image": "python-demo:latest",
-        "port": 8080,
-    }
     return {
         "apiVersion": "component.luojilab.com/v1beta1",
         "kind": "Component",
         "metadata": {"name": "nginx", "namespace": "shop", "uid": "uid-1", "labels": {"team": "shop"}},
-        "spec": {**base, **spec},
+        "spec": {**FIVE_LINES, **spec},
     }
 
 
