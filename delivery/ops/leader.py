@@ -83,10 +83,13 @@ class LeaderElector:
         config = self.config
         try:
             while True:
+                # Deadlines count from when a successful request was sent, not answered: the
+                # Lease may have been written at any moment in between.
+                renewed = loop.time()
                 while not await self._try_acquire_or_renew():
                     await asyncio.sleep(config.retry_period)
+                    renewed = loop.time()
                 self._set(True)
-                renewed = loop.time()
                 while loop.time() - renewed < config.renew_deadline:
                     await asyncio.sleep(config.retry_period)
                     attempt = loop.time()
