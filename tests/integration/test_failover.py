@@ -1,6 +1,7 @@
 """High availability: two replicas elect a leader with a Lease; SIGKILL the leader in the middle of a
 canary and the warm standby takes the Lease and finishes the release, nothing done twice. A leader
-whose Lease is taken from it stops writing, and goes on once it holds the Lease again."""
+whose Lease is taken from it stops writing, and goes on once it holds the Lease again; stopped, it
+hands the Lease back."""
 
 from __future__ import annotations
 
@@ -161,5 +162,8 @@ def test_a_leader_whose_lease_is_taken_stops_writing_until_it_leads_again(
         new = template_hash(web["spec"]["template"])
         wait_for(sandbox, "web", namespace, timeout=60, phase="Healthy", stableRevision=new)
         assert lease(sandbox, namespace)["holderIdentity"] == "replica-a"
+        controller.stop()  # SIGTERM: the Lease is handed back, no standby has to wait it out
+        released = lease(sandbox, namespace)
+        assert (released.get("holderIdentity"), released["leaseDurationSeconds"]) == (None, 1)
     finally:
         controller.stop()
