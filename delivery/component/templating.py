@@ -25,6 +25,8 @@ from jinja2.sandbox import SandboxedEnvironment
 TEMPLATES_NAMESPACE = "delivery-system"
 TEMPLATES_CONFIGMAP = "component-templates"
 SUFFIX = ".yaml.j2"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader where PyYAML has it: ten times faster, and rendering runs on every reconcile."""
 
 
 class RenderError(ValueError):
@@ -82,7 +84,7 @@ class TemplateSet:
             line = f" line {error.lineno}" if isinstance(error, jinja2.TemplateSyntaxError) else ""
             raise RenderError(f"{self._where(name)}{line}: {error}") from error
         try:
-            return [document for document in yaml.safe_load_all(text) if document is not None]
+            return [document for document in yaml.load_all(text, Loader=_LOADER) if document is not None]
         except yaml.YAMLError as error:
             raise RenderError(f"{self._where(name)} renders invalid YAML: {error}") from error
 
