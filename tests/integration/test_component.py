@@ -159,3 +159,29 @@ def test_a_statefulset_is_released_by_lowering_its_partition_step_by_step(
         get(sandbox, "statefulset", "db", namespace)["spec"]["updateStrategy"]["rollingUpdate"]["partition"]
         == 0
     )
+
+
+def test_adding_a_release_hands_the_pods_from_the_deployment_to_a_rollout(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    apply(sandbox, component("cart", namespace, replicas=2))
+    wait_condition(sandbox, "cart", namespace, "Ready")
+    released = component("cart", namespace, replicas=2)
+    released["apiVersion"] = "component.luojilab.com/v1beta1"
+    released["spec"]["release"] = {"strategy": "blueGreen"}
+    apply(sandbox, released)
+    wait_condition(sandbox, "cart", namespace, "Ready", timeout=120)
+
+    def deployment_gone() -> bool:
+        listing = json.loads(sandbox.kubectl_run("get", "deployments", "-n", namespace, "-o", "json"))
+        return not listing["items"]
+
+    eventually(deployment_gone, timeout=60, what="the Deployment pruned once the Rollout is Healthy")
+    rollout = get(sandbox, "rollout", "cart", namespace)
+    assert rollout["status"]["phase"] == "Healthy"
+    assert rollout["spec"]["strategy"]["blueGreen"]["previewService"] == "cart-preview"
+    assert get(sandbox, "service", "cart-preview", namespace)["spec"]["type"] == "ClusterIP"
+    reasons = [message for _reason, message in events(sandbox, "cart", namespace)]
+    assert "Created Rollout cart" in reasons
+    assert "Deleted Deployment cart" in reasons
+    eventually(lambda: len(pods(sandbox, namespace, "app=cart")) == 2, timeout=60, what="the old pods gone")
