@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from delivery.api.definition import COMPONENT_GROUP
-from delivery.component.drift import stamped
+from delivery.component.drift import HASH_ANNOTATION, stamped
 from delivery.kube.api import Object
 
 ADOPTED_ANNOTATION = f"{COMPONENT_GROUP}/adopted-generation"
@@ -88,6 +88,9 @@ def replacement(desired: Object, live: Object) -> Object:
     metadata = {**live["metadata"]}
     annotations = {**(metadata.get("annotations") or {}), **(desired["metadata"].get("annotations") or {})}
     annotations.pop(ADOPTED_ANNOTATION, None)
+    # No hash: if the controller dies before the apply that follows, the next reconcile sees the
+    # object unstamped and applies, so the controller owns its fields again.
+    annotations.pop(HASH_ANNOTATION, None)
     metadata.update(
         labels={**(metadata.get("labels") or {}), **(desired["metadata"].get("labels") or {})},
         annotations=annotations,

@@ -104,4 +104,7 @@ def test_a_replacement_is_the_desired_spec_with_cleared_field_managers() -> None
     assert body["metadata"]["resourceVersion"] == "5"  # guarded: refused if the object moved meanwhile
     assert body["metadata"]["managedFields"] == [{}]
     assert ADOPTED_ANNOTATION not in body["metadata"]["annotations"]
+    assert (
+        HASH_ANNOTATION not in body["metadata"]["annotations"]
+    )  # so the apply that follows is never skipped
     assert body["metadata"]["annotations"]["note"] == "kept"
