@@ -108,6 +108,9 @@ def kopf_settings(options: Options, watched: list[tuple[str, str]]) -> kopf.Oper
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False  # our Events have stable reasons; kopf's would be noise
     settings.watching.server_timeout = 300
+    # Namespaces given by name need no listing of every namespace, which a controller confined to
+    # them may not read (kopf would retry it for a minute before starting the watches).
+    settings.scanning.disabled = bool(options.namespaces)
     for group, plural in watched:
         settings.watching.label_selectors[group, plural] = options.shard_selector
     return settings
