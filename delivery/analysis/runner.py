@@ -369,12 +369,15 @@ def next_due(run: Run, metrics: Mapping[str, Metric]) -> datetime.datetime | Non
 
 @dataclass(frozen=True)
 class Wanted:
-    """A run the release needs now, and the templates it measures."""
+    """A run the release needs now, and the templates it measures. `start`: start it if it does not
+    exist yet; without, only keep it going (a resumed step goes back through Progressing, and must
+    find its analysis where it left it, not stopped)."""
 
     kind: AnalysisKind
     revision: str
     templates: tuple[str, ...]
     step_index: int | None = None
+    start: bool = True
 
     @property
     def key(self) -> RunKey:
@@ -414,6 +417,8 @@ def lifecycle(
     for want in wanted:
         run = current(result, want.key)
         undecided = run is not None and run.phase in (Phase.INCONCLUSIVE, Phase.ERROR)
+        if run is None and not want.start:
+            continue
         if run is None or (promoted_by_person and undecided and want.kind is AnalysisKind.BACKGROUND):
             if run is not None and not run.final:
                 result[result.index(run)] = stop(run, now, "promoted by a person")

@@ -1,8 +1,10 @@
 """Which analyses a release needs in its current state: pure, read by the decision.
 
-- a canary step's analysis while the machine is on that step, analysing or paused;
+- a canary step's analysis while the machine is on that step (started when it starts analysing;
+  kept through a pause and the resume after it, so a resumed step finds its analysis going on);
 - the canary's background analysis from its starting step until the last step is done;
-- blue-green pre-promotion analysis while the preview waits (analysing or paused);
+- blue-green pre-promotion analysis while the preview waits (started when it starts analysing,
+  kept through pauses and resumes until promotion);
 - blue-green post-promotion analysis once the active Service selects the new revision, until the
   release completes (the old revision keeps its pods meanwhile, so an abort has somewhere to go).
 """
@@ -17,16 +19,22 @@ from delivery.api.rollout import MachineState as State
 from delivery.rollout.plan import Plan
 from strategies.types import Role
 
-STEP_STATES = (State.ANALYSING, State.PAUSED)
-BACKGROUND_STATES = (State.PROGRESSING, State.ANALYSING, State.PAUSED)
+WAITING = (State.PROGRESSING, State.ANALYSING, State.PAUSED)  # before promotion
 
 
 def templates(analysis: RolloutAnalysis) -> tuple[str, ...]:
     return tuple(ref.template_name for ref in analysis.templates)
 
 
-def _want(kind: AnalysisKind, revision: str, analysis: RolloutAnalysis, step: int | None = None) -> Wanted:
-    return Wanted(kind, revision, templates(analysis), step)
+def _want(
+    kind: AnalysisKind,
+    revision: str,
+    analysis: RolloutAnalysis,
+    step: int | None = None,
+    *,
+    start: bool = True,
+) -> Wanted:
+    return Wanted(kind, revision, templates(analysis), step, start)
 
 
 def wanted(
@@ -43,14 +51,15 @@ def wanted(
     runs: list[Wanted] = []
     if plan.kind is StrategyName.CANARY and index < len(plan.steps):
         step = plan.analysis(AnalysisKind.STEP, index)
-        if step is not None and state in STEP_STATES:
-            runs.append(_want(AnalysisKind.STEP, revision, step, index))
+        if step is not None and state in WAITING:
+            runs.append(_want(AnalysisKind.STEP, revision, step, index, start=state is State.ANALYSING))
         background = plan.background
-        if background is not None and state in BACKGROUND_STATES and index >= (background.starting_step or 0):
+        if background is not None and state in WAITING and index >= (background.starting_step or 0):
             runs.append(_want(AnalysisKind.BACKGROUND, revision, background))
     if plan.kind is StrategyName.BLUE_GREEN:
-        if plan.pre_promotion is not None and state in STEP_STATES:
-            runs.append(_want(AnalysisKind.PRE_PROMOTION, revision, plan.pre_promotion))
+        if plan.pre_promotion is not None and state in WAITING:
+            start = state is State.ANALYSING
+            runs.append(_want(AnalysisKind.PRE_PROMOTION, revision, plan.pre_promotion, start=start))
         switched = applied_selectors.get(Role.ACTIVE) == revision
         if plan.post_promotion is not None and state is State.PROMOTING and switched:
             runs.append(_want(AnalysisKind.POST_PROMOTION, revision, plan.post_promotion))

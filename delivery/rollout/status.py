@@ -17,6 +17,7 @@ from delivery.rollout.decide import Decision, format_time
 from strategies import ReplicaSetState
 
 IN_FLIGHT = (State.PROGRESSING, State.ANALYSING, State.PROMOTING, State.PAUSED)
+MESSAGE_LIMIT = 1024  # status.message's maxLength: a longer one would have the whole status refused
 
 
 def conditions(state: State, completed: bool, healthy: bool, reason: str, message: str) -> list[Condition]:
@@ -44,6 +45,7 @@ def status_of(
     state = memory.state or State.PROGRESSING
     reason = transition.reason.value if transition else previous.get("reason", "")
     message = transition.message if transition else (decision.note or previous.get("message", ""))
+    message = message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
     stable_rs = next((rs for rs in replicasets if rs.revision == memory.stable), None)
     healthy = state is State.HEALTHY and stable_rs is not None and stable_rs.ready >= replicas
     completed = state is State.HEALTHY and memory.stable == memory.revision

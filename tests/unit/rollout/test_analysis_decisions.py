@@ -142,11 +142,27 @@ def test_an_unreachable_provider_pauses_and_the_release_resumes_when_it_answers(
 
     still = decide(observed(canary(), paused.memory, erroring))
     assert still.transition is None
-    recovered = decide(observed(canary(), paused.memory, replace(erroring, phase=Phase.RUNNING)))
+    measuring = replace(erroring, phase=Phase.RUNNING)
+    recovered = decide(observed(canary(), paused.memory, measuring))
     assert moved(recovered) == (Reason.RESUMED, State.PROGRESSING)
-    again = decide(observed(canary(), recovered.memory, replace(erroring, phase=Phase.RUNNING)))
+    assert recovered.runs == (measuring,)  # not stopped on the way through Progressing
+    again = decide(observed(canary(), recovered.memory, *recovered.runs))
     assert moved(again) == (Reason.ANALYSIS_STARTED, State.ANALYSING)
-    assert [r.started_at for r in again.runs] == [T0]  # the same analysis goes on, counts and all
+    assert again.runs == (measuring,)  # the same analysis goes on, counts and all
+    holding = decide(observed(canary(), again.memory, *again.runs))
+    assert holding.transition is None  # it has to finish its measurements before the step passes
+
+
+def test_a_person_pausing_and_resuming_mid_analysis_does_not_cut_it_short() -> None:
+    running = run(AnalysisKind.STEP, Phase.RUNNING, 1)
+    pause = decide(observed(canary(), ANALYSING, running, commands={"delivery.luojilab.com/pause": "x"}))
+    assert moved(pause) == (Reason.PAUSED, State.PAUSED)
+    resume = decide(observed(canary(), pause.memory, *pause.runs, commands={PROMOTE: "step"}))
+    assert moved(resume) == (Reason.RESUMED, State.PROGRESSING)
+    analyse = decide(observed(canary(), resume.memory, *resume.runs))
+    assert moved(analyse) == (Reason.ANALYSIS_STARTED, State.ANALYSING)
+    assert analyse.runs == (running,)
+    assert decide(observed(canary(), analyse.memory, *analyse.runs)).transition is None
 
 
 def test_a_failure_while_paused_still_aborts() -> None:
@@ -213,6 +229,15 @@ def test_blue_green_analyses_the_preview_before_promotion() -> None:
     analyse = decide(observed(spec, BG_WAITING, replicasets=PREVIEW, selectors=ON_OLD))
     assert moved(analyse) == (Reason.ANALYSIS_STARTED, State.ANALYSING)
     assert [r.kind for r in analyse.runs] == [AnalysisKind.PRE_PROMOTION]
+    erroring = replace(analyse.runs[0], phase=Phase.ERROR, message="pre-promotion analysis: down")
+    paused = decide(observed(spec, analyse.memory, erroring, replicasets=PREVIEW, selectors=ON_OLD))
+    assert moved(paused) == (Reason.ANALYSIS_INCONCLUSIVE, State.PAUSED)
+    measuring = replace(erroring, phase=Phase.RUNNING)
+    resumed = decide(observed(spec, paused.memory, measuring, replicasets=PREVIEW, selectors=ON_OLD))
+    assert moved(resumed) == (Reason.RESUMED, State.PROGRESSING)
+    assert resumed.runs == (measuring,)
+    again = decide(observed(spec, resumed.memory, *resumed.runs, replicasets=PREVIEW, selectors=ON_OLD))
+    assert moved(again) == (Reason.ANALYSIS_STARTED, State.ANALYSING)  # not promoted: it must pass
     passed = replace(analyse.runs[0], phase=Phase.SUCCESSFUL, message="ok")
     progressing = decide(observed(spec, analyse.memory, passed, replicasets=PREVIEW, selectors=ON_OLD))
     assert moved(progressing) == (Reason.ANALYSIS_SUCCESSFUL, State.PROGRESSING)
