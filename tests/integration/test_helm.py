@@ -10,6 +10,7 @@ chart's RBAC, and a missing permission fails the release.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import subprocess
 import uuid
@@ -23,6 +24,7 @@ import yaml
 from delivery.api.conversion import convert
 from delivery.cli.main import parser
 from delivery.component.render import RENDERABLE
+from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE
 from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox import build
 from sandbox.cluster import Sandbox, free_port
@@ -36,6 +38,7 @@ CHART = Path(__file__).resolve().parents[2] / "charts" / "delivery"
 SHARD = "helm"
 STEPS: list[dict[str, Any]] = [{"setWeight": 40}, {"pause": {}}]
 CONVERTED_CRD = "components.component.luojilab.com"
+RELEASE = "delivery"
 
 
 def helm(*args: str) -> str:
@@ -200,6 +203,14 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
         "customresourcedefinitions",
         "clusterprofiles",
         "clusteranalysistemplates",
+        "configmaps",  # the templates' one name, see below
+    }
+    (templates,) = [rule for rule in cluster_rules if rule["resources"] == ["configmaps"]]
+    assert templates == {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [TEMPLATES_CONFIGMAP],
+        "verbs": ["get"],
     }
     assert one(scoped, "Role", "shop")["rules"] == one(scoped, "Role", "pay")["rules"]
     assert any("rollouts" in rule["resources"] for rule in one(scoped, "Role", "shop")["rules"])
@@ -226,25 +237,95 @@ def kubeconfig_for_token(sandbox: Sandbox, token: str, path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def release(sandbox: Sandbox, crds: None) -> Iterator[tuple[str, str]]:
-    """The chart installed as `delivery` in a namespace of its own: (namespace, release)."""
+@contextlib.contextmanager
+def installed(sandbox: Sandbox, *values: str) -> Iterator[str]:
+    """The chart installed as `delivery` in a namespace of its own (yielded), uninstalled after."""
     namespace = f"delivery-{uuid.uuid4().hex[:6]}"
     kubeconfig = f"--kubeconfig={sandbox.kubeconfig}"
     conversion = sandbox.kubectl_run("get", "crd", CONVERTED_CRD, "-o", "jsonpath={.spec.conversion}")
+    sets = [arg for value in (f"controllerId={SHARD}", *values) for arg in ("--set", value)]
     helm(
-        "install", "delivery", str(CHART), kubeconfig, "--namespace", namespace, "--create-namespace",
-        "--set", f"controllerId={SHARD}", "--wait", "--timeout=120s",
+        "install", RELEASE, str(CHART), kubeconfig, "--namespace", namespace, "--create-namespace",
+        *sets, "--wait", "--timeout=120s",
     )  # fmt: skip
     try:
-        yield namespace, "delivery"
+        yield namespace
     finally:
-        helm("uninstall", "delivery", kubeconfig, "--namespace", namespace, "--wait", "--timeout=60s")
+        helm("uninstall", RELEASE, kubeconfig, "--namespace", namespace, "--wait", "--timeout=60s")
         sandbox.kubectl_run("delete", "namespace", namespace, "--wait=false")
         # The controller run here pointed the CRD at the release's Service; give it back to
         # whatever served it before (the session's controller, say).
         patch = [{"op": "replace", "path": "/spec/conversion", "value": json.loads(conversion)}]
         sandbox.kubectl_run("patch", "crd", CONVERTED_CRD, "--type=json", "-p", json.dumps(patch))
+
+
+def deployment_of(sandbox: Sandbox, system: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        sandbox.kubectl_run("get", "deployment", RELEASE, "-n", system, "-o", "json")
+    )
+    return document
+
+
+def run_as_chart(sandbox: Sandbox, system: str, workdir: Path) -> Controller:
+    """The controller as the chart's ServiceAccount (a token from the TokenRequest API), with the
+    Deployment's arguments and the webhook certificate from the chart's Secret."""
+    deployment = deployment_of(sandbox, system)
+    account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    token = sandbox.kubectl_run("create", "token", account, "-n", system, "--duration=1h").strip()
+    kubeconfig = kubeconfig_for_token(sandbox, token, workdir / "chart.kubeconfig")
+    secret = json.loads(
+        sandbox.kubectl_run("get", "secret", f"{RELEASE}-webhook-tls", "-n", system, "-o", "json")
+    )
+    certificates = workdir / "webhook"
+    certificates.mkdir()
+    for key, value in secret["data"].items():
+        (certificates / key).write_bytes(base64.b64decode(value))
+    args = [
+        arg
+        for arg in controller_args(deployment)[1:]  # `run` is Controller's
+        if not arg.startswith(("--webhook-cert-dir=", "--webhook-port=", "--metrics-port="))
+    ]
+    controller = Controller(
+        sandbox,
+        workdir / "delivery.log",
+        # The later --kubeconfig wins over the admin one Controller passes first.
+        args=(
+            f"--kubeconfig={kubeconfig}",
+            *args,
+            f"--webhook-cert-dir={certificates}",
+            f"--webhook-port={free_port()}",
+            f"--metrics-port={free_port()}",
+            "--identity=helm-test",
+        ),
+    )
+    controller.start()
+    eventually(lambda: "conversion webhook at" in controller.tail() or None, timeout=60, what="webhook up")
+    return controller
+
+
+def assert_never_refused(controller: Controller) -> None:
+    log = controller.log.read_text(errors="replace")
+    assert "Forbidden" not in log, controller.tail()
+    assert "Not enough permissions" not in log, controller.tail()  # kopf's own requests
+
+
+def sharded_rollout(namespace: str, image: str) -> dict[str, Any]:
+    strategy = {"canary": {"steps": STEPS, "scaleDownDelaySeconds": 0}}
+    body = rollout("web", namespace, image, strategy, replicas=5)
+    body["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+    return body
+
+
+def release_component(sandbox: Sandbox, namespace: str) -> None:
+    """A Component whose Deployment, Service and Ingress are created by server-side apply.
+    Written as v1beta1, the stored version: the apiserver cannot reach the release's webhook
+    Service in the sandbox, so nothing here may need a conversion."""
+    five_lines = convert(component("api", namespace), "component.luojilab.com/v1beta1")
+    five_lines["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+    apply(sandbox, five_lines)
+    wait_condition(sandbox, "api", namespace, "Ready", timeout=90)
+    kinds = {obj["kind"] for obj in get(sandbox, "component", "api", namespace)["status"]["objects"]}
+    assert kinds == {"Deployment", "Service", "Ingress"}
 
 
 def can(sandbox: Sandbox, account: str, *request: str) -> bool:
@@ -266,10 +347,14 @@ def can(sandbox: Sandbox, account: str, *request: str) -> bool:
 
 
 def test_installed_chart_releases_a_canary_and_a_component_under_its_own_rbac(
-    sandbox: Sandbox, namespace: str, release: tuple[str, str], tmp_path: Path
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
 ) -> None:
-    system, name = release
-    deployment = json.loads(sandbox.kubectl_run("get", "deployment", name, "-n", system, "-o", "json"))
+    with installed(sandbox) as system:
+        released_under_rbac(sandbox, system, namespace, tmp_path)
+
+
+def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path: Path) -> None:
+    deployment = deployment_of(sandbox, system)
     assert deployment["spec"]["replicas"] == 2
     assert deployment["status"].get("readyReplicas") == 2  # kwok's pods: helm --wait saw them ready
     account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
@@ -329,43 +414,15 @@ def test_installed_chart_releases_a_canary_and_a_component_under_its_own_rbac(
     assert can(sandbox, auditor, "list", "rollouts", "-n", namespace)
     assert not can(sandbox, auditor, "patch", "rollouts", "-n", namespace)
 
-    # The controller as the ServiceAccount: a token from the TokenRequest API, the chart's arguments.
-    token = sandbox.kubectl_run("create", "token", account, "-n", system, "--duration=1h").strip()
-    kubeconfig = kubeconfig_for_token(sandbox, token, tmp_path / "chart.kubeconfig")
-    secret = json.loads(
-        sandbox.kubectl_run("get", "secret", f"{name}-webhook-tls", "-n", system, "-o", "json")
-    )
-    certificates = tmp_path / "webhook"
-    certificates.mkdir()
-    for key, value in secret["data"].items():
-        (certificates / key).write_bytes(base64.b64decode(value))
-    args = [
-        arg
-        for arg in controller_args(deployment)[1:]  # `run` is Controller's
-        if not arg.startswith(("--webhook-cert-dir=", "--webhook-port=", "--metrics-port="))
-    ]
-    controller = Controller(
-        sandbox,
-        tmp_path / "delivery.log",
-        # The later --kubeconfig wins over the admin one Controller passes first.
-        args=(
-            f"--kubeconfig={kubeconfig}",
-            *args,
-            f"--webhook-cert-dir={certificates}",
-            f"--webhook-port={free_port()}",
-            f"--metrics-port={free_port()}",
-            "--identity=helm-test",
-        ),
-    )
-    controller.start()
+    controller = run_as_chart(sandbox, system, tmp_path)
     try:
-        eventually(
-            lambda: "conversion webhook at" in controller.tail() or None, timeout=60, what="webhook up"
-        )
         crd = json.loads(sandbox.kubectl_run("get", "crd", CONVERTED_CRD, "-o", "json"))
         client_config = crd["spec"]["conversion"]["webhook"]["clientConfig"]
         assert client_config["service"]["namespace"] == system  # patched under the chart's RBAC
-        assert base64.b64decode(client_config["caBundle"]) == (certificates / "ca.crt").read_bytes()
+        secret = json.loads(
+            sandbox.kubectl_run("get", "secret", f"{RELEASE}-webhook-tls", "-n", system, "-o", "json")
+        )
+        assert client_config["caBundle"] == secret["data"]["ca.crt"]
         holder = eventually(
             lambda: sandbox.kubectl_run(
                 "get", "lease", lease, "-n", system, "-o", "jsonpath={.spec.holderIdentity}"
@@ -375,16 +432,9 @@ def test_installed_chart_releases_a_canary_and_a_component_under_its_own_rbac(
         )
         assert holder == "helm-test"
 
-        strategy = {"canary": {"steps": STEPS, "scaleDownDelaySeconds": 0}}
-
-        def sharded(image: str) -> dict[str, Any]:
-            body = rollout("web", namespace, image, strategy, replicas=5)
-            body["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
-            return body
-
-        apply(sandbox, sharded("web:1"))
+        apply(sandbox, sharded_rollout(namespace, "web:1"))
         first = wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy")["stableRevision"]
-        apply(sandbox, sharded("web:2"))
+        apply(sandbox, sharded_rollout(namespace, "web:2"))
         paused = wait_for(sandbox, "web", namespace, timeout=90, phase="Paused", currentStepIndex=1)
         new = paused["canaryRevision"]
         assert replicas_by_revision(sandbox, "web", namespace) == {first: 3, new: 2}
@@ -396,31 +446,41 @@ def test_installed_chart_releases_a_canary_and_a_component_under_its_own_rbac(
             "RolloutCompleted",
         ]
 
-        # A Component too: its Deployment, Service and Ingress are created by server-side apply.
-        # Written as v1beta1, the stored version: the apiserver cannot reach the release's
-        # webhook Service in the sandbox, so nothing here may need a conversion.
-        five_lines = convert(component("api", namespace), "component.luojilab.com/v1beta1")
-        five_lines["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
-        apply(sandbox, five_lines)
-        wait_condition(sandbox, "api", namespace, "Ready", timeout=90)
-        assert {obj["kind"] for obj in get(sandbox, "component", "api", namespace)["status"]["objects"]} == {
-            "Deployment",
-            "Service",
-            "Ingress",
-        }
+        release_component(sandbox, namespace)
     finally:
         controller.stop()
-    log = (tmp_path / "delivery.log").read_text(errors="replace")
-    assert "Forbidden" not in log, controller.tail()
-    assert "Not enough permissions" not in log, controller.tail()  # kopf's own requests
+    assert_never_refused(controller)
 
     # An upgrade keeps the webhook's certificate (Helm looks the Secret up before making one):
     # a new CA would leave the CRD trusting one that no replica serves under until they restart.
     helm(
-        "upgrade", name, str(CHART), f"--kubeconfig={sandbox.kubeconfig}", "--namespace", system,
+        "upgrade", RELEASE, str(CHART), f"--kubeconfig={sandbox.kubeconfig}", "--namespace", system,
         "--reuse-values", "--set", "logFormat=json",
     )  # fmt: skip
-    upgraded = json.loads(sandbox.kubectl_run("get", "deployment", name, "-n", system, "-o", "json"))
+    upgraded = deployment_of(sandbox, system)
     assert "--log-format=json" in controller_args(upgraded)
-    kept = json.loads(sandbox.kubectl_run("get", "secret", f"{name}-webhook-tls", "-n", system, "-o", "json"))
+    kept = json.loads(
+        sandbox.kubectl_run("get", "secret", f"{RELEASE}-webhook-tls", "-n", system, "-o", "json")
+    )
     assert kept["data"] == secret["data"]
+
+
+def test_with_watch_namespaces_the_controller_works_from_roles_there_only(
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
+) -> None:
+    with installed(sandbox, f"watchNamespaces={{{namespace}}}") as system:
+        account = deployment_of(sandbox, system)["spec"]["template"]["spec"]["serviceAccountName"]
+        subject = f"system:serviceaccount:{system}:{account}"
+        assert can(sandbox, subject, "patch", "rollouts", "-n", namespace)
+        assert not can(sandbox, subject, "patch", "rollouts", "-n", system)
+        assert not can(sandbox, subject, "list", "rollouts", "-A")
+        assert can(sandbox, subject, "get", f"configmaps/{TEMPLATES_CONFIGMAP}", "-n", TEMPLATES_NAMESPACE)
+        assert not can(sandbox, subject, "list", "configmaps", "-n", system)
+        controller = run_as_chart(sandbox, system, tmp_path)
+        try:
+            apply(sandbox, sharded_rollout(namespace, "web:1"))
+            wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy")
+            release_component(sandbox, namespace)
+        finally:
+            controller.stop()
+        assert_never_refused(controller)
