@@ -97,10 +97,18 @@ async def query(address: str, promql: str) -> Value:
     return value_of(result)
 
 
-async def samples(address: str, promql: str, start: datetime.datetime, end: datetime.datetime) -> list[float]:
-    """Every sample of every series of `promql` between `start` and `end`."""
+def sample_step(start: datetime.datetime, end: datetime.datetime, step: str | None) -> str:
+    """The judge's step: as given, or the window divided by JUDGE_POINTS, 1s at least."""
+    if step:
+        return step
     window = max((end - start).total_seconds(), 1.0)
-    step = f"{max(1, math.ceil(window / JUDGE_POINTS))}s"
+    return f"{max(1, math.ceil(window / JUDGE_POINTS))}s"
+
+
+async def samples(
+    address: str, promql: str, start: datetime.datetime, end: datetime.datetime, step: str
+) -> list[float]:
+    """Every sample of every series of `promql` between `start` and `end`, `step` apart."""
     result = await _off_loop(address, lambda client: client.custom_query_range(promql, start, end, step))
     if not isinstance(result, list) or not all(isinstance(series, dict) for series in result):
         raise Unmeasurable(f"not a Prometheus range result: {str(result)[:200]}")
@@ -123,8 +131,10 @@ async def compare(
     address: str, spec: Judge, metric: str, start: datetime.datetime, end: datetime.datetime
 ) -> Verdict:
     """The judge's verdict on the canary's samples against the stable's since the analysis began."""
+    step = sample_step(start, end, spec.step)
     canary, stable = await asyncio.gather(
-        samples(address, spec.canary_query, start, end), samples(address, spec.stable_query, start, end)
+        samples(address, spec.canary_query, start, end, step),
+        samples(address, spec.stable_query, start, end, step),
     )
     config = JudgeConfig(_DIRECTIONS[spec.direction], float(spec.tolerance), min_samples=spec.min_samples)
     verdict = judge(canary, stable, config, metric)

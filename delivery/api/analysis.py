@@ -121,6 +121,9 @@ class Judge(Model):
     """The relative change (0.1 = 10%) of the canary against the stable that still passes."""
     min_samples: Annotated[Integer, Field(ge=3, le=100000)] = 20
     """Fewer samples of either side make the measurement inconclusive."""
+    step: Duration | None = None
+    """Time between the samples read from each query, since the analysis began; unset: that time
+    divided by 240, 1s at least. Make it no shorter than the scrape interval, or samples repeat."""
 
 
 class MetricProvider(Model):

@@ -51,6 +51,7 @@ def latency_judge(**judge: Any) -> dict[str, Any]:
                 "canaryQuery": LATENCY_QUERY % "canary-hash",
                 "stableQuery": LATENCY_QUERY % "stable-hash",
                 "minSamples": 6,
+                "step": "1s",
                 "tolerance": 0.2,
                 **judge,
             }
