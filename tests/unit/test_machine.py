@@ -21,6 +21,12 @@ from delivery.machine import MOVES, PHASE, IllegalMove, Reason, move
         (State.ANALYSING, "analysis_passed", State.PROGRESSING, Reason.ANALYSIS_SUCCESSFUL),
         (State.ANALYSING, "analysis_failed", State.ABORTING, Reason.ANALYSIS_FAILED),
         (State.ANALYSING, "analysis_inconclusive", State.PAUSED, Reason.ANALYSIS_INCONCLUSIVE),
+        # background and post-promotion analysis decide from wherever the release is
+        (State.PROGRESSING, "analysis_failed", State.ABORTING, Reason.ANALYSIS_FAILED),
+        (State.PAUSED, "analysis_failed", State.ABORTING, Reason.ANALYSIS_FAILED),
+        (State.PROMOTING, "analysis_failed", State.ABORTING, Reason.ANALYSIS_FAILED),
+        (State.PROGRESSING, "analysis_inconclusive", State.PAUSED, Reason.ANALYSIS_INCONCLUSIVE),
+        (State.PAUSED, "analysis_inconclusive", State.PAUSED, Reason.ANALYSIS_INCONCLUSIVE),
         (State.PAUSED, "promote", State.PROMOTING, Reason.PROMOTED),
         (State.PROMOTING, "complete", State.HEALTHY, Reason.COMPLETED),
         (State.PAUSED, "abort", State.ABORTING, Reason.ABORTED),
@@ -50,6 +56,8 @@ def test_legal_moves(state: State, trigger: str, dest: State, reason: Reason) ->
         (State.PROGRESSING, "rolled_back"),
         (State.HEALTHY, "retry"),
         (State.PAUSED, "no_such_trigger"),
+        (State.PROMOTING, "analysis_inconclusive"),  # the switch is made: it waits, it cannot pause
+        (State.ABORTED, "analysis_failed"),
     ],
 )
 def test_illegal_moves_are_refused(state: State, trigger: str) -> None:
