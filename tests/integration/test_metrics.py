@@ -1,10 +1,11 @@
 """Metrics and health: the sandbox's real Prometheus scrapes the controller's /metrics and answers
 what phase a Rollout is in; /healthz and /readyz answer; a standby is ready but not leader. The
 canary's analysis step asks Prometheus about the controller itself (is it leading?), so its
-measurement is counted too."""
+measurement is counted too. The example alerting rules on these metrics pass promtool's tests."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ from prometheus_api_client import PrometheusConnect
 
 from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox.cluster import Sandbox, free_port
+from sandbox.prometheus import find_binary
 from tests.integration.conftest import Controller
 from tests.rollouts import apply, rollout, wait_for
 from tests.waiting import eventually
@@ -118,3 +120,18 @@ def test_prometheus_scrapes_a_rollouts_phase_and_the_controllers_health(
         sandbox.prometheus.remove_target(f"{job}-standby")
         leader.stop()
         standby.stop()
+
+
+def test_the_example_alerting_rules_fire_as_their_tests_say(repo_root: Path) -> None:
+    rules = repo_root / "examples" / "prometheus"
+    promtool = find_binary().with_name("promtool")  # shipped beside prometheus
+    checked = subprocess.run(
+        [str(promtool), "test", "rules", "delivery-rules.test.yaml"],
+        cwd=rules,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS" in checked.stdout
