@@ -12,12 +12,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import ssl
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -39,6 +41,7 @@ SHARD = "helm"
 STEPS: list[dict[str, Any]] = [{"setWeight": 40}, {"pause": {}}]
 CONVERTED_CRD = "components.component.luojilab.com"
 RELEASE = "delivery"
+V1ALPHA1, V1BETA1 = "component.luojilab.com/v1alpha1", "component.luojilab.com/v1beta1"
 
 
 def helm(*args: str) -> str:
@@ -266,7 +269,7 @@ def deployment_of(sandbox: Sandbox, system: str) -> dict[str, Any]:
     return document
 
 
-def run_as_chart(sandbox: Sandbox, system: str, workdir: Path) -> Controller:
+def run_as_chart(sandbox: Sandbox, system: str, workdir: Path, webhook_port: int = 0) -> Controller:
     """The controller as the chart's ServiceAccount (a token from the TokenRequest API), with the
     Deployment's arguments and the webhook certificate from the chart's Secret."""
     deployment = deployment_of(sandbox, system)
@@ -293,7 +296,7 @@ def run_as_chart(sandbox: Sandbox, system: str, workdir: Path) -> Controller:
             f"--kubeconfig={kubeconfig}",
             *args,
             f"--webhook-cert-dir={certificates}",
-            f"--webhook-port={free_port()}",
+            f"--webhook-port={webhook_port or free_port()}",
             f"--metrics-port={free_port()}",
             "--identity=helm-test",
         ),
@@ -320,7 +323,7 @@ def release_component(sandbox: Sandbox, namespace: str) -> None:
     """A Component whose Deployment, Service and Ingress are created by server-side apply.
     Written as v1beta1, the stored version: the apiserver cannot reach the release's webhook
     Service in the sandbox, so nothing here may need a conversion."""
-    five_lines = convert(component("api", namespace), "component.luojilab.com/v1beta1")
+    five_lines = convert(component("api", namespace), V1BETA1)
     five_lines["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
     apply(sandbox, five_lines)
     wait_condition(sandbox, "api", namespace, "Ready", timeout=90)
@@ -414,15 +417,37 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
     assert can(sandbox, auditor, "list", "rollouts", "-n", namespace)
     assert not can(sandbox, auditor, "patch", "rollouts", "-n", namespace)
 
-    controller = run_as_chart(sandbox, system, tmp_path)
+    webhook_port = free_port()
+    controller = run_as_chart(sandbox, system, tmp_path, webhook_port)
     try:
         crd = json.loads(sandbox.kubectl_run("get", "crd", CONVERTED_CRD, "-o", "json"))
         client_config = crd["spec"]["conversion"]["webhook"]["clientConfig"]
-        assert client_config["service"]["namespace"] == system  # patched under the chart's RBAC
+        assert client_config["service"] == {  # patched under the chart's RBAC
+            "name": f"{RELEASE}-webhook",
+            "namespace": system,
+            "path": "/convert",
+            "port": 443,
+        }
         secret = json.loads(
             sandbox.kubectl_run("get", "secret", f"{RELEASE}-webhook-tls", "-n", system, "-o", "json")
         )
         assert client_config["caBundle"] == secret["data"]["ca.crt"]
+        # What the apiserver would do through the Service (which the sandbox cannot route): TLS
+        # to the Service's DNS name, trusting only the CRD's caBundle, and a ConversionReview.
+        trust = ssl.create_default_context(cadata=base64.b64decode(client_config["caBundle"]).decode())
+        stored = convert(component("api", namespace), V1BETA1)
+        with httpx.Client(verify=trust, timeout=10) as client:
+            answer = client.post(
+                f"https://127.0.0.1:{webhook_port}/convert",
+                json={
+                    "apiVersion": "apiextensions.k8s.io/v1",
+                    "kind": "ConversionReview",
+                    "request": {"uid": "1", "desiredAPIVersion": V1ALPHA1, "objects": [stored]},
+                },
+                extensions={"sni_hostname": f"{RELEASE}-webhook.{system}.svc"},
+            ).json()["response"]
+        assert answer["result"] == {"status": "Success"}
+        assert answer["convertedObjects"][0]["apiVersion"] == V1ALPHA1
         holder = eventually(
             lambda: sandbox.kubectl_run(
                 "get", "lease", lease, "-n", system, "-o", "jsonpath={.spec.holderIdentity}"
