@@ -247,10 +247,11 @@ def installed(sandbox: Sandbox, *values: str) -> Iterator[str]:
     kubeconfig = f"--kubeconfig={sandbox.kubeconfig}"
     conversion = sandbox.kubectl_run("get", "crd", CONVERTED_CRD, "-o", "jsonpath={.spec.conversion}")
     sets = [arg for value in (f"controllerId={SHARD}", *values) for arg in ("--set", value)]
-    helm(
+    notes = helm(
         "install", RELEASE, str(CHART), kubeconfig, "--namespace", namespace, "--create-namespace",
         *sets, "--wait", "--timeout=120s",
     )  # fmt: skip
+    assert f"kubectl -n {namespace} get lease delivery-controller-{SHARD}" in notes  # NOTES.txt
     try:
         yield namespace
     finally:
