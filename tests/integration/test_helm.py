@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from delivery.api import crdgen
 from delivery.api.conversion import convert
 from delivery.cli.main import parser
 from delivery.component.render import RENDERABLE
@@ -123,6 +124,16 @@ def test_the_chart_lints_and_its_deployment_runs_delivery_with_what_the_values_s
     assert not [o for o in objects if o["kind"] == "ServiceMonitor"]
     monitor = one(render("metrics.serviceMonitor.enabled=true"), "ServiceMonitor")
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_the_chart_installs_the_crds_the_models_give() -> None:
+    output = helm("template", "delivery", str(CHART), "--include-crds")
+    installed = [
+        doc for doc in yaml.safe_load_all(output) if doc and doc["kind"] == "CustomResourceDefinition"
+    ]
+    assert sorted(installed, key=lambda crd: crd["metadata"]["name"]) == sorted(
+        (yaml.safe_load(text) for text in crdgen.render().values()), key=lambda crd: crd["metadata"]["name"]
+    )
 
 
 def test_the_example_values_give_what_they_say() -> None:
