@@ -35,7 +35,9 @@ def workload_ready(workload: Object | None) -> Condition:
             partition = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition", 0)
             updated += min(partition, wanted)
     current = status.get("observedGeneration", 0) >= generation
-    ready = current and have >= wanted and updated >= wanted
+    # As `kubectl rollout status`: an available old pod beside a new one that cannot start is not ready.
+    leftover = kind == "Deployment" and status.get("replicas", 0) > wanted
+    ready = current and have >= wanted and updated >= wanted and not leftover
     message = f"{have}/{wanted} pods available" + ("" if current else ", the latest spec not yet seen")
     return Condition(READY, ready, "PodsAvailable" if ready else "PodsNotAvailable", message)
 

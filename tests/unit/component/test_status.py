@@ -26,6 +26,10 @@ def test_a_deployment_is_ready_when_every_pod_of_its_latest_spec_is_available() 
         "Deployment", {"replicas": 2}, {"observedGeneration": 2, "availableReplicas": 2, "updatedReplicas": 1}
     )
     assert not workload_ready(rolling).status
+    stuck = {"observedGeneration": 2, "replicas": 3, "availableReplicas": 2, "updatedReplicas": 2}
+    assert not workload_ready(
+        workload("Deployment", {"replicas": 2}, stuck)
+    ).status  # an old pod still serves
     assert not workload_ready(None).status
 
 
