@@ -45,6 +45,10 @@ class Reason(enum.StrEnum):
     ROLLED_BACK = "RolloutRolledBack"
     RETRIED = "RolloutRetried"
     DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    # Not transitions: Events of single measurements the limits may still tolerate.
+    MEASUREMENT_FAILED = "AnalysisMeasurementFailed"
+    MEASUREMENT_INCONCLUSIVE = "AnalysisMeasurementInconclusive"
+    MEASUREMENT_ERROR = "AnalysisMeasurementError"
 
 
 IN_FLIGHT = (State.PROGRESSING, State.PAUSED, State.ANALYSING, State.PROMOTING)

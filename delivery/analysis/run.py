@@ -14,6 +14,7 @@ import base64
 import datetime
 import logging
 import os
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -21,6 +22,7 @@ from delivery.analysis import prometheus, web
 from delivery.analysis.provider import Unmeasurable
 from delivery.analysis.runner import (
     Measurement,
+    MetricState,
     Phase,
     Run,
     assess_value,
@@ -36,6 +38,7 @@ from delivery.api.analysis import Metric, Web
 from delivery.api.rollout import RolloutAnalysis
 from delivery.kube.api import Kube, KubeError
 from delivery.kube.kinds import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, SECRET
+from delivery.machine import Reason
 from delivery.rollout.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -54,10 +57,55 @@ class Subject:
     builtin: Mapping[str, str]
 
 
+_REASONS = {
+    Phase.FAILED: Reason.MEASUREMENT_FAILED,
+    Phase.INCONCLUSIVE: Reason.MEASUREMENT_INCONCLUSIVE,
+    Phase.ERROR: Reason.MEASUREMENT_ERROR,
+}
+EVENT_SEQUENCES = 0x80000000
+"""Measurement Events are numbered from here (a hash below it), apart from the transitions'."""
+
+
+@dataclass(frozen=True)
+class Taken:
+    """One measurement taken this reconcile, with its run and metric after recording it."""
+
+    run: Run
+    metric: MetricState
+    measurement: Measurement
+
+    @property
+    def notable(self) -> bool:
+        """Worth an Event: a failed or inconclusive measurement, or the first error of a streak
+        (the rest of the streak is in the status, and in the pause it leads to)."""
+        phase = self.measurement.phase
+        return phase in (Phase.FAILED, Phase.INCONCLUSIVE) or (
+            phase is Phase.ERROR and self.metric.consecutive_error == 1
+        )
+
+    def note(self) -> tuple[Reason, str]:
+        measured = self.measurement
+        what = f"value {measured.value}" if measured.value is not None else "no value"
+        counts = (
+            f"{self.metric.failed} failed, {self.metric.inconclusive} inconclusive, {self.metric.count} taken"
+        )
+        message = f"{self.run.where}: metric {self.metric.name}: {what}: {measured.message} ({counts})"
+        return _REASONS[measured.phase], message
+
+    @property
+    def sequence(self) -> int:
+        """The Event's number: the same measurement, recorded again after a restart, names the same Event."""
+        run = self.run
+        key = f"{run.kind}/{run.revision}/{run.step_index}/{run.started_at}/{self.metric.name}"
+        key += f"/{self.metric.count}/{self.metric.error}"
+        return EVENT_SEQUENCES | (zlib.crc32(key.encode()) & (EVENT_SEQUENCES - 1))
+
+
 @dataclass(frozen=True)
 class Advanced:
     runs: tuple[Run, ...]
     next_check: datetime.datetime | None  # the earliest measurement due next, or template retry
+    taken: tuple[Taken, ...] = ()
 
 
 class Analyst:
@@ -72,6 +120,7 @@ class Analyst:
     ) -> Advanced:
         """Every unfinished analysis of `revision` measured where due, recorded and concluded."""
         checks: list[datetime.datetime] = []
+        taken: list[Taken] = []
         advanced = list(runs)
         for position, run in enumerate(runs):
             analysis = plan.analysis(run.kind, run.step_index)
@@ -83,12 +132,13 @@ class Analyst:
                 advanced[position] = fail(run, str(problem))
                 checks.append(now + datetime.timedelta(seconds=TEMPLATE_RETRY))
                 continue
-            measured = await self._measure_due(run, metrics, subject, now)
+            measured, measurements = await self._measure_due(run, metrics, subject, now)
             advanced[position] = measured
+            taken += [Taken(measured, measured.metric(name), m) for name, m in measurements]
             later = next_due(measured, metrics)
             if later is not None:
                 checks.append(later)
-        return Advanced(tuple(advanced), min(checks) if checks else None)
+        return Advanced(tuple(advanced), min(checks) if checks else None, tuple(taken))
 
     async def metrics(self, analysis: RolloutAnalysis, subject: Subject) -> dict[str, Metric]:
         found = []
@@ -105,7 +155,7 @@ class Analyst:
 
     async def _measure_due(
         self, run: Run, metrics: Mapping[str, Metric], subject: Subject, now: datetime.datetime
-    ) -> Run:
+    ) -> tuple[Run, list[tuple[str, Measurement]]]:
         states = {name: run.metric(name) for name in metrics}
         ready = [
             name
@@ -117,7 +167,8 @@ class Analyst:
             states[name] = record(metrics[name], states[name], measurement)
             for listener in self.on_measurement:
                 listener(measurement)
-        return conclude(replace(run, metrics=tuple(states.values())), metrics, now)
+        concluded = conclude(replace(run, metrics=tuple(states.values())), metrics, now)
+        return concluded, list(zip(ready, measured, strict=True))
 
     async def measure(
         self, metric: Metric, run: Run, subject: Subject, now: datetime.datetime

@@ -187,6 +187,7 @@ class RolloutController:
             applied_weight=applied_weight,
         )
         await self._report(rollout, plan, decision, states)
+        await self._tell_measurements(rollout, measured)
         if decision.memory.state is State.HEALTHY:
             await self._retire_referenced(rollout)
         analysis_wait = _analysis_wait(measured, decision.runs, moment)
@@ -311,6 +312,14 @@ class RolloutController:
                 subresource="status",
             )
             self.cache.observe("MODIFIED", written)
+
+    async def _tell_measurements(self, rollout: Object, measured: Advanced) -> None:
+        """An Event for each notable measurement, once it is in the status."""
+        for taken in measured.taken:
+            if taken.notable:
+                reason, message = taken.note()
+                note = EventNote(reason.value, message, warning=True)
+                await record_event(self.kube, rollout, taken.sequence, note, self.instance)
 
     async def _consume(self, rollout: Object, names: tuple[str, ...]) -> str | None:
         """Remove acted-on command annotations, each only if it still holds the value acted on."""

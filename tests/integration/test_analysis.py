@@ -172,6 +172,8 @@ def test_a_canary_whose_errors_rise_is_aborted_at_the_next_measurement(
     message = said[Reason.ANALYSIS_FAILED]
     assert "metric error-rate failed" in message
     assert f"value {failing['value']}" in message
+    measurement = said[Reason.MEASUREMENT_FAILED]  # the measurement has an Event of its own
+    assert f"metric error-rate: value {failing['value']}: successCondition" in measurement
     assert "successCondition `result[0] < 0.05` does not hold" in message
     assert aborted["stableRevision"] == stable
 
@@ -211,8 +213,13 @@ def test_prometheus_stopped_mid_analysis_pauses_and_the_release_resumes_when_it_
     metric = run["metrics"][0]
     assert metric["error"] >= 2  # the outage is on the record
     assert (metric["count"], metric["successful"]) == (20, 20)  # and the analysis went on, not cut short
-    reasons = [reason for reason, _ in events(sandbox, "web", namespace)]
+    said = events(sandbox, "web", namespace)
+    reasons = [reason for reason, _ in said]
     assert reasons.index(Reason.ANALYSIS_INCONCLUSIVE) < reasons.index(Reason.RESUMED)
+    outage = [message for reason, message in said if reason == Reason.MEASUREMENT_ERROR]
+    assert outage  # the first error of each streak has an Event
+    # Prometheus gone; then, maybe, back without fresh samples yet (`result[0]` of an empty vector).
+    assert any("metric error-rate: no value: prometheus at" in message for message in outage)
 
 
 def test_a_missing_template_pauses_with_a_message_until_it_exists(

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from delivery.analysis.run import EVENT_SEQUENCES, Taken
 from delivery.analysis.runner import (
     ERROR_RETRY,
     Measurement,
@@ -31,6 +32,7 @@ from delivery.api.rollout import (
     AnalysisKind,
     RolloutStatus,
 )
+from delivery.machine import Reason
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -311,3 +313,24 @@ def test_the_history_is_bounded_and_drops_the_oldest_finished_first() -> None:
     assert len(runs) == ANALYSIS_HISTORY_LIMIT
     assert runs[0].step_index == 1  # step 0's run was dropped
     assert runs[-1].key == BACKGROUND.key
+
+
+def test_notable_measurements_have_one_event_each_even_after_a_restart() -> None:
+    spec = metric(interval="10s", count=5, consecutiveErrorLimit=3)
+    run = Run(AnalysisKind.STEP, "abc", ("t",), T0, 1)
+    taken = []
+    state = MetricState(spec.name)
+    for i, phase in enumerate([S, F, E, E, N]):
+        measurement = measured(phase, i * 10)
+        state = record(spec, state, measurement)
+        taken.append(Taken(run, state, measurement))
+    assert [t.notable for t in taken] == [False, True, True, False, True]  # one Event per error streak
+    assert len({t.sequence for t in taken}) == len(taken)
+    again = Taken(run, MetricState.from_status(state.to_status()), taken[-1].measurement)
+    assert again.sequence == taken[-1].sequence  # recorded again after a restart: the same Event
+    assert all(t.sequence >= EVENT_SEQUENCES for t in taken)  # never a transition's number
+    reason, message = taken[1].note()
+    assert reason is Reason.MEASUREMENT_FAILED
+    assert (
+        message == "step 1 analysis: metric error-rate: value [0.01]: m (1 failed, 0 inconclusive, 2 taken)"
+    )
