@@ -5,12 +5,17 @@ a Prometheus outage pauses the release (and it resumes by itself), a missing tem
 from __future__ import annotations
 
 import datetime
+import itertools
+import random
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from delivery.machine import Reason
+from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export
@@ -285,3 +290,51 @@ def test_blue_green_post_promotion_failure_switches_back_to_the_old_revision(
     assert (run["kind"], run["phase"]) == ("PostPromotion", "Failed")
     reasons = [reason for reason, _ in events(sandbox, "web", namespace)]
     assert reasons.index(Reason.PROMOTED) < reasons.index(Reason.ANALYSIS_FAILED)
+
+
+def test_a_controller_killed_mid_analysis_takes_each_measurement_once(
+    sandbox: Sandbox, namespace: str, crds: None, exporter: Exporter, tmp_path: Path
+) -> None:
+    """SIGKILL eight times during an analysis: it ends with exactly its count of measurements,
+    an interval apart, and the same transitions as an uninterrupted release."""
+    chaos = Controller(sandbox, tmp_path / "delivery.log", args=("--controller-id=analysis", "--webhook=off"))
+    chaos.start()
+    apply(sandbox, template(namespace, "errors", error_rate(interval="2s", count=6)))
+    strategy = canary([{"setWeight": 50}, {"analysis": analysis(sandbox, namespace, "errors")}])
+
+    def ours(body: dict[str, Any]) -> dict[str, Any]:
+        body["metadata"]["labels"] = {CONTROLLER_ID_LABEL: "analysis"}
+        return body
+
+    try:
+        first = ours(rollout("web", namespace, "web:1", strategy, replicas=2))
+        exporter.traffic.set(template_hash(first["spec"]["template"]), error_ratio=0.001)
+        apply(sandbox, first)
+        wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy")
+        second = ours(rollout("web", namespace, "web:2", strategy, replicas=2))
+        canary_hash = template_hash(second["spec"]["template"])
+        exporter.traffic.set(canary_hash, error_ratio=0.001)
+        apply(sandbox, second)
+        wait_for(sandbox, "web", namespace, TIMEOUT, state="analysing")
+        schedule = random.Random(5)
+        for _ in range(8):
+            time.sleep(schedule.uniform(0.5, 2.0))  # the kill schedule, not a wait for a condition
+            chaos.kill()
+            chaos.start()
+        done = wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy", stableRevision=canary_hash)
+    finally:
+        chaos.stop()
+    metric = done["analysisHistory"][-1]["metrics"][0]
+    assert (metric["count"], metric["successful"], metric["error"]) == (6, 6, 0)
+    times = [datetime.datetime.fromisoformat(m["finishedAt"]) for m in metric["measurements"]]
+    assert all((later - earlier).total_seconds() >= 2 for earlier, later in itertools.pairwise(times))
+    assert [reason for reason, _ in events(sandbox, "web", namespace)] == [
+        Reason.ROLLOUT_UPDATED,
+        Reason.COMPLETED,
+        Reason.ROLLOUT_UPDATED,
+        Reason.STEP_COMPLETED,
+        Reason.ANALYSIS_STARTED,
+        Reason.ANALYSIS_SUCCESSFUL,
+        Reason.PROMOTED,
+        Reason.COMPLETED,
+    ]
