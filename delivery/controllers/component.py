@@ -307,6 +307,7 @@ class ComponentController:
         if outcome.released:
             return None
         ready = workload_ready(live.get(object_id(rendered.workload)))
+        await self._ready_event(outcome.component, ready)
         names = ", ".join(f"{obj['kind']} {obj['metadata']['name']}" for obj in rendered.objects)
         conditions = [Condition(RECONCILED, True, "Applied", f"rendered {names}"), ready, *outcome.conditions]
         await self._write_status(
@@ -484,6 +485,20 @@ class ComponentController:
         )
         await record_event(self.kube, component, sequence, note)
         await self._write_status(component, [Condition(RECONCILED, False, reason, message)])
+
+    async def _ready_event(self, component: Object, ready: Condition) -> None:
+        """An Event when Ready turns, for people and tools that follow Events rather than status
+        (nothing on a first, not-yet-ready render). Named by the turn it reports, so a controller
+        killed before writing the status reports it once."""
+        conditions = (component.get("status") or {}).get("conditions") or []
+        before = next((c for c in conditions if c["type"] == READY), None)
+        was_ready = before is not None and before["status"] == "True"
+        if was_ready == ready.status or (before is None and not ready.status):
+            return
+        since = before["lastTransitionTime"] if before else ""
+        sequence = _sequence(component["metadata"]["uid"], READY, ready.status, since)
+        note = EventNote("Ready" if ready.status else "NotReady", ready.message, warning=not ready.status)
+        await record_event(self.kube, component, sequence, note)
 
     async def _event(self, component: Object, verb: str, obj: Object, current: Object | None) -> None:
         version = current["metadata"].get("resourceVersion") if current else None

@@ -41,9 +41,9 @@ def test_the_five_lines_become_a_deployment_a_service_and_an_ingress_with_ready_
         ("Ingress", "nginx"),
     ]
     assert conditions(sandbox, "nginx", namespace)["Reconciled"]["status"] == "True"
-    assert {("Created", f"Created {kind} nginx") for kind in ("Deployment", "Service", "Ingress")} <= set(
-        events(sandbox, "nginx", namespace)
-    )
+    noted = set(events(sandbox, "nginx", namespace))
+    assert {("Created", f"Created {kind} nginx") for kind in ("Deployment", "Service", "Ingress")} <= noted
+    assert ("Ready", "1/1 pods available") in noted
 
 
 def test_an_edited_deployment_is_put_back(sandbox: Sandbox, namespace: str, controller: Controller) -> None:

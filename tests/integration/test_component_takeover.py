@@ -69,7 +69,7 @@ async def test_a_second_reconcile_makes_no_write(
     eventually(lambda: deployment_available(sandbox, "quiet", namespace, 1), timeout=60, what="pods ready")
     settled = await observed(kube, namespace, "quiet")
     await settled.reconcile(key)
-    assert settled.kube.writes == 1  # the status: Ready is True now
+    assert settled.kube.writes == 2  # the status (Ready is True now) and its Event
     assert conditions(sandbox, "quiet", namespace)["Ready"]["status"] == "True"
 
     restarted = await observed(kube, namespace, "quiet")
