@@ -39,7 +39,10 @@ FINAL = (Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE)
 ERROR_RETRY = 10.0
 """Seconds before an error is retried when the metric has no interval (Argo Rollouts' default)."""
 VALUE_LENGTH = 256
-MESSAGE_LENGTH = 1024
+MESSAGE_LENGTH = 512  # in the history; Events and status.message carry the whole message
+HISTORY_BYTES = 256 * 1024
+"""The most of a Rollout's status the analysis history should take (see `_bounded`); only the
+running analyses at their largest (two of 128 metrics) can pass it, and stay under 1 MiB."""
 
 
 def _format_time(value: datetime.datetime) -> str:
@@ -435,6 +438,11 @@ def lifecycle(
 
 
 def _bounded(runs: list[Run]) -> tuple[Run, ...]:
+    """At most ANALYSIS_HISTORY_LIMIT runs (the oldest finished go first) and HISTORY_BYTES of
+    status: etcd keeps an object whole, 1.5 MiB at most, and a status write refused for its size
+    would stall the release. Over the size, finished runs keep each metric's last measurement only
+    (the counters keep the rest), then the oldest finished runs go, then running runs keep only
+    their last measurements too (their counters and schedule need no more)."""
     droppable = max(0, len(runs) - ANALYSIS_HISTORY_LIMIT)
     kept: list[Run] = []
     for run in runs:
@@ -442,7 +450,21 @@ def _bounded(runs: list[Run]) -> tuple[Run, ...]:
             droppable -= 1
             continue
         kept.append(run)
+    if _size(kept) > HISTORY_BYTES:
+        kept = [_latest_only(run) if run.final else run for run in kept]
+    while _size(kept) > HISTORY_BYTES and any(run.final for run in kept):
+        kept.remove(next(run for run in kept if run.final))
+    if _size(kept) > HISTORY_BYTES:
+        kept = [_latest_only(run) for run in kept]
     return tuple(kept)
+
+
+def _latest_only(run: Run) -> Run:
+    return replace(run, metrics=tuple(replace(m, measurements=m.measurements[-1:]) for m in run.metrics))
+
+
+def _size(runs: list[Run]) -> int:
+    return len(json.dumps([run.to_status() for run in runs]))
 
 
 def runs_from_status(status: Mapping[str, Any]) -> tuple[Run, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,9 @@ from hypothesis import strategies as st
 from delivery.analysis.run import EVENT_SEQUENCES, Taken
 from delivery.analysis.runner import (
     ERROR_RETRY,
+    HISTORY_BYTES,
+    MESSAGE_LENGTH,
+    VALUE_LENGTH,
     Measurement,
     MetricState,
     Phase,
@@ -271,6 +275,7 @@ def test_runs_round_trip_through_the_status_model() -> None:
 
 STEP = Wanted(AnalysisKind.STEP, "abc", ("t",), 1)
 BACKGROUND = Wanted(AnalysisKind.BACKGROUND, "abc", ("t",))
+STEP_NINE = Wanted(AnalysisKind.STEP, "abc", ("t",), 9)
 
 
 def test_a_wanted_run_starts_once() -> None:
@@ -334,3 +339,34 @@ def test_notable_measurements_have_one_event_each_even_after_a_restart() -> None
     assert (
         message == "step 1 analysis: metric error-rate: value [0.01]: m (1 failed, 0 inconclusive, 2 taken)"
     )
+
+
+def test_the_history_stays_within_its_share_of_the_status_however_big_the_templates() -> None:
+    """128 metrics with every text at its longest: still far below etcd's 1.5 MiB."""
+    spec = metric(interval="1s")
+    long = Measurement(Phase.SUCCESSFUL, T0, "v" * VALUE_LENGTH, "m" * MESSAGE_LENGTH)
+    states = tuple(
+        MetricState(f"m{i}", message="m" * MESSAGE_LENGTH, count=5, measurements=(long,) * 5)
+        for i in range(128)
+    )
+    finished = tuple(
+        Run(AnalysisKind.STEP, "abc", ("t",), at(i), i, Phase.SUCCESSFUL, "m" * 1024, at(i), states)
+        for i in range(ANALYSIS_HISTORY_LIMIT - 1)
+    )
+    running = Run(AnalysisKind.BACKGROUND, "abc", ("t",), T0, metrics=states)
+    runs = lifecycle((*finished, running), (BACKGROUND,), at(100))
+    assert len(json.dumps([run.to_status() for run in runs])) <= HISTORY_BYTES
+    assert runs[-1].key == BACKGROUND.key  # the running analysis is never dropped
+    step = Run(AnalysisKind.STEP, "abc", ("t",), T0, 9, metrics=states)
+    both = lifecycle((*finished, running, step), (BACKGROUND, STEP_NINE), at(100))
+    assert len(json.dumps([run.to_status() for run in both])) <= 1024 * 1024
+    assert [run.key for run in both if not run.final] == [BACKGROUND.key, STEP_NINE.key]
+    assert due(spec, runs[-1].metric("m0"), T0) == due(spec, running.metric("m0"), T0)  # nor its schedule
+    assert runs[-1].metric("m0").count == 5
+
+
+def test_a_typical_history_keeps_every_latest_measurement() -> None:
+    spec = metric(interval="10s", count=5)
+    done = Run(AnalysisKind.STEP, "abc", ("t",), T0, 1, metrics=(replay(spec, [S] * 5),))
+    done = conclude(done, {spec.name: spec}, at(60))
+    assert lifecycle((done,), (), at(61))[0].metrics[0].measurements == done.metrics[0].measurements
