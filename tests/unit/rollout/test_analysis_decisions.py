@@ -6,12 +6,14 @@ import datetime
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from delivery.analysis.runner import Phase, Run
 from delivery.api.rollout import AnalysisKind
 from delivery.api.rollout import MachineState as State
 from delivery.machine import Reason
 from delivery.rollout.decide import PROMOTE, RETRY, Decision, Memory, Observed, decide
-from delivery.rollout.plan import plan_of
+from delivery.rollout.plan import InvalidSpec, plan_of
 from strategies import ReplicaSetState
 from strategies.types import Role
 
@@ -298,3 +300,14 @@ def test_blue_green_post_promotion_that_cannot_decide_waits_and_says_so() -> Non
     )
     assert accepted.runs[0].phase is Phase.SUCCESSFUL
     assert "accepted by a person" in accepted.runs[0].message
+
+
+def test_rolling_analysis_is_refused_with_a_message() -> None:
+    spec = {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": TEMPLATE,
+        "strategy": {"rolling": {"analysis": ANALYSIS}},
+    }
+    with pytest.raises(InvalidSpec, match=r"rolling\.analysis is not supported yet"):
+        plan_of(spec)
