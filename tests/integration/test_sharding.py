@@ -100,8 +100,9 @@ def test_controllers_with_different_ids_never_touch_each_others_rollouts(
         wrote = writers(sandbox, namespace)
         assert wrote["web-a"] == {"shard-a"}
         assert wrote["web-b"] == {"shard-b"}
-        # the session's own unsharded controller may share web-none; no sharded one ever does
-        assert "unsharded" in wrote["web-none"]
+        # web-none is written by an unsharded controller: this one, or the session's own when it runs
+        # (two unsharded controllers on one cluster race; which wins is not the point here)
+        assert wrote["web-none"]
         assert not wrote["web-none"] & {"shard-a", "shard-b"}
     finally:
         for running in controllers.values():
