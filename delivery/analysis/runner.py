@@ -38,6 +38,8 @@ Phase = AnalysisPhase
 FINAL = (Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE)
 ERROR_RETRY = 10.0
 """Seconds before an error is retried when the metric has no interval (Argo Rollouts' default)."""
+MIN_INTERVAL = 1.0
+"""Seconds: an `interval` of 0s measures once a second, not in a loop."""
 VALUE_LENGTH = 256
 MESSAGE_LENGTH = 512  # in the history; Events and status.message carry the whole message
 HISTORY_BYTES = 256 * 1024
@@ -244,10 +246,10 @@ def due(metric: Metric, state: MetricState, started: datetime.datetime) -> datet
     last = state.last
     if last is None:
         return started + datetime.timedelta(seconds=seconds(metric.initial_delay or "0s"))
-    if last.phase is Phase.ERROR:
-        wait = seconds(metric.interval) if metric.interval else ERROR_RETRY
+    if metric.interval:
+        wait = max(seconds(metric.interval), MIN_INTERVAL)
     else:
-        wait = seconds(metric.interval) if metric.interval else 0.0
+        wait = ERROR_RETRY if last.phase is Phase.ERROR else 0.0
     return last.at + datetime.timedelta(seconds=wait)
 
 
