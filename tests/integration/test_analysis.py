@@ -20,7 +20,7 @@ from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export
 from tests.integration.conftest import Controller
-from tests.rollouts import apply, events, get, rollout, service, status, wait_for
+from tests.rollouts import PROMOTE, apply, events, get, rollout, service, status, wait_for
 from tests.waiting import eventually
 
 GROUP = "delivery.luojilab.com/v1alpha1"
@@ -338,3 +338,19 @@ def test_a_controller_killed_mid_analysis_takes_each_measurement_once(
         Reason.PROMOTED,
         Reason.COMPLETED,
     ]
+
+
+def test_an_inconclusive_analysis_waits_for_a_person_who_promotes(
+    sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
+) -> None:
+    between = error_rate(failureCondition="result[0] > 0.1")  # 7% errors: neither passes nor fails
+    apply(sandbox, template(namespace, "errors", between))
+    strategy = canary([{"setWeight": 50}, {"analysis": analysis(sandbox, namespace, "errors")}])
+    _, canary_hash = release(sandbox, namespace, exporter, strategy, error_ratio=0.07)
+
+    paused = wait_for(sandbox, "web", namespace, TIMEOUT, phase="Paused", reason=Reason.ANALYSIS_INCONCLUSIVE)
+    assert "metric error-rate inconclusive" in paused["message"]
+    assert "neither condition holds" in paused["message"]
+    assert "promote to go on, abort to roll back" in paused["message"]
+    sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{PROMOTE}=step")
+    wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy", stableRevision=canary_hash)
