@@ -123,7 +123,9 @@ def resolve(
             provider = _rendered(
                 metric.provider.model_dump(mode="json", by_alias=True, exclude_none=True), args, where
             )
-            metrics[metric.name] = metric.model_copy(
-                update={"provider": type(metric.provider).model_validate(provider)}
-            )
+            try:
+                filled = type(metric.provider).model_validate(provider)
+            except ValidationError as error:  # an argument made it invalid (a URL that is not one)
+                raise TemplateProblem(f"{where}, its arguments filled in: {error}") from error
+            metrics[metric.name] = metric.model_copy(update={"provider": filled})
     return metrics

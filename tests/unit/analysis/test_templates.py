@@ -107,3 +107,13 @@ def test_the_sandbox_refuses_to_reach_python(source: str) -> None:
 def test_dashes_in_argument_names_are_names_not_subtraction() -> None:
     assert render("{{args.canary-hash}}/{{ args['stable-hash'] }}", BUILTIN, "q") == "abc123/def456"
     assert render("{{args.namespace}}-x", BUILTIN, "q") == "shop-x"
+
+
+def test_an_argument_that_makes_the_metric_invalid_is_a_problem_not_a_crash() -> None:
+    web = {
+        "name": "health",
+        "successCondition": "result == true",
+        "provider": {"web": {"url": "{{args.base}}/health"}},
+    }
+    with pytest.raises(TemplateProblem, match="its arguments filled in"):
+        resolve([Found("health", False, template([web]))], {"base": "not-a-url"}, BUILTIN)
