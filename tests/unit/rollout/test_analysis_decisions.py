@@ -311,3 +311,12 @@ def test_rolling_analysis_is_refused_with_a_message() -> None:
     }
     with pytest.raises(InvalidSpec, match=r"rolling\.analysis is not supported yet"):
         plan_of(spec)
+
+
+def test_an_analysis_the_spec_no_longer_asks_for_does_not_hold_the_step() -> None:
+    edited = canary()
+    edited["strategy"]["canary"]["steps"] = [{"setWeight": 50}, {"setWeight": 60}]
+    decision = decide(observed(edited, ANALYSING, run(AnalysisKind.STEP, Phase.RUNNING, 1)))
+    assert moved(decision) == (Reason.ANALYSIS_SUCCESSFUL, State.PROGRESSING)
+    assert decision.memory.index == 1  # the step now at that index runs next
+    assert decision.runs[0].final  # the analysis is stopped
