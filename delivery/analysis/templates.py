@@ -16,7 +16,7 @@ Services the strategy names (`stable-service`, `canary-service`, `active-service
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,17 @@ from pydantic import ValidationError
 from delivery.analysis.expr import check
 from delivery.api.analysis import AnalysisTemplateSpec, Metric
 
-_ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+BUILTIN_ARGS = (
+    "namespace",
+    "rollout",
+    "canary-hash",
+    "stable-hash",
+    "stable-service",
+    "canary-service",
+    "active-service",
+    "preview-service",
+)
 _MISSING_ATTRIBUTE = re.compile(r"has no attribute '([^']+)'")
 
 
@@ -48,13 +58,33 @@ class Found:
         return f"{'ClusterAnalysisTemplate' if self.cluster_scope else 'AnalysisTemplate'} {self.name}"
 
 
+def builtin_args(
+    namespace: str, rollout: str, canary: str, stable: str, services: Mapping[str, str]
+) -> dict[str, str]:
+    """The arguments every analysis may use unasked; `services` by role (stable, canary, ...)."""
+    named = {f"{role}-service": name for role, name in services.items()}
+    found = {
+        "namespace": namespace,
+        "rollout": rollout,
+        "canary-hash": canary,
+        "stable-hash": stable,
+        **named,
+    }
+    return {name: found[name] for name in BUILTIN_ARGS if name in found}
+
+
+def with_named_args(text: str, names: Iterable[str]) -> str:
+    """`text` with `args.canary-hash` written `args['canary-hash']`, for each of `names` that is
+    not a Python name (longest first, so `args.a-b-c` is not read as `args.a-b` minus c)."""
+    for name in sorted((n for n in names if not n.isidentifier()), key=len, reverse=True):
+        text = re.sub(rf"(?<![\w.])args\.{re.escape(name)}(?![-\w])", f"args[{name!r}]", text)
+    return text
+
+
 def render(text: str, args: Mapping[str, str], where: str) -> str:
     """`text` with its `{{args.x}}` filled in, in the sandbox."""
-    source = text
-    for name in sorted((n for n in args if not n.isidentifier()), key=len, reverse=True):
-        source = re.sub(rf"(?<![\w.])args\.{re.escape(name)}(?![-\w])", f"args[{name!r}]", source)
     try:
-        return _ENVIRONMENT.from_string(source).render(args=dict(args))
+        return ENVIRONMENT.from_string(with_named_args(text, args)).render(args=dict(args))
     except jinja2.UndefinedError as error:
         missing = _MISSING_ATTRIBUTE.search(str(error))
         what = f"argument {missing.group(1)} has no value" if missing else str(error)

@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from delivery.analysis.check import check_files
 from delivery.operator import Options, run
 from delivery.ops import logs
 from delivery.ops.leader import LeaseConfig, default_identity, lease_name
@@ -18,6 +19,10 @@ from delivery.ops.notify import DEFAULT_REASONS, NotifyConfig
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="delivery", description="Progressive delivery for Kubernetes.")
     commands = root.add_subparsers(dest="command", required=True)
+    checking = commands.add_parser(
+        "check", help="check AnalysisTemplates in YAML files before applying them (exit 1 on a problem)"
+    )
+    checking.add_argument("files", nargs="+", type=Path)
     controller = commands.add_parser("run", help="run the controller")
     controller.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
     controller.add_argument("--namespace", action="append", default=[], help="watch only this namespace")
@@ -133,6 +138,8 @@ def _lease(args: argparse.Namespace, identity: str) -> LeaseConfig | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "check":
+        return check_files(args.files)
     logs.configure(args.log_level, args.log_format)
     # One line per watch event and per machine callback is noise; our transitions are logged instead.
     for chatty in ("kopf.objects", "transitions"):

@@ -20,6 +20,7 @@ import kopf
 
 from delivery.analysis.run import Advanced, Analyst, Subject
 from delivery.analysis.runner import Run, runs_from_status
+from delivery.analysis.templates import builtin_args
 from delivery.api.rollout import MachineState as State
 from delivery.api.rollout import Phase
 from delivery.controllers.cache import Cache, ObjectKey, key_of
@@ -71,18 +72,6 @@ def _route(rollout: Object, plan: Plan) -> Route | None:
         owner_reference(rollout),
         plan.match,
     )
-
-
-def _builtin_args(rollout: Object, plan: Plan, revision: str, stable: str) -> dict[str, str]:
-    """The arguments every analysis template may use without the Rollout giving them."""
-    metadata = rollout["metadata"]
-    return {
-        "namespace": metadata["namespace"],
-        "rollout": metadata["name"],
-        "canary-hash": revision,
-        "stable-hash": stable,
-        **{f"{role.value}-service": name for role, name in plan.services.items()},
-    }
 
 
 ANALYSIS_START = 1.0  # seconds: a new analysis reads its templates and schedule this soon
@@ -163,7 +152,9 @@ class RolloutController:
         annotations = rollout["metadata"].get("annotations") or {}
         moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         memory = Memory.from_status(status)
-        subject = Subject(namespace, _builtin_args(rollout, plan, revision, memory.stable or revision))
+        roles = {role.value: name for role, name in plan.services.items()}
+        builtin = builtin_args(namespace, key[1], revision, memory.stable or revision, roles)
+        subject = Subject(namespace, builtin)
         measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, moment)
         observed = Observed(
             plan=plan,
