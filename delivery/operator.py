@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from kubernetes.aio.client import ApiClient
 
 from delivery import tls, webhook
 from delivery.api.definition import WEBHOOK_SERVICE
+from delivery.component.batch import Batch
 from delivery.component.loadbalancer import LoadBalancerClient
 from delivery.component.slb import LoadBalancing
 from delivery.controllers.cache import Listed, key_of
@@ -215,7 +217,8 @@ async def run(options: Options) -> None:
     controller = RolloutController(kube, options.workers, options.identity)
     controller.queue.close()  # opened by _take_part
     controller.register(registry)
-    components = ComponentController(kube, options.workers)
+    batch = Batch(options.rerender_limit, datetime.timedelta(seconds=options.rerender_deadline))
+    components = ComponentController(kube, options.workers, batch=batch)
     balancers = LoadBalancerClient(options.lb_endpoint) if options.lb_endpoint else None
     components.steps.append(LoadBalancing(components.kube, balancers))
     components.queue.close()  # opened with the Rollout controller's, by _take_part

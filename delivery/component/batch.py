@@ -25,6 +25,10 @@ from dataclasses import dataclass, field
 from delivery.component.status import READY, RECONCILED
 from delivery.controllers.cache import ObjectKey, key_of
 from delivery.kube.api import Object
+from delivery.report import Condition
+
+RERENDERED = "Rerendered"
+"""The ClusterProfile's condition: every Component rendered from the current inputs and ready."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,8 @@ class Batch:
     def decide(self, components: Iterable[Object], target: str, now: datetime.datetime) -> Pacing:
         """Which of `components` (all those the inputs apply to) may be rendered from `target` now.
         The caller renders the admitted ones (queues them) and holds back the others."""
-        members = [member_of(component) for component in components]
+        # Never-rendered Components are rendered at once (or fail on their own), not re-rendered.
+        members = [m for m in map(member_of, components) if m.revision is not None]
         if self.last is not None and self.last.target != target:
             self.granted.clear()  # a new batch: the old grants were for other inputs
         waiting = {m.key for m in members if m.revision != target}
@@ -167,3 +172,15 @@ class Batch:
             self.granted.setdefault(key, now)
         self.last = decision
         return decision
+
+
+def profile_condition(pacing: Pacing, limit: int) -> Condition:
+    """How the batch stands, as the ClusterProfile's `Rerendered` condition."""
+    progress = f"{pacing.done} of {pacing.total} Components rendered from inputs {pacing.target} and ready"
+    if pacing.complete:
+        return Condition(RERENDERED, True, "Complete", progress)
+    if pacing.halted:
+        (namespace, name), why = pacing.failed[0]
+        return Condition(RERENDERED, False, "Halted", f"halted at {namespace}/{name}: {why}; {progress}")
+    flying = ", ".join(f"{namespace}/{name}" for namespace, name in pacing.in_flight)
+    return Condition(RERENDERED, False, "InProgress", f"{progress}; in flight (at most {limit}): {flying}")
