@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import platform
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,3 +51,22 @@ def rss_mib(pid: int) -> float:
         return 0.0
     kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
     return round(kib / 1024, 1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a running process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The most resident memory a running process has had, in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"VmHWM:\s+(\d+)", status)
+    return int(found.group(1)) / 1024 if found else 0.0
+
+
+def controller_requests(log: Path) -> dict[str, int]:
+    """The API requests by verb that `delivery run` counted, from the last line it logged at exit."""
+    counted: dict[str, int] = json.loads(re.findall(r"API requests by verb: (\{.*\})", log.read_text())[-1])
+    return counted

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import signal
 import statistics
 import sys
@@ -25,7 +24,7 @@ from typing import Any, cast
 
 from kubernetes import client, config, watch
 
-from benchmarks.record import record
+from benchmarks.record import controller_requests, cpu_seconds, peak_rss_mib, record
 from sandbox.cluster import Sandbox
 from sandbox.processes import Managed
 
@@ -111,16 +110,6 @@ def reaction_delays(events: list[tuple[float, str, dict[str, Any]]]) -> list[flo
     return delays
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks of 1/100 s
-
-
-def peak_rss_mib(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
-
-
 def wait_all_healthy(custom: client.CustomObjectsApi, count: int, generation: int, timeout: float) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -183,11 +172,7 @@ def main() -> None:
         controller.popen.send_signal(signal.SIGTERM)
         controller.popen.wait(timeout=30)
         recorder.stopping = True
-        requests = json.loads(
-            re.findall(
-                r"API requests by verb: (\{.*\})", sandbox.root.joinpath("logs", "delivery.log").read_text()
-            )[-1]
-        )
+        requests = controller_requests(sandbox.root / "logs" / "delivery.log")
         delays = sorted(reaction_delays(recorder.events))
     figures = {
         "rollouts": count,

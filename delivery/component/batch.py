@@ -79,7 +79,8 @@ def pace(
     now: datetime.datetime,
     granted: Mapping[ObjectKey, datetime.datetime] | None = None,
 ) -> Pacing:
-    """Which Components may be re-rendered from `target` now.
+    """Which Components may be re-rendered from `target` now. The reasons given for a halt name the
+    deadline, not the time elapsed, so that the report stays the same while the batch stays halted.
 
     `granted`: admitted earlier (at the time given) and not seen rendered from `target` yet; they
     count as in flight. One whose render is refused after its grant, or that is not ready within
@@ -92,7 +93,7 @@ def pace(
     waiting = sorted((m for m in members if m.revision != target), key=lambda m: m.key)
     started = [m for m in waiting if m.key in granted]
     failed = [
-        (m.key, f"not ready {_seconds(now - m.rendered_at)} after its re-render")
+        (m.key, f"not ready within {_seconds(deadline)} of its re-render")
         for m in in_flight
         if m.rendered_at is not None and now - m.rendered_at > deadline
     ]
@@ -102,7 +103,7 @@ def pace(
             failed.append((m.key, f"render refused: {m.error}"))
         elif now - since > deadline:
             failed.append(
-                (m.key, f"not rendered {_seconds(now - since)} after its turn: {m.error or 'no answer'}")
+                (m.key, f"not rendered within {_seconds(deadline)} of its turn: {m.error or 'no answer'}")
             )
     busy = [m.key for m in in_flight] + [m.key for m in started]
     admitted = {m.key for m in started}

@@ -38,7 +38,9 @@ def workload_ready(workload: Object | None) -> Condition:
     # As `kubectl rollout status`: an available old pod beside a new one that cannot start is not ready.
     leftover = kind == "Deployment" and status.get("replicas", 0) > wanted
     ready = current and have >= wanted and updated >= wanted and not leftover
-    message = f"{have}/{wanted} pods available" + ("" if current else ", the latest spec not yet seen")
+    message = f"{have}/{wanted} pods available, {min(updated, wanted)}/{wanted} updated" + (
+        "" if current else ", the latest spec not yet seen"
+    )
     return Condition(READY, ready, "PodsAvailable" if ready else "PodsNotAvailable", message)
 
 

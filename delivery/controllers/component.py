@@ -149,12 +149,13 @@ class ComponentController:
         steps: Sequence[Step] = (),
         batch: Batch | None = None,
     ) -> None:
-        self.kube = Kube(kube.client, FIELD_MANAGER) if kube.field_manager != FIELD_MANAGER else kube
+        self.kube = kube.managed_as(FIELD_MANAGER)
         self.profile_name = profile
         self.templates_ref = templates
         self.steps = list(steps)
         self.batch = batch or Batch(limit=5, deadline=datetime.timedelta(minutes=10))
         self._reported: tuple[str, str] | None = None
+        self._report_lock = asyncio.Lock()
         self.cache = Cache()
         self.owned = Owned()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "components")
@@ -318,9 +319,13 @@ class ComponentController:
             **outcome.status,
         )
         last = self.batch.last
+        settling = None
         if last is not None and not (last.target == revision and last.complete):
-            await self._report_batch(self._pace(revision))
-        delays = [delay for delay in (again, outcome.requeue_after) if delay is not None]
+            decision = self._pace(revision)
+            await self._report_batch(decision)
+            # Nothing else wakes the batch when the last ones in flight never become ready.
+            settling = None if decision.complete or decision.halted else BATCH_RECHECK
+        delays = [delay for delay in (again, outcome.requeue_after, settling) if delay is not None]
         return min(delays, default=None)
 
     def _release(
@@ -364,10 +369,14 @@ class ComponentController:
         return decision
 
     async def _report_batch(self, decision: Pacing) -> None:
-        """The batch's progress as the ClusterProfile's `Rerendered` condition, written when it changes."""
+        """The batch's progress as the ClusterProfile's `Rerendered` condition, written when it changes.
+        One report at a time: the workers' reconciles would otherwise race on the one object."""
         condition = profile_condition(decision, self.batch.limit)
-        if (condition.reason, condition.message) == self._reported:
-            return
+        async with self._report_lock:
+            if (condition.reason, condition.message) != self._reported:
+                await self._write_report(decision, condition)
+
+    async def _write_report(self, decision: Pacing, condition: Condition) -> None:
         if decision.halted:
             log.warning("batch re-render: %s", condition.message)
         profile = await self.kube.get(CLUSTER_PROFILE, None, self.profile_name)
@@ -377,14 +386,19 @@ class ComponentController:
             conditions = merge_conditions(
                 previous.get("conditions", []), [condition], metadata.get("generation", 1), now()
             )
-            await self.kube.patch_guarded(
-                CLUSTER_PROFILE,
-                None,
-                metadata["name"],
-                metadata["resourceVersion"],
-                {"status": {"conditions": conditions}},
-                subresource="status",
-            )
+            try:
+                await self.kube.patch_guarded(
+                    CLUSTER_PROFILE,
+                    None,
+                    metadata["name"],
+                    metadata["resourceVersion"],
+                    {"status": {"conditions": conditions}},
+                    subresource="status",
+                )
+            except KubeError as error:
+                if error.conflict:
+                    return  # changed meanwhile (its owner applied it): the next decision reports again
+                raise
         self._reported = (condition.reason, condition.message)
 
     async def _apply(

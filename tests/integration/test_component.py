@@ -22,7 +22,7 @@ def test_the_five_lines_become_a_deployment_a_service_and_an_ingress_with_ready_
 ) -> None:
     apply(sandbox, component("nginx", namespace))
     ready = wait_condition(sandbox, "nginx", namespace, "Ready")
-    assert ready["message"] == "1/1 pods available"
+    assert ready["message"] == "1/1 pods available, 1/1 updated"
     deployment = get(sandbox, "deployment", "nginx", namespace)
     assert deployment["status"]["readyReplicas"] == 1
     assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "python-demo:latest"
@@ -43,7 +43,7 @@ def test_the_five_lines_become_a_deployment_a_service_and_an_ingress_with_ready_
     assert conditions(sandbox, "nginx", namespace)["Reconciled"]["status"] == "True"
     noted = set(events(sandbox, "nginx", namespace))
     assert {("Created", f"Created {kind} nginx") for kind in ("Deployment", "Service", "Ingress")} <= noted
-    assert ("Ready", "1/1 pods available") in noted
+    assert ("Ready", "1/1 pods available, 1/1 updated") in noted
 
 
 def test_an_edited_deployment_is_put_back(sandbox: Sandbox, namespace: str, controller: Controller) -> None:

@@ -34,7 +34,7 @@ async def kube(sandbox: Sandbox) -> AsyncIterator[Kube]:
 
 async def observed(kube: Kube, namespace: str, name: str) -> ComponentController:
     """A controller whose caches hold what its watches would show now (as after a restart)."""
-    controller = ComponentController(kube, 1)
+    controller = ComponentController(Kube(kube.client), 1)  # its own count of requests
     found = await kube.get(COMPONENT, namespace, name)
     assert found is not None
     controller.cache.observe("ADDED", found)

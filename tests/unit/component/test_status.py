@@ -17,7 +17,7 @@ def test_a_deployment_is_ready_when_every_pod_of_its_latest_spec_is_available() 
         "Deployment", {"replicas": 2}, {"observedGeneration": 2, "availableReplicas": 2, "updatedReplicas": 2}
     )
     assert workload_ready(ready).status
-    assert workload_ready(ready).message == "2/2 pods available"
+    assert workload_ready(ready).message == "2/2 pods available, 2/2 updated"
     stale = workload(
         "Deployment", {"replicas": 2}, {"observedGeneration": 1, "availableReplicas": 2, "updatedReplicas": 2}
     )
@@ -26,6 +26,7 @@ def test_a_deployment_is_ready_when_every_pod_of_its_latest_spec_is_available() 
         "Deployment", {"replicas": 2}, {"observedGeneration": 2, "availableReplicas": 2, "updatedReplicas": 1}
     )
     assert not workload_ready(rolling).status
+    assert workload_ready(rolling).message == "2/2 pods available, 1/2 updated"
     stuck = {"observedGeneration": 2, "replicas": 3, "availableReplicas": 2, "updatedReplicas": 2}
     assert not workload_ready(
         workload("Deployment", {"replicas": 2}, stuck)
