@@ -1,4 +1,9 @@
-"""Fixtures shared by the integration and end-to-end tests: one sandbox per session.
+"""Fixtures shared by the integration and end-to-end tests: one sandbox per session, with the
+CRDs installed and one controller process (`tests.controller`).
+
+They live here, not in a folder's conftest, so that a session running both folders starts each
+of them once: two unsharded controllers would both act on every object, and a second install of
+the CRDs would fight the controller over the conversion webhook's address.
 
 The sandbox starts only when a test asks for it, so `pytest tests/unit` starts nothing. Its
 processes die with the test run even when it is killed (see sandbox.processes).
@@ -14,6 +19,7 @@ import pytest
 from kubernetes import client, config
 
 from sandbox.cluster import Sandbox
+from tests.controller import Controller
 from tests.waiting import eventually
 
 
@@ -48,3 +54,23 @@ def namespace(api: client.ApiClient) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def crds(sandbox: Sandbox, repo_root: Path) -> None:
+    sandbox.kubectl_run("apply", "--server-side", "-f", str(repo_root / "crds"))
+    sandbox.kubectl_run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+@pytest.fixture(scope="session")
+def controller(
+    sandbox: Sandbox, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Controller]:
+    running = Controller(sandbox, tmp_path_factory.mktemp("controller") / "delivery.log")
+    running.start()
+    # Components are unreadable until the conversion webhook serves and the CRD points at it.
+    eventually(
+        lambda: "conversion webhook at" in running.tail() or None, timeout=60, what="the webhook serving"
+    )
+    yield running
+    running.stop()

@@ -7,7 +7,7 @@ import json
 
 from delivery.demo import flow
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 
 
 def test_the_demo_promotes_a_good_release_and_rolls_back_a_bad_one(

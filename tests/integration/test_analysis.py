@@ -18,8 +18,8 @@ from delivery.machine import Reason
 from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
+from tests.controller import Controller
 from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export
-from tests.integration.conftest import Controller
 from tests.rollouts import PROMOTE, apply, events, get, rollout, service, status, wait_for
 from tests.waiting import eventually
 

@@ -16,7 +16,7 @@ import pytest
 from delivery.machine import Reason
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, events, rollout, wait_for
 
 TOKEN = "Bearer s3cret"  # a made-up credential

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 from delivery.api.conversion import convert
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.invalid_objects import INVALID_OBJECTS, Invalid
 from tests.unit.api.test_conversion import SEED, V1ALPHA1, V1BETA1, components
 

@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.cluster import Sandbox
 from tests.components import component, conditions, events, pods, wait_condition
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, get
 from tests.waiting import eventually
 

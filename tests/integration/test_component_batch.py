@@ -22,7 +22,7 @@ from kubernetes import client, watch
 from delivery.component.templating import TemplateSet
 from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, get
 from tests.waiting import eventually
 

@@ -17,8 +17,8 @@ import pytest
 from delivery.component.slb import ADDRESS_ANNOTATION, FINALIZER, ID_ANNOTATION
 from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox.cluster import Sandbox
+from tests.controller import Controller
 from tests.fakes.lb_server import LoadBalancerServer
-from tests.integration.conftest import Controller
 from tests.rollouts import apply, get
 from tests.waiting import eventually
 

@@ -13,7 +13,7 @@ from typing import Any
 from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox.cluster import Sandbox
 from tests.components import component, events, wait_condition
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, get
 from tests.waiting import eventually
 

@@ -18,7 +18,7 @@ from delivery.kube.api import Kube
 from delivery.kube.kinds import COMPONENT, DEPLOYMENT, INGRESS, SERVICE
 from sandbox.cluster import Sandbox
 from tests.components import component, conditions, events, pods, wait_condition
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, get
 from tests.waiting import eventually
 

@@ -6,7 +6,7 @@ import signal
 from pathlib import Path
 
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.waiting import eventually
 
 

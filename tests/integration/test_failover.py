@@ -17,7 +17,7 @@ from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.ops.leader import lease_name, micro_time
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox, free_port
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, event_objects, get, replicas_by_revision, rollout, status, wait_for
 from tests.waiting import eventually
 

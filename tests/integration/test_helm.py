@@ -33,7 +33,7 @@ from sandbox import build
 from sandbox.cluster import Sandbox, free_port
 from sandbox.versions import HELM
 from tests.components import component, wait_condition
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import PROMOTE, apply, events, get, replicas_by_revision, rollout, wait_for
 from tests.waiting import eventually
 

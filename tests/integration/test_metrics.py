@@ -14,7 +14,7 @@ from prometheus_api_client import PrometheusConnect
 from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox.cluster import Sandbox, free_port
 from sandbox.prometheus import find_binary
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, rollout, wait_for
 from tests.waiting import eventually
 

@@ -18,7 +18,7 @@ from delivery.machine import Reason
 from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, rollout, wait_for
 from tests.waiting import eventually
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, rollout, wait_for
 from tests.waiting import eventually
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import (
     ABORT,
     PROMOTE,

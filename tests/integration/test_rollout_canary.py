@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import ABORT, PROMOTE, apply, events, replicas_by_revision, rollout, status, wait_for
 
 STEPS: list[dict[str, Any]] = [

@@ -11,7 +11,7 @@ from typing import Any
 from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, events, replicas_by_revision, rollout, wait_for
 
 STEPS: list[dict[str, Any]] = []

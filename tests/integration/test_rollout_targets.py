@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.integration.test_rollout_traffic import ingress
 from tests.rollouts import apply, get, replicas_by_revision, rollout, service, wait_for
 from tests.waiting import eventually

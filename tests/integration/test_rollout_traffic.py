@@ -7,7 +7,7 @@ from typing import Any
 from delivery.rollout.revision import template_hash
 from delivery.traffic.nginx import CANARY, WEIGHT
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import PROMOTE, apply, get, rollout, service, wait_for
 
 STEPS = [{"setWeight": 30}, {"pause": {}}]

@@ -7,7 +7,7 @@ import subprocess
 import yaml
 
 from sandbox.cluster import Sandbox
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import ABORT, rollout, status, wait_for
 
 STRATEGY = {

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox, free_port
-from tests.integration.conftest import Controller
+from tests.controller import Controller
 from tests.rollouts import apply, rollout, wait_for
 from tests.waiting import eventually
 

@@ -1,4 +1,4 @@
-"""The controller under test: the real `delivery run` process against the sandbox, CRDs installed.
+"""The controller under test: the real `delivery run` process against the sandbox.
 
 It runs as a subprocess (PR_SET_PDEATHSIG, like the sandbox's components) so tests can SIGKILL
 and restart it the way a node failure would.
@@ -8,21 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from sandbox.cluster import Sandbox
 from sandbox.processes import Managed, log_tail, spawn
-from tests.waiting import eventually
-
-
-@pytest.fixture(scope="session")
-def crds(sandbox: Sandbox, repo_root: Path) -> None:
-    sandbox.kubectl_run("apply", "--server-side", "-f", str(repo_root / "crds"))
-    sandbox.kubectl_run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
 
 @dataclass
@@ -57,17 +47,3 @@ class Controller:
 
     def tail(self) -> str:
         return log_tail(self.log, 60)
-
-
-@pytest.fixture(scope="session")
-def controller(
-    sandbox: Sandbox, crds: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Controller]:
-    running = Controller(sandbox, tmp_path_factory.mktemp("controller") / "delivery.log")
-    running.start()
-    # Components are unreadable until the conversion webhook serves and the CRD points at it.
-    eventually(
-        lambda: "conversion webhook at" in running.tail() or None, timeout=60, what="the webhook serving"
-    )
-    yield running
-    running.stop()
