@@ -3,15 +3,15 @@ ClusterProfile, the templates (shipped, replaced by the ConfigMap's files) and t
 versions the cluster serves. Their `revision` names them: when it moves, every Component has to
 be rendered again (a few at a time, see `batch`).
 
-The cluster's ClusterProfile is the only one there is, or the one named `default` when there
-are several; with none, every field has its default.
+The cluster's ClusterProfile is the one named `default`, as the controller reads it (a plan
+that read another would show changes the controller never makes); without it, every field has
+its default.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -38,12 +38,6 @@ class Inputs:
         served = ",".join(sorted(self.cluster.served_ingress_versions))
         canonical = "\0".join((profile, served, self.templates.digest))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def choose_profile(profiles: Sequence[Object]) -> Object | None:
-    if len(profiles) == 1:
-        return profiles[0]
-    return next((p for p in profiles if p["metadata"]["name"] == DEFAULT_PROFILE), None)
 
 
 def profile_spec(profile: Object | None) -> ClusterProfileSpec:
@@ -83,7 +77,7 @@ async def served_ingress_versions(kube: Kube) -> frozenset[str]:
 
 async def read_inputs(kube: Kube) -> Inputs:
     """The cluster's inputs as they are now; raises RenderError for an invalid ClusterProfile."""
-    profile = choose_profile(await kube.list(CLUSTER_PROFILE))
+    profile = await kube.get(CLUSTER_PROFILE, None, DEFAULT_PROFILE)
     config_map = await kube.get(CONFIG_MAP, TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP)
     cluster = Cluster(profile_spec(profile), await served_ingress_versions(kube))
     return Inputs(cluster, templates_of(config_map), profile["metadata"]["name"] if profile else None)

@@ -39,7 +39,7 @@ from delivery.api.profile import ClusterProfileSpec
 from delivery.component import adoption, drift, partition
 from delivery.component.adoption import ObjectId, object_id
 from delivery.component.batch import Batch, Pacing, profile_condition
-from delivery.component.inputs import Inputs
+from delivery.component.inputs import DEFAULT_PROFILE, Inputs
 from delivery.component.render import NAME_LABEL, RENDERABLE, Cluster, Rendered, render
 from delivery.component.status import READY, RECONCILED, rendered_objects, status_patch, workload_ready
 from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 GROUP, VERSION = COMPONENT.api_version.split("/")
 FIELD_MANAGER = "delivery-component"
 UNMANAGED = f"{COMPONENT_GROUP}/unmanaged"
-DEFAULT_PROFILE = "default"
 OWNED: tuple[tuple[str, str | None, str], ...] = (
     ("apps", "v1", "deployments"),
     ("apps", "v1", "statefulsets"),

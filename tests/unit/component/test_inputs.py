@@ -5,22 +5,13 @@ from __future__ import annotations
 import pytest
 
 from delivery.api.profile import ClusterProfileSpec
-from delivery.component.inputs import Inputs, choose_profile, profile_spec, templates_of
+from delivery.component.inputs import Inputs, profile_spec, templates_of
 from delivery.component.render import Cluster
 from delivery.component.templating import RenderError, TemplateSet
 
 
 def profile(name: str, **spec: object) -> dict[str, object]:
     return {"metadata": {"name": name}, "spec": spec}
-
-
-def test_the_only_profile_or_the_default_one() -> None:
-    only = profile("private-cloud-1")
-    assert choose_profile([only]) is only
-    default = profile("default")
-    assert choose_profile([only, default]) is default
-    assert choose_profile([only, profile("other")]) is None
-    assert choose_profile([]) is None
 
 
 def test_an_invalid_profile_is_a_render_error_naming_it() -> None:
