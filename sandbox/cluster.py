@@ -28,7 +28,7 @@ from sandbox.processes import ComponentFailed, Managed, spawn, wait_until
 from sandbox.prometheus import Prometheus
 from sandbox.versions import ETCD, KUBERNETES, KWOK
 
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"  # room for a benchmark's 1,000 Services
 POD_CIDR = "10.244.0.0/16"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 DEFAULT_NODES = 3
