@@ -30,8 +30,9 @@ STEPS = [
     {"pause": {"duration": "2s"}},
 ]
 # The canary's share of failed requests over the last 10 seconds, as the simulated pods report it.
+# A revision that has answered no 5xx yet has no such series: `or vector(0)` makes that a rate of 0.
 ERROR_RATE = (
-    'sum(rate(demo_requests_total{revision="{{args.canary-hash}}",code=~"5.."}[10s]))'
+    '(sum(rate(demo_requests_total{revision="{{args.canary-hash}}",code=~"5.."}[10s])) or vector(0))'
     ' / sum(rate(demo_requests_total{revision="{{args.canary-hash}}"}[10s]))'
 )
 
@@ -184,9 +185,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     run(sandbox)
     kubectl = f"{sandbox.kubectl} --kubeconfig {sandbox.kubeconfig}"
+    # kubectl takes no flags before a plugin's name: the plugin reads KUBECONFIG instead.
+    plugin = f"KUBECONFIG={sandbox.kubeconfig} PATH=$PWD/.venv/bin:$PATH {sandbox.kubectl} delivery"
     print(
         "\nDone: one release promoted, one rolled back by its analysis. Look around:\n"
-        f"  PATH=$PWD/.venv/bin:$PATH {kubectl} delivery get rollout {NAME} --watch\n"
+        f"  {plugin} get rollout {NAME} --watch\n"
         f"  {kubectl} get events --field-selector involvedObject.name={NAME}\n"
         f"  {kubectl} get rollout {NAME} -o yaml   # status.analysisHistory: each measurement\n"
         f"  Prometheus: {sandbox.prometheus_url}/graph?g0.expr=rate(demo_requests_total[10s])\n"
