@@ -5,7 +5,7 @@ plugin needs no more rights than `kubectl annotate`. `status` prints the phase a
 code a pipeline can branch on: 0 Healthy, 1 Aborted or Degraded, 2 still in flight (after
 --timeout when given). `get rollout NAME [--watch]` shows the Rollout as a tree of revisions,
 redrawn in place from a watch in a terminal, printed anew on each change when piped.
-`plan component NAME | --all [--profile FILE] [--templates DIR]` prints the diff that new
+`plan component NAME | --all | -A [--profile FILE] [--templates DIR]` prints the diff that new
 templates or a new ClusterProfile would make to the live objects, before they are applied.
 """
 
@@ -26,6 +26,7 @@ from delivery.cli.live import follow
 from delivery.cli.tree import rollout_tree
 from delivery.component.plan import EXIT_ERROR as EXIT_PLAN_ERROR
 from delivery.component.plan import show_plan
+from delivery.component.scope import rendered
 from delivery.kube.api import Kube, KubeError
 from delivery.kube.kinds import COMPONENT, ROLLOUT
 from delivery.operator import api_client
@@ -75,7 +76,9 @@ def parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("kind", nargs="?", choices=["component", "comp"])
     plan.add_argument("name", nargs="?")
-    plan.add_argument("--all", action="store_true", help="every Component of the cluster")
+    which = plan.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="every Component of the namespace")
+    which.add_argument("-A", "--all-namespaces", action="store_true", help="every Component of the cluster")
     plan.add_argument("--profile", type=Path, help="the proposed ClusterProfile (a YAML file)")
     plan.add_argument("--templates", type=Path, help="the proposed templates ConfigMap's files (a directory)")
     return root
@@ -135,11 +138,13 @@ async def wait_status(kube: Kube, namespace: str, name: str, timeout: float) -> 
 
 
 async def plan(kube: Kube, args: argparse.Namespace) -> int:
-    if args.all == bool(args.name):
-        print("kubectl delivery plan: name one Component (component NAME) or --all", file=sys.stderr)
+    many = args.all or args.all_namespaces
+    if many == bool(args.name):
+        print("kubectl delivery plan: name one Component (component NAME), --all or -A", file=sys.stderr)
         return EXIT_PLAN_ERROR
-    if args.all:
-        components = await kube.list(COMPONENT)
+    if many:
+        listed = await kube.list(COMPONENT, None if args.all_namespaces else args.namespace)
+        components = [component for component in listed if rendered(component)]
     else:
         component = await kube.get(COMPONENT, args.namespace, args.name)
         if component is None:

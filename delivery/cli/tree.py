@@ -47,12 +47,14 @@ def _strategy(spec: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
 
 
 def _step_line(status: dict[str, Any], steps: list[dict[str, Any]]) -> str:
+    """`step INDEX/COUNT`, the index counted from 0 as in `status.currentStepIndex`, the STEP
+    column of `kubectl get rollout` and the controller's messages ("step 1 analysis ...")."""
     index = status.get("currentStepIndex")
     if index is None or not steps:
         return ""
     if index >= len(steps):
         return f"step {len(steps)}/{len(steps)} (all done)"
-    return f"step {index + 1}/{len(steps)}: {describe_step(steps[index])}"
+    return f"step {index}/{len(steps)}: {describe_step(steps[index])}"
 
 
 def _role(revision: str, status: dict[str, Any]) -> str:
@@ -117,7 +119,7 @@ def rollout_tree(rollout: dict[str, Any], replicasets: list[dict[str, Any]]) -> 
     if history:
         analyses = root.add(Text("analysis", style="bold"))
         for record in history[-ANALYSES_SHOWN:]:
-            where = f"step {record['stepIndex'] + 1}" if record.get("stepIndex") is not None else "background"
+            where = f"step {record['stepIndex']}" if record.get("stepIndex") is not None else "background"
             analyses.add(
                 Text.assemble(
                     f"{record['name']} ({where}, {record['revision']}) ",

@@ -25,7 +25,7 @@ from delivery.component.drift import stamped
 from delivery.component.inputs import profile_spec, read_inputs
 from delivery.component.render import RENDERABLE, Cluster, render
 from delivery.component.templating import SUFFIX, RenderError, TemplateSet
-from delivery.kube.api import APPLY, FIELD_MANAGER, Kind, Kube, Object
+from delivery.kube.api import APPLY, FIELD_MANAGER, Kind, Kube, KubeError, Object
 
 EXIT_NONE, EXIT_CHANGES, EXIT_ERROR = 0, 1, 2
 """As `kubectl diff`: nothing would change, something would, the plan failed."""
@@ -146,14 +146,15 @@ async def show_plan(
         metadata = component["metadata"]
         try:
             changes = await plan(kube, component, cluster, template_set)
-        except RenderError as error:
+        except (RenderError, KubeError) as error:  # one Component's trouble does not hide the others'
             failed += 1
-            print(f"# Component {metadata['namespace']}/{metadata['name']}: cannot render: {error}", file=out)
+            what = "cannot render" if isinstance(error, RenderError) else "cannot plan"
+            print(f"# Component {metadata['namespace']}/{metadata['name']}: {what}: {error}", file=out)
             continue
         changed += bool(changes)
         for change in changes:
             print(change.diff, end="", file=out)
-    print(f"# {changed} of {len(components)} Components would change, {failed} cannot be rendered", file=out)
+    print(f"# {changed} of {len(components)} Components would change, {failed} cannot be planned", file=out)
     if failed:
         return EXIT_ERROR
     return EXIT_CHANGES if changed else EXIT_NONE

@@ -34,13 +34,13 @@ import kopf
 from pydantic import ValidationError
 
 from delivery.api.component import ComponentSpecV1Beta1
-from delivery.api.definition import COMPONENT_GROUP
 from delivery.api.profile import ClusterProfileSpec
 from delivery.component import adoption, drift, partition
 from delivery.component.adoption import ObjectId, object_id
 from delivery.component.batch import Batch, Pacing, profile_condition
 from delivery.component.inputs import DEFAULT_PROFILE, Inputs
 from delivery.component.render import NAME_LABEL, RENDERABLE, Cluster, Rendered, render
+from delivery.component.scope import rendered, unmanaged
 from delivery.component.status import READY, RECONCILED, rendered_objects, status_patch, workload_ready
 from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
 from delivery.controllers.cache import Cache, ObjectKey, key_of
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 GROUP, VERSION = COMPONENT.api_version.split("/")
 FIELD_MANAGER = "delivery-component"
-UNMANAGED = f"{COMPONENT_GROUP}/unmanaged"
 OWNED: tuple[tuple[str, str | None, str], ...] = (
     ("apps", "v1", "deployments"),
     ("apps", "v1", "statefulsets"),
@@ -67,10 +66,6 @@ the cluster prefers: v1 where served, v1beta1 on older clusters)."""
 INGRESS_GROUPS = ("networking.k8s.io", "extensions")
 BATCH_RECHECK = 5.0
 """Seconds: a Component held back by the batch looks again (and so notices a deadline passing)."""
-
-
-def unmanaged(component: Object) -> bool:
-    return (component["metadata"].get("annotations") or {}).get(UNMANAGED) == "true"
 
 
 @dataclass(frozen=True)
@@ -359,9 +354,7 @@ class ComponentController:
 
     def _pace(self, revision: str) -> Pacing:
         """The batch's decision over every managed Component; those admitted are queued."""
-        managed = [
-            c for c in self.cache.values() if not unmanaged(c) and not c["metadata"].get("deletionTimestamp")
-        ]
+        managed = [c for c in self.cache.values() if rendered(c)]
         decision = self.batch.decide(managed, revision, datetime.datetime.now(datetime.UTC))
         for key in decision.admitted:
             self.queue.add(key)
@@ -548,4 +541,4 @@ def _kind(obj: Object) -> Kind:
     return RENDERABLE[obj["apiVersion"], obj["kind"]]
 
 
-__all__ = ["READY", "RECONCILED", "ComponentController", "Step", "StepOutcome", "unmanaged"]
+__all__ = ["READY", "RECONCILED", "ComponentController", "Step", "StepOutcome"]

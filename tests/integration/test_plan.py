@@ -92,9 +92,18 @@ def test_plan_shows_only_what_the_proposed_inputs_change(
         "apiVersion: component.luojilab.com/v1beta1\nkind: ClusterProfile\n"
         "metadata: {name: proposed}\nspec: {nodeSelector: {node-pool: apps}}\n"
     )
+    # --all is the namespace's Components, as kubectl's; one the controller leaves alone is not planned.
+    hands_off = {
+        **COMPONENT,
+        "metadata": {"name": "hands-off", "annotations": {"component.luojilab.com/unmanaged": "true"}},
+    }
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "component.luojilab.com", "v1beta1", namespace, "components", hands_off
+    )
     moved = plugin(sandbox, namespace, "plan", "--all", "--profile", str(profile))
     assert moved.returncode == 1, moved.stdout + moved.stderr
     assert "+        node-pool: apps" in moved.stdout
+    assert "# 1 of 1 Components would change" in moved.stdout
 
     (templates / "pod.yaml.j2").write_text("{{ nowhere.to.be.found }}")
     broken = plugin(sandbox, namespace, "plan", "component", "web", "--templates", str(templates))

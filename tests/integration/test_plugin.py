@@ -120,10 +120,10 @@ def test_get_shows_the_tree_and_watch_shows_each_step_as_it_changes(
     assert "\x1b[" not in once.stdout  # piped: plain text
 
     apply(sandbox, rollout("web", namespace, "web:2", STRATEGY))
-    eventually(lambda: watching.shown("step 2/4: pause (until promoted)"), timeout=60, what="step 2 watched")
+    eventually(lambda: watching.shown("step 1/4: pause (until promoted)"), timeout=60, what="step 1 watched")
     assert watching.shown("traffic: stable 50%, canary 50%")
     assert plugin(sandbox, namespace, "promote", "web").returncode == 0
-    eventually(lambda: watching.shown("step 4/4: pause (until promoted)"), timeout=60, what="step 4 watched")
+    eventually(lambda: watching.shown("step 3/4: pause (until promoted)"), timeout=60, what="step 3 watched")
     assert watching.shown("traffic: stable 20%, canary 80%")
     assert watching.process.poll() is None  # --watch keeps watching
 

@@ -58,7 +58,7 @@ def test_a_paused_canary_shows_step_weights_and_both_revisions_newest_first() ->
         )
     )
     assert "rollout shop/web  Paused  canary" in shown
-    assert "step 4/4: pause (until promoted)" in shown
+    assert "step 3/4: pause (until promoted)" in shown
     assert "traffic: stable 50%, canary 50%" in shown
     assert "waiting to be promoted" in shown
     canary_line, stable_line = (line for line in shown.splitlines() if "web-" in line)
@@ -89,7 +89,7 @@ def test_the_latest_analyses_are_listed_with_their_outcome() -> None:
     history.append({"name": "errors", "revision": "bbb", "phase": "Failed", "message": "0.2 > 0.05"})
     shown = text(rollout_tree(rollout(phase="Aborted", analysisHistory=history), []))
     assert "errors (background, bbb) Failed  0.2 > 0.05" in shown
-    assert "run-6 (step 3, bbb) Successful" in shown
+    assert "run-6 (step 2, bbb) Successful" in shown
     assert "run-2" not in shown  # only the latest five
 
 
