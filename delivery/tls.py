@@ -21,6 +21,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
+CA_KEY_USAGE = x509.KeyUsage(  # what a CA's certificate may sign, also the sandbox's
+    digital_signature=True,
+    key_cert_sign=True,
+    crl_sign=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 
 
 def service_hosts(name: str, namespace: str) -> tuple[str, ...]:
@@ -58,7 +69,7 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def _alt_name(host: str) -> x509.GeneralName:
+def alt_name(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
@@ -86,20 +97,7 @@ def self_signed(hosts: Sequence[str], *, common_name: str = "delivery-webhook") 
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(CA_KEY_USAGE, critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -113,7 +111,7 @@ def self_signed(hosts: Sequence[str], *, common_name: str = "delivery-webhook") 
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName([_alt_name(host) for host in hosts]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([alt_name(host) for host in hosts]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     return ServingCertificate(

@@ -7,7 +7,6 @@ the control-plane components; a separate RSA key pair signs service-account toke
 from __future__ import annotations
 
 import datetime
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from delivery.tls import CA_KEY_USAGE, alt_name
 
 VALIDITY = datetime.timedelta(days=365)
 SERVICE_IP = "10.0.0.1"  # first address of the service range: the `kubernetes` Service
@@ -72,20 +73,7 @@ class Authority:
         cert = (
             _builder(name, name, key)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(CA_KEY_USAGE, critical=True)
             .sign(key, hashes.SHA256())
         )
         pair = KeyPair(directory / "ca.crt", directory / "ca.key")
@@ -113,22 +101,14 @@ class Authority:
             x509.ExtendedKeyUsage([usage]), critical=False
         )
         if hosts:
-            builder = builder.add_extension(x509.SubjectAlternativeName(_alt_names(hosts)), critical=False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([alt_name(host) for host in hosts]), critical=False
+            )
         cert = builder.sign(ca_key, hashes.SHA256())
         pair = KeyPair(directory / f"{stem}.crt", directory / f"{stem}.key")
         pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key, pair.key)
         return pair
-
-
-def _alt_names(hosts: tuple[str, ...]) -> list[x509.GeneralName]:
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
-    return names
 
 
 @dataclass(frozen=True)
