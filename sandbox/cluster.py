@@ -249,12 +249,7 @@ class Sandbox:
                 "--kube-api-burst=400",
             ],
         )
-        url = f"https://127.0.0.1:{self.ports.controller_manager}/healthz"
-        wait_until(
-            process,
-            lambda: httpx.get(url, verify=False, timeout=1).status_code == 200,  # noqa: S501
-            timeout=START_TIMEOUT,
-        )
+        _wait_healthy(process, self.ports.controller_manager)
 
     def _start_scheduler(self) -> None:
         process = self._spawn(
@@ -269,12 +264,7 @@ class Sandbox:
                 "--leader-elect=false",
             ],
         )
-        url = f"https://127.0.0.1:{self.ports.scheduler}/healthz"
-        wait_until(
-            process,
-            lambda: httpx.get(url, verify=False, timeout=1).status_code == 200,  # noqa: S501
-            timeout=START_TIMEOUT,
-        )
+        _wait_healthy(process, self.ports.scheduler)
 
     def _start_kwok(self) -> None:
         self._spawn(
@@ -394,6 +384,16 @@ class Sandbox:
         }
         self.kubeconfig.write_text(yaml.safe_dump(config))
         self.kubeconfig.chmod(0o600)
+
+
+def _wait_healthy(process: Managed, port: int) -> None:
+    """A control-plane component answering `/healthz` on `port`, under its own self-signed certificate."""
+    url = f"https://127.0.0.1:{port}/healthz"
+    wait_until(
+        process,
+        lambda: httpx.get(url, verify=False, timeout=1).status_code == 200,  # noqa: S501
+        timeout=START_TIMEOUT,
+    )
 
 
 def _kwok_node(name: str) -> dict[str, Any]:
