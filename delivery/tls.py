@@ -69,11 +69,16 @@ def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def alt_name(host: str) -> x509.GeneralName:
+def _alt_name(host: str) -> x509.GeneralName:
     try:
         return x509.IPAddress(ipaddress.ip_address(host))
     except ValueError:
         return x509.DNSName(host)
+
+
+def subject_alt_names(hosts: Sequence[str]) -> x509.SubjectAlternativeName:
+    """The names a server certificate is valid for: IP addresses as such, anything else as DNS."""
+    return x509.SubjectAlternativeName([_alt_name(host) for host in hosts])
 
 
 def _pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -111,7 +116,7 @@ def self_signed(hosts: Sequence[str], *, common_name: str = "delivery-webhook") 
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName([alt_name(host) for host in hosts]), critical=False)
+        .add_extension(subject_alt_names(hosts), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     return ServingCertificate(

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from delivery.tls import CA_KEY_USAGE, alt_name
+from delivery.tls import CA_KEY_USAGE, subject_alt_names
 
 VALIDITY = datetime.timedelta(days=365)
 SERVICE_IP = "10.0.0.1"  # first address of the service range: the `kubernetes` Service
@@ -101,9 +101,7 @@ class Authority:
             x509.ExtendedKeyUsage([usage]), critical=False
         )
         if hosts:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([alt_name(host) for host in hosts]), critical=False
-            )
+            builder = builder.add_extension(subject_alt_names(hosts), critical=False)
         cert = builder.sign(ca_key, hashes.SHA256())
         pair = KeyPair(directory / f"{stem}.crt", directory / f"{stem}.key")
         pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
