@@ -45,6 +45,7 @@ class Plan:
     template: dict[str, Any]
     match_labels: dict[str, str]
     progress_deadline: float
+    revision_history_limit: int = 10
     steps: tuple[StepPlan, ...] = ()
     services: dict[Role, str] = field(default_factory=dict)  # Service role -> Service name
     router: Router | None = None
@@ -129,6 +130,7 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         "template": template,
         "match_labels": match_labels,
         "progress_deadline": float(spec.progress_deadline_seconds),
+        "revision_history_limit": spec.revision_history_limit,
     }
     strategy = spec.strategy
     if strategy.canary is not None:
