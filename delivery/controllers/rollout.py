@@ -29,7 +29,7 @@ from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
 from delivery.kube.kinds import DEPLOYMENT, ROLLOUT
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
-from delivery.rollout import act
+from delivery.rollout import act, history
 from delivery.rollout.decide import COMMANDS, Decision, Memory, Observed, decide
 from delivery.rollout.plan import InvalidSpec, Plan, plan_of
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference, template_hash
@@ -259,6 +259,9 @@ class RolloutController:
         )
         await act.route(self.kube, plan.router, target, desired.canary_weight, applied_weight)
         await act.scale(self.kube, rollout, workload, by_revision, desired.replicas, up=False)
+        await act.delete_replicasets(
+            self.kube, history.beyond_limit(by_revision.values(), plan.revision_history_limit, decision)
+        )
 
     async def _report(
         self, rollout: Object, plan: Plan, decision: Decision, states: tuple[ReplicaSetState, ...]

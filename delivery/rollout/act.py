@@ -1,21 +1,25 @@
 """Apply a decision to the cluster: the difference only, in the order that keeps traffic safe.
 
-Scale-ups first, then Service selectors, then the traffic weight, then scale-downs; nothing is
-written that already holds. The strategies have already gated each move on what is applied and
-ready, so this order is a second line of defence, not the only one.
+Scale-ups first, then Service selectors, then the traffic weight, then scale-downs, then the old
+ReplicaSets beyond the history limit are deleted; nothing is written that already holds. The
+strategies have already gated each move on what is applied and ready, so this order is a second
+line of defence, not the only one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from delivery.kube.api import Kube, Object
+from delivery.kube.api import Kube, KubeError, Object
 from delivery.kube.kinds import REPLICA_SET, SERVICE
 from delivery.rollout.revision import HASH_LABEL, replica_set
 from delivery.traffic.route import Route, Router
 from strategies.types import Role
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,25 @@ async def applied_selectors(kube: Kube, namespace: str, names: Mapping[Role, str
 async def route(kube: Kube, router: Router | None, target: Route | None, weight: int, applied: int) -> None:
     if router is not None and target is not None and weight != applied:
         await router.set_weight(kube, target, weight)
+
+
+async def delete_replicasets(kube: Kube, replicasets: Iterable[Object]) -> None:
+    """Delete each ReplicaSet only while it is the one observed, unchanged (uid and resourceVersion
+    as preconditions): one scaled up or recreated meanwhile is not history any more. Idempotent: one
+    already gone, by an earlier reconcile killed before it saw the deletion, is what was wanted."""
+    for rs in replicasets:
+        metadata = rs["metadata"]
+        options = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "preconditions": {"uid": metadata["uid"], "resourceVersion": metadata["resourceVersion"]},
+        }
+        try:
+            await kube.request(
+                "DELETE", REPLICA_SET.path(metadata["namespace"], metadata["name"]), body=options
+            )
+        except KubeError as error:
+            if error.conflict:  # changed since observed: its event brings a reconcile that decides again
+                log.info("ReplicaSet %s changed before it was deleted: %s", metadata["name"], error)
+            elif not error.not_found:
+                raise
