@@ -175,11 +175,13 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
                 by_resource.setdefault(resource, set()).update(rule["verbs"])
     assert not {"pods", "namespaces", "nodes", "roles", "clusterroles", "serviceaccounts"} & set(by_resource)
     assert all(not {"escalate", "bind", "impersonate", "deletecollection"} & v for v in by_resource.values())
-    # Replaced whole and deleted: only what a Component renders and may stop rendering.
+    # Replaced whole and deleted: only what a Component renders and may stop rendering; deleted
+    # too, a Rollout's old ReplicaSets beyond its revisionHistoryLimit.
     renderable = {kind.plural for kind in RENDERABLE.values()}
-    assert {resource for resource, verbs in by_resource.items() if "delete" in verbs} == renderable
+    deleted = renderable | {"replicasets"}
+    assert {resource for resource, verbs in by_resource.items() if "delete" in verbs} == deleted
     assert {resource for resource, verbs in by_resource.items() if "update" in verbs} == renderable
-    assert by_resource["replicasets"] == {"list", "watch", "create", "patch"}
+    assert by_resource["replicasets"] == {"list", "watch", "create", "patch", "delete"}
     assert by_resource["secrets"] == {"get"}  # by name, for a metric's header: never listed
     assert "secrets" not in {
         r for rule in controller_rules(render("rbac.readSecrets=false")) for r in rule["resources"]
@@ -380,6 +382,7 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
     granted = {
         ("patch", "rollouts/status", "-n", namespace),
         ("create", "replicasets", "-n", namespace),
+        ("delete", "replicasets", "-n", namespace),
         ("patch", "services", "-n", namespace),
         ("patch", "components/status", "-n", namespace),
         ("create", "events", "-n", namespace),
@@ -395,7 +398,6 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
         ("watch", "secrets", "-n", system),
         ("create", "pods", "-n", namespace),
         ("delete", "pods", "-n", namespace),
-        ("delete", "replicasets", "-n", namespace),
         ("update", "replicasets", "-n", namespace),
         ("update", "configmaps", "-n", system),
         ("list", "nodes"),
