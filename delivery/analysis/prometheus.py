@@ -1,8 +1,14 @@
-"""The `prometheus` provider and the judge's samples, read with prometheus-api-client.
+"""The `prometheus` provider and the judge's samples, read from Prometheus' HTTP API.
 
-The client is synchronous (requests), so each query runs in a worker thread with a timeout on the
-request and a bound on the wait: a slow Prometheus holds up one measurement, never the event loop.
-It does not retry (one measurement, one request): the runner retries errors on its own schedule.
+Each query is one `bounded.request`: the whole of it (connect, answer, body) within TIMEOUT, the
+body at most MAX_BODY, so a Prometheus that hangs, drips its answer or sends far too much gives an
+error measurement in time and holds neither a worker nor memory. (prometheus-api-client reads
+the whole body whatever its size, synchronously, in a thread that no deadline can stop: every
+stuck query would keep a thread.) The requests and their reading are that client's: GET
+`/api/v1/query` with `query`, GET `/api/v1/query_range` with `query`, `start` and `end` (whole
+seconds) and `step`, redirects followed, a status other than 200 refused, `data.result` of the
+JSON the result. It does not retry (one measurement, one request): the runner retries errors on
+its own schedule.
 
 An instant query gives a scalar (`result` is a number), a vector (`result` is a list of numbers,
 one per series, `[]` when no series matches) or a string. A range vector (matrix) is refused with
@@ -14,15 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import math
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-import requests
-from prometheus_api_client import PrometheusConnect
-from prometheus_api_client.exceptions import PrometheusApiClientException
-from urllib3.util.retry import Retry
-
+from delivery.analysis import bounded
 from delivery.analysis.expr import Value
 from delivery.analysis.judge import Direction, JudgeConfig, Outcome, judge
 from delivery.analysis.provider import Unmeasurable, Verdict
@@ -31,35 +34,22 @@ from delivery.api.analysis import Judge
 from delivery.api.rollout import AnalysisPhase
 
 TIMEOUT = 10.0
-"""Seconds a query may take before the measurement is an error."""
+"""Seconds a query may take in all, its answer read in full, before the measurement is an error."""
 JUDGE_POINTS = 240
 """At most this many samples a side: the judge's step is the window divided by it, 1s at least."""
 
-T = TypeVar("T")
 
-
-def _client(address: str) -> PrometheusConnect:
-    # No retries, and a read timeout raised as itself (not as "max retries exceeded").
-    return PrometheusConnect(url=address, retry=Retry(total=0, read=False), timeout=TIMEOUT)
-
-
-async def _off_loop(address: str, call: Callable[[PrometheusConnect], T]) -> T:
-    def run() -> T:
-        return call(_client(address))
-
+async def _result(address: str, api: str, params: Mapping[str, str | int]) -> Any:
+    """`data.result` of the answer to a GET of `api` (`/api/v1/query`, say) on Prometheus at `address`."""
+    who = f"prometheus at {address}"
+    url = address.rstrip("/") + api
+    answer = await bounded.request(who, "GET", url, TIMEOUT, params=params, follow_redirects=True)
+    if answer.status != 200:
+        raise Unmeasurable(f"{who} refused the query: HTTP {answer.status}: {answer.excerpt()}")
     try:
-        async with asyncio.timeout(TIMEOUT + 2):
-            return await asyncio.to_thread(run)
-    except (TimeoutError, requests.Timeout) as error:
-        raise Unmeasurable(f"prometheus at {address} did not answer within {TIMEOUT:g}s") from error
-    except requests.JSONDecodeError as error:  # before RequestException, which it also is
-        raise Unmeasurable(f"prometheus at {address} answered garbage: {_first_line(error)}") from error
-    except requests.RequestException as error:
-        raise Unmeasurable(f"prometheus at {address} unreachable: {_first_line(error)}") from error
-    except PrometheusApiClientException as error:
-        raise Unmeasurable(f"prometheus at {address} refused the query: {_first_line(error)}") from error
+        return json.loads(answer.body)["data"]["result"]
     except (ValueError, KeyError, TypeError) as error:  # a 200 whose body is not Prometheus' JSON
-        raise Unmeasurable(f"prometheus at {address} answered garbage: {_first_line(error)}") from error
+        raise Unmeasurable(f"{who} answered garbage: {_first_line(error)}") from error
 
 
 def _first_line(error: BaseException) -> str:
@@ -93,7 +83,7 @@ def value_of(result: Any) -> Value:
 
 async def query(address: str, promql: str) -> Value:
     """The value of an instant query."""
-    result = await _off_loop(address, lambda client: client.custom_query(promql))
+    result = await _result(address, "/api/v1/query", {"query": promql})
     return value_of(result)
 
 
@@ -109,7 +99,9 @@ async def samples(
     address: str, promql: str, start: datetime.datetime, end: datetime.datetime, step: str
 ) -> list[float]:
     """Every sample of every series of `promql` between `start` and `end`, `step` apart."""
-    result = await _off_loop(address, lambda client: client.custom_query_range(promql, start, end, step))
+    params: dict[str, str | int] = {"query": promql, "step": step}
+    params |= {"start": round(start.timestamp()), "end": round(end.timestamp())}
+    result = await _result(address, "/api/v1/query_range", params)
     if not isinstance(result, list) or not all(isinstance(series, dict) for series in result):
         raise Unmeasurable(f"not a Prometheus range result: {str(result)[:200]}")
     return [_number(point[1]) for series in result for point in series.get("values") or ()]
@@ -130,12 +122,21 @@ _PHASES = {
 async def compare(
     address: str, spec: Judge, metric: str, start: datetime.datetime, end: datetime.datetime
 ) -> Verdict:
-    """The judge's verdict on the canary's samples against the stable's since the analysis began."""
+    """The judge's verdict on the canary's samples against the stable's since the analysis began.
+
+    Both queries run at once, and both have ended (each within TIMEOUT) when this returns or raises:
+    one that fails does not leave the other running unwatched.
+    """
     step = sample_step(start, end, spec.step)
     canary, stable = await asyncio.gather(
         samples(address, spec.canary_query, start, end, step),
         samples(address, spec.stable_query, start, end, step),
+        return_exceptions=True,
     )
+    if isinstance(canary, BaseException):
+        raise canary
+    if isinstance(stable, BaseException):
+        raise stable
     config = JudgeConfig(_DIRECTIONS[spec.direction], float(spec.tolerance), min_samples=spec.min_samples)
     verdict = judge(canary, stable, config, metric)
     value: dict[str, Value] = {"canary": verdict.canary_count, "stable": verdict.stable_count}

@@ -1,7 +1,9 @@
 """The `web` provider: an HTTP request whose JSON answer (or a part of it) is the measurement.
 
-A status other than 2xx, a body that is not JSON, a JSON path that finds nothing, a timeout: each
-is an error measurement that names the URL and what went wrong, never a value.
+A status other than 2xx, a body that is not JSON, a JSON path that finds nothing, no complete
+answer within `timeoutSeconds` (10 by default; the whole request, body included), an answer larger
+than `bounded.MAX_BODY` (1 MiB): each is an error measurement that names the URL and what went
+wrong, never a value.
 
 `jsonPath` takes the subset of JSONPath (as in kubectl's `{$.a.b[0]}`) that picks one value:
 `$`, `.key`, `['key']` and `[index]`, braces optional.
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 
 import httpx
 
+from delivery.analysis import bounded
 from delivery.analysis.expr import Value
 from delivery.analysis.provider import Unmeasurable
 from delivery.api.analysis import Web
@@ -52,22 +55,18 @@ def pick(document: Value, path: str) -> Value:
 
 async def fetch(spec: Web, headers: Mapping[str, str]) -> Value:
     """The measurement of a web metric; `headers` have their values (from Secrets) already read."""
+    answer = await bounded.request(
+        spec.url,
+        spec.method.value,
+        spec.url,
+        spec.timeout_seconds,
+        headers=headers,
+        content=spec.body.encode() if spec.body is not None else None,
+    )
+    if not httpx.codes.is_success(answer.status):
+        raise Unmeasurable(f"{spec.url} answered HTTP {answer.status}: {answer.excerpt()}")
     try:
-        async with httpx.AsyncClient(timeout=spec.timeout_seconds) as client:
-            response = await client.request(
-                spec.method.value,
-                spec.url,
-                headers=dict(headers),
-                content=spec.body.encode() if spec.body is not None else None,
-            )
-    except httpx.TimeoutException as error:
-        raise Unmeasurable(f"{spec.url} did not answer within {spec.timeout_seconds}s") from error
-    except httpx.HTTPError as error:
-        raise Unmeasurable(f"{spec.url} unreachable: {error}") from error
-    if not response.is_success:
-        raise Unmeasurable(f"{spec.url} answered HTTP {response.status_code}: {response.text[:200]}")
-    try:
-        document: Value = json.loads(response.content)
+        document: Value = json.loads(answer.body)
     except ValueError as error:
-        raise Unmeasurable(f"{spec.url} did not answer JSON: {response.text[:200]!r}") from error
+        raise Unmeasurable(f"{spec.url} did not answer JSON: {answer.excerpt()!r}") from error
     return pick(document, spec.json_path) if spec.json_path else document

@@ -116,7 +116,7 @@ def misbehaving() -> Iterator[str]:
 
 @pytest.mark.parametrize(
     ("path", "says"),
-    [("", "answered garbage"), ("/error", "refused the query"), ("/slow", "did not answer within")],
+    [("", "answered garbage"), ("/error", "refused the query"), ("/slow", "did not answer in full within")],
 )
 async def test_a_misbehaving_prometheus_is_an_error_that_says_how(
     misbehaving: str, path: str, says: str, monkeypatch: pytest.MonkeyPatch
