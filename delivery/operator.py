@@ -1,8 +1,8 @@
-"""One controller process: kopf's watches feed the caches, work queues reconcile, nothing else.
+"""One controller process: informers feed the caches, work queues reconcile, nothing else.
 
-kopf is used for what it does well (resumable watches, server-side label selectors, login)
-and nothing that writes: no daemons (finalizers), no create/update handlers (progress
-annotations), no kopf Events. Every write is ours, made by a reconcile.
+The informers (`delivery.kube.informer`) list and watch each kind the controllers read, selected
+server-side (the shard's label selector, the Component name label), and tell the caches of every
+change, including deletions a watch gap hid. Every write is a reconcile's.
 
 The work queue stays closed until the caches are synced with a listing and, with leader
 election, while this replica does not hold the Lease: standbys watch and cache, never write.
@@ -16,13 +16,12 @@ import datetime
 import json
 import logging
 import os
+import signal
 import tempfile
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import kopf
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient
 
@@ -31,24 +30,20 @@ from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.component.batch import Batch
 from delivery.component.loadbalancer import LoadBalancerClient
 from delivery.component.slb import LoadBalancing
-from delivery.controllers.cache import Listed, key_of
+from delivery.controllers.cache import key_of
 from delivery.controllers.component import ComponentController
 from delivery.controllers.rollout import RolloutController
-from delivery.kube.api import Kube, KubeError, Object
-from delivery.kube.kinds import REPLICA_SET, ROLLOUT
+from delivery.kube.api import Kube, Object
+from delivery.kube.informer import Handler, Informer, Watch
 from delivery.ops import health, metrics
 from delivery.ops.leader import LeaderElector, LeaseConfig
 from delivery.ops.notify import Notifier, NotifyConfig
 from delivery.report import EventNote
-from delivery.rollout.revision import ROLLOUT_LABEL
 from delivery.webhook import Webhook
 
 CONTROLLER_ID_LABEL = "delivery.luojilab.com/controller-id"
 
 log = logging.getLogger(__name__)
-
-SYNC_POLL = 0.2  # seconds between looks at whether the watches caught up with the listing
-SYNC_RELIST = 10.0  # seconds before listing again (an object deleted meanwhile is never seen)
 
 
 @dataclass(frozen=True)
@@ -87,37 +82,6 @@ async def api_client(kubeconfig: str | None) -> ApiClient:
     return ApiClient()
 
 
-def _login_as(client: ApiClient) -> Callable[..., Awaitable[kopf.ConnectionInfo]]:
-    """kopf's watches log in with the very credentials our client loaded: one config source."""
-
-    async def login(**_: Any) -> kopf.ConnectionInfo:
-        config = client.configuration
-        scheme, _space, token = (config.api_key.get("BearerToken") or "").partition(" ")
-        return kopf.ConnectionInfo(
-            server=config.host,
-            ca_path=config.ssl_ca_cert,
-            insecure=not config.verify_ssl,
-            scheme=scheme or None,
-            token=token or None,
-            certificate_path=config.cert_file,
-            private_key_path=config.key_file,
-        )
-
-    return login
-
-
-def kopf_settings(options: Options, watched: list[tuple[str, str]]) -> kopf.OperatorSettings:
-    settings = kopf.OperatorSettings()
-    settings.posting.enabled = False  # our Events have stable reasons; kopf's would be noise
-    settings.watching.server_timeout = 300
-    # Namespaces given by name need no listing of every namespace, which a controller confined to
-    # them may not read (kopf would retry it for a minute before starting the watches).
-    settings.scanning.disabled = bool(options.namespaces)
-    for group, plural in watched:
-        settings.watching.label_selectors[group, plural] = options.shard_selector
-    return settings
-
-
 async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
     """The conversion webhook, with the mounted certificate or one made for this process, the CRDs
     pointed at it."""
@@ -140,44 +104,37 @@ async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
     return running
 
 
-def _version(body: Object) -> int:
-    return int(body["metadata"].get("resourceVersion") or 0)
+def informers(kube: Kube, options: Options, watches: list[tuple[Watch, Handler]]) -> list[Informer]:
+    """One informer per watch (and per namespace when confined to some); watches asked for by
+    several controllers share one, which tells each of them."""
+    handlers: dict[Watch, list[Handler]] = {}
+    for watch, handler in watches:
+        handlers.setdefault(watch, []).append(handler)
 
+    def fan_out(told: list[Handler]) -> Handler:
+        def tell(event_type: str, body: Object) -> None:
+            for handler in told:
+                handler(event_type, body)
 
-async def _listing(kube: Kube, options: Options) -> Listed:
-    """What the watches must have delivered before a reconcile may trust the cache."""
-    listed: Listed = {}
-    for namespace in options.namespaces or (None,):
-        for rollout in await kube.list(ROLLOUT, namespace, options.shard_selector):
-            listed[key_of(rollout), ""] = _version(rollout)
-        for replicaset in await kube.list(REPLICA_SET, namespace, ROLLOUT_LABEL):
-            metadata = replicaset["metadata"]
-            owner = (metadata["namespace"], metadata["labels"][ROLLOUT_LABEL])
-            listed[owner, metadata["name"]] = _version(replicaset)
-    return listed
+        return told[0] if len(told) == 1 else tell
 
-
-async def _wait_synced(kube: Kube, controller: RolloutController, options: Options) -> None:
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            listed = await _listing(kube, options)
-        except (KubeError, OSError) as error:
-            log.warning("listing for the cache sync failed: %s", error)
-            await asyncio.sleep(SYNC_RELIST / 4)
-            continue
-        listed_at = loop.time()
-        while loop.time() - listed_at < SYNC_RELIST:
-            if controller.cache.sync_with(listed):
-                log.info("caches synced: %d rollouts", len(controller.cache))
-                return
-            await asyncio.sleep(SYNC_POLL)
+    return [
+        Informer(kube, watch, namespace, fan_out(told))
+        for watch, told in handlers.items()
+        for namespace in (options.namespaces if watch.kind.namespaced and options.namespaces else (None,))
+    ]
 
 
 async def _take_part(
-    kube: Kube, controller: RolloutController, options: Options, components: ComponentController
+    kube: Kube,
+    options: Options,
+    controller: RolloutController,
+    components: ComponentController,
+    *,
+    watching: list[Informer],
+    synced: asyncio.Event,
 ) -> None:
-    """Sync the caches, then write: always, or while holding the Lease."""
+    """Wait for every informer's first listing, then write: always, or while holding the Lease."""
     queue = controller.queue
     lease = options.leader.name if options.leader else ""
     leading = metrics.LEADER.labels(lease)
@@ -195,11 +152,27 @@ async def _take_part(
         components.queue.open()
         components.rerender_all()
 
-    await _wait_synced(kube, controller, options)
+    await asyncio.gather(*(informer.synced.wait() for informer in watching))
+    log.info("caches synced: %d rollouts, %d components", len(controller.cache), len(components.cache))
+    synced.set()
     if options.leader is None:
         lead(True)
         return
     await LeaderElector(kube, options.leader, lead).run()
+
+
+async def _until_signalled() -> None:
+    """Return on the first SIGTERM or SIGINT."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stopping.set)
+    try:
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signal_number)
 
 
 async def _stop(task: asyncio.Task[Any]) -> None:
@@ -209,20 +182,16 @@ async def _stop(task: asyncio.Task[Any]) -> None:
 
 
 async def run(options: Options) -> None:
-    """Run every controller until cancelled."""
+    """Run every controller until SIGTERM or SIGINT."""
     client = await api_client(options.kubeconfig)
     kube = Kube(client)
-    registry = kopf.OperatorRegistry()
-    kopf.on.login(registry=registry)(_login_as(client))
     controller = RolloutController(kube, options.workers, options.identity)
     controller.queue.close()  # opened by _take_part
-    controller.register(registry)
     batch = Batch(options.rerender_limit, datetime.timedelta(seconds=options.rerender_deadline))
     components = ComponentController(kube, options.workers, batch=batch)
     balancers = LoadBalancerClient(options.lb_endpoint) if options.lb_endpoint else None
     components.steps.append(LoadBalancing(components.kube, balancers))
     components.queue.close()  # opened with the Rollout controller's, by _take_part
-    components.register(registry)
     steps = metrics.StepClock()
     notifier = Notifier(options.notify)
 
@@ -231,18 +200,19 @@ async def run(options: Options) -> None:
 
     controller.on_transition += [time_steps, notifier.notify]
     controller.analyst.on_measurement.append(lambda taken: metrics.record_measurement(taken.phase.value))
-    settings = kopf_settings(options, controller.sharded + components.sharded)
-    for resource, selector in components.label_selectors().items():
-        settings.watching.label_selectors[resource] = selector
-    for resource, selector in components.field_selectors().items():
-        settings.watching.field_selectors[resource] = selector
+    selector = options.shard_selector
+    watching = informers(kube, options, controller.watches(selector) + components.watches(selector))
     converter = await _serve_webhook(kube, options)
+    synced = asyncio.Event()
     tasks = [
+        *(asyncio.create_task(informer.run(), name=informer.name) for informer in watching),
         asyncio.create_task(controller.queue.run()),
         asyncio.create_task(components.queue.run()),
         asyncio.create_task(notifier.run()),
     ]
-    taking_part = asyncio.create_task(_take_part(kube, controller, options, components))
+    taking_part = asyncio.create_task(
+        _take_part(kube, options, controller, components, watching=watching, synced=synced)
+    )
 
     def liveness() -> str | None:
         if taking_part.done() and not taking_part.cancelled() and taking_part.exception() is not None:
@@ -250,7 +220,7 @@ async def run(options: Options) -> None:
         return None
 
     def readiness() -> str | None:
-        if not controller.cache.synced:
+        if not synced.is_set():
             return "caches not synced"
         if taking_part.done() and options.leader is not None:
             return "not taking part in leader election"
@@ -265,14 +235,7 @@ async def run(options: Options) -> None:
         else None
     )
     try:
-        # kopf returns on SIGTERM/SIGINT after closing its watches; the workers stop with it.
-        await kopf.operator(
-            registry=registry,
-            settings=settings,
-            standalone=True,
-            clusterwide=not options.namespaces,
-            namespaces=options.namespaces,
-        )
+        await _until_signalled()
     finally:
         controller.queue.close()
         components.queue.close()

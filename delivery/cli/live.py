@@ -12,7 +12,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from delivery.kube.api import Kind, Kube, Object
+from delivery.kube.api import Kind, Kube, KubeError, Object
+from delivery.kube.informer import GONE
 from delivery.kube.kinds import REPLICA_SET, ROLLOUT
 from delivery.rollout.revision import ROLLOUT_LABEL
 
@@ -50,12 +51,16 @@ class Mirror:
                 field_selector=self.field_selector,
                 resource_version=listed["metadata"]["resourceVersion"],
             )
-            async for type_, item in events:
-                if type_ == "DELETED":
-                    self.objects.pop(item["metadata"]["name"], None)
-                else:
-                    self.objects[item["metadata"]["name"]] = item
-                changed.set()
+            try:
+                async for type_, item in events:
+                    if type_ == "DELETED":
+                        self.objects.pop(item["metadata"]["name"], None)
+                    else:
+                        self.objects[item["metadata"]["name"]] = item
+                    changed.set()
+            except KubeError as error:
+                if error.status != GONE:
+                    raise
 
 
 async def follow(kube: Kube, namespace: str, name: str) -> AsyncIterator[Snapshot]:

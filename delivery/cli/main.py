@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return check_files(args.files)
     logs.configure(args.log_level, args.log_format)
     # One line per watch event and per machine callback is noise; our transitions are logged instead.
-    for chatty in ("kopf.objects", "transitions"):
+    for chatty in ("transitions",):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     identity = args.identity or default_identity()
     options = Options(

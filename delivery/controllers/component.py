@@ -28,9 +28,8 @@ import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
-import kopf
 from pydantic import ValidationError
 
 from delivery.api.component import ComponentSpecV1Beta1
@@ -46,23 +45,25 @@ from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPA
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import Kind, Kube, KubeError, Object
-from delivery.kube.kinds import CLUSTER_PROFILE, COMPONENT, CONFIG_MAP, STATEFUL_SET
+from delivery.kube.informer import Handler, Watch
+from delivery.kube.kinds import (
+    CLUSTER_PROFILE,
+    COMPONENT,
+    CONFIG_MAP,
+    DAEMON_SET,
+    DEPLOYMENT,
+    INGRESS,
+    ROLLOUT,
+    SERVICE,
+    STATEFUL_SET,
+)
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
 
 log = logging.getLogger(__name__)
 
-GROUP, VERSION = COMPONENT.api_version.split("/")
 FIELD_MANAGER = "delivery-component"
-OWNED: tuple[tuple[str, str | None, str], ...] = (
-    ("apps", "v1", "deployments"),
-    ("apps", "v1", "statefulsets"),
-    ("apps", "v1", "daemonsets"),
-    ("", "v1", "services"),
-    ("networking.k8s.io", None, "ingresses"),
-    ("delivery.luojilab.com", "v1alpha1", "rollouts"),
-)
-"""The kinds a Component renders, watched by the Component's name label (Ingresses in the version
-the cluster prefers: v1 where served, v1beta1 on older clusters)."""
+OWNED = (DEPLOYMENT, STATEFUL_SET, DAEMON_SET, SERVICE, INGRESS)
+"""The kinds a Component renders besides Rollouts, watched by the Component's name label."""
 INGRESS_GROUPS = ("networking.k8s.io", "extensions")
 BATCH_RECHECK = 5.0
 """Seconds: a Component held back by the batch looks again (and so notices a deadline passing)."""
@@ -131,8 +132,6 @@ def _sequence(*parts: object) -> int:
 
 
 class ComponentController:
-    sharded: ClassVar[list[tuple[str, str]]] = [(GROUP, "components")]
-
     def __init__(
         self,
         kube: Kube,
@@ -162,51 +161,44 @@ class ComponentController:
 
     # -- watches ---------------------------------------------------------------------------------
 
-    def register(self, registry: kopf.OperatorRegistry) -> None:
-        kopf.on.event(GROUP, VERSION, "components", registry=registry)(self._on_component)
-        for group, version, plural in OWNED:
-            kopf.on.event(
-                group=group,
-                version=version,
-                plural=plural,
-                labels={NAME_LABEL: kopf.PRESENT},
-                registry=registry,
-            )(self._on_owned)
-        kopf.on.event(GROUP, VERSION, "clusterprofiles", registry=registry)(self._on_profile)
-        kopf.on.event("", "v1", "configmaps", registry=registry)(self._on_configmap)
-
-    def label_selectors(self) -> dict[tuple[str, str], str]:
-        """Server-side selectors of the watches that only need the Component's objects. Rollouts
-        are not among them: the Rollout controller watches every Rollout on the same stream."""
-        return {(group, plural): NAME_LABEL for group, _version, plural in OWNED if plural != "rollouts"}
-
-    def field_selectors(self) -> dict[tuple[str, str], str]:
-        """Of all ConfigMaps, only the one that holds the templates."""
+    def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
+        """What this controller caches: the shard's Components, the objects they own (by the name
+        label, server-side), the ClusterProfiles and, of all ConfigMaps, the templates' one. Rollouts
+        come on the Rollout controller's stream (the same Watch, so one informer serves both)."""
         namespace, name = self.templates_ref
-        return {("", "configmaps"): f"metadata.namespace={namespace},metadata.name={name}"}
+        templates = f"metadata.namespace={namespace},metadata.name={name}"
+        return [
+            (Watch(COMPONENT, label_selector=shard_selector), self._on_component),
+            *((Watch(kind, label_selector=NAME_LABEL), self._on_owned) for kind in OWNED),
+            (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
+            (Watch(CLUSTER_PROFILE), self._on_profile),
+            (Watch(CONFIG_MAP, field_selector=templates), self._on_configmap),
+        ]
 
-    async def _on_component(self, event: kopf.RawEvent, **_: Any) -> None:
-        self.queue.add(self.cache.observe(event["type"], dict(event["object"])))
+    def _on_component(self, event_type: str, body: Object) -> None:
+        self.queue.add(self.cache.observe(event_type, body))
 
-    async def _on_owned(self, event: kopf.RawEvent, **_: Any) -> None:
-        body: Object = dict(event["object"])
+    def _on_owned(self, event_type: str, body: Object) -> None:
         metadata = body["metadata"]
         owner = (metadata.get("namespace", ""), metadata["labels"][NAME_LABEL])
-        self.owned.observe(event["type"], owner, body)
+        self.owned.observe(event_type, owner, body)
         self.queue.add(owner)
 
-    async def _on_profile(self, event: kopf.RawEvent, **_: Any) -> None:
-        body = event["object"]
+    def _on_rollout(self, event_type: str, body: Object) -> None:
+        if NAME_LABEL in (body["metadata"].get("labels") or {}):
+            self._on_owned(event_type, body)
+
+    def _on_profile(self, event_type: str, body: Object) -> None:
         if body["metadata"]["name"] == self.profile_name:
             before = (self.profile, self.profile_error)
-            self._set_profile(None if event["type"] == "DELETED" else dict(body))
+            self._set_profile(None if event_type == "DELETED" else body)
             if (self.profile, self.profile_error) != before:  # not a write of its status (ours)
                 self.rerender_all()
 
-    async def _on_configmap(self, event: kopf.RawEvent, **_: Any) -> None:
-        metadata = event["object"]["metadata"]
+    def _on_configmap(self, event_type: str, body: Object) -> None:
+        metadata = body["metadata"]
         if (metadata.get("namespace"), metadata["name"]) == self.templates_ref:
-            self._set_templates(None if event["type"] == "DELETED" else dict(event["object"]))
+            self._set_templates(None if event_type == "DELETED" else body)
             self.rerender_all()
 
     def rerender_all(self) -> None:

@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Callable
-from typing import Any, ClassVar
-
-import kopf
+from typing import Any
 
 from delivery.analysis.run import Advanced, Analyst, Subject
 from delivery.analysis.runner import Run, runs_from_status
@@ -26,7 +24,8 @@ from delivery.api.rollout import Phase
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
-from delivery.kube.kinds import DEPLOYMENT, ROLLOUT
+from delivery.kube.informer import Handler, Watch
+from delivery.kube.kinds import DEPLOYMENT, REPLICA_SET, ROLLOUT
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
 from delivery.rollout import act, history
@@ -40,7 +39,6 @@ from strategies.types import Role
 
 log = logging.getLogger(__name__)
 
-GROUP, VERSION = ROLLOUT.api_version.split("/")
 INVALID_RETRY = 15.0  # seconds: an invalid spec is looked at again, in case what it names appears
 
 
@@ -95,8 +93,6 @@ def _status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str,
 
 
 class RolloutController:
-    sharded: ClassVar[list[tuple[str, str]]] = [(GROUP, "rollouts")]
-
     def __init__(
         self, kube: Kube, workers: int, instance: str = "", prometheus_url: str | None = None
     ) -> None:
@@ -108,19 +104,19 @@ class RolloutController:
         # Told of each transition once, when its Event is first written (metrics, notifications).
         self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = []
 
-    def register(self, registry: kopf.OperatorRegistry) -> None:
-        kopf.on.event(GROUP, VERSION, "rollouts", registry=registry)(self._on_rollout)
-        kopf.on.event("apps", "v1", "replicasets", labels={ROLLOUT_LABEL: kopf.PRESENT}, registry=registry)(
-            self._on_replicaset
-        )
+    def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
+        """What this controller caches: the shard's Rollouts and the ReplicaSets of Rollouts."""
+        return [
+            (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
+            (Watch(REPLICA_SET, label_selector=ROLLOUT_LABEL), self._on_replicaset),
+        ]
 
-    async def _on_rollout(self, event: kopf.RawEvent, **_: Any) -> None:
-        self.queue.add(self.cache.observe(event["type"], dict(event["object"])))
+    def _on_rollout(self, event_type: str, body: Object) -> None:
+        self.queue.add(self.cache.observe(event_type, body))
 
-    async def _on_replicaset(self, event: kopf.RawEvent, **_: Any) -> None:
-        body: Object = dict(event["object"])
+    def _on_replicaset(self, event_type: str, body: Object) -> None:
         owner = (body["metadata"]["namespace"], body["metadata"]["labels"][ROLLOUT_LABEL])
-        self.cache.observe_child(event["type"], owner, body)
+        self.cache.observe_child(event_type, owner, body)
         self.queue.add(owner)
 
     async def reconcile(self, key: ObjectKey) -> float | None:

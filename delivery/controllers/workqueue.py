@@ -4,7 +4,9 @@ Watch events only say "look at this object again"; the reconcile reads the lates
 So events for one object coalesce: a key is queued at most once, never reconciled by two workers
 at a time, and a wake during its reconcile makes exactly one more run afterwards. A reconcile may
 ask to be run again later (a timed pause, a scale-down delay); a failing one is retried with
-exponential backoff so a broken object cannot spin the controller.
+exponential backoff so a broken object cannot spin the controller. A reconcile that failed on the
+connection (the apiserver restarting or unreachable) is retried on a back-off capped at one second
+instead, so the due step is written within a couple of seconds of the apiserver answering again.
 
 The queue is also where writes are gated for leader election: a standby's queue is closed, so
 watch events still collect keys (deduplicated, at most one per object) but no reconcile runs.
@@ -20,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from delivery.kube.transient import transient
 from delivery.ops import logs, metrics
 
 Key = TypeVar("Key", bound=Hashable)
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_START = 0.1
 BACKOFF_MAX = 30.0
+TRANSIENT_BACKOFF_MAX = 1.0  # the cap when the failure was the connection's, not the object's
 
 
 class WorkQueue(Generic[Key]):
@@ -141,12 +145,16 @@ class WorkQueue(Generic[Key]):
                 raise  # the queue itself is stopping
             result = "cancelled"
             self._dirty.add(key)  # cut short by close(): done again once open
-        except Exception:
+        except Exception as error:
             result = "error"
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
-            delay = min(BACKOFF_START * 2 ** (failures - 1), BACKOFF_MAX)
-            log.exception("reconcile of %s failed (attempt %d); again in %.1fs", key, failures, delay)
+            if transient(error):  # the apiserver away: no traceback, it says nothing about the object
+                delay = min(BACKOFF_START * 2 ** (failures - 1), TRANSIENT_BACKOFF_MAX)
+                log.warning("reconcile of %s: %r (attempt %d); again in %.1fs", key, error, failures, delay)
+            else:
+                delay = min(BACKOFF_START * 2 ** (failures - 1), BACKOFF_MAX)
+                log.exception("reconcile of %s failed (attempt %d); again in %.1fs", key, failures, delay)
         else:
             result = "ok" if delay is None else "requeue"
             self._failures.pop(key, None)

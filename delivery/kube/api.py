@@ -147,10 +147,17 @@ class Kube:
         label_selector: str = "",
         field_selector: str = "",
         resource_version: str = "",
+        bookmarks: bool = False,
     ) -> AsyncIterator[tuple[str, Object]]:
         """The events of one watch request (type, object) as they come; it ends when the apiserver
-        closes it after a few minutes or the resourceVersion is too old (410): list and watch again."""
-        query = {"watch": "true", "timeoutSeconds": str(WATCH_SECONDS), "allowWatchBookmarks": "false"}
+        closes it after a few minutes. An ERROR event is raised as a KubeError: 410 when the
+        resourceVersion is too old (list and watch again). With `bookmarks`, BOOKMARK events carry
+        a newer resourceVersion to resume from."""
+        query = {
+            "watch": "true",
+            "timeoutSeconds": str(WATCH_SECONDS),
+            "allowWatchBookmarks": "true" if bookmarks else "false",
+        }
         if label_selector:
             query["labelSelector"] = label_selector
         if field_selector:
@@ -166,7 +173,9 @@ class Kube:
             while line := await stream.readline():
                 event = json.loads(line)
                 if event["type"] == "ERROR":
-                    return
+                    status = event.get("object") or {}
+                    code, reason = status.get("code", 0), status.get("reason", "")
+                    raise KubeError(code, reason, status.get("message", ""))
                 yield event["type"], event["object"]
         finally:
             response.response.release()

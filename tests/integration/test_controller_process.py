@@ -16,9 +16,9 @@ def test_sigterm_stops_the_controller_within_seconds(sandbox: Sandbox, crds: Non
     process = controller.process
     assert process is not None
     eventually(
-        lambda: "Initial authentication has finished" in controller.tail() or None,
+        lambda: "caches synced" in controller.tail() or None,
         timeout=30,
-        what="kopf logged in",
+        what="the caches synced",
     )
     process.popen.send_signal(signal.SIGTERM)
     eventually(lambda: not process.alive(), timeout=15, what="the controller exited")

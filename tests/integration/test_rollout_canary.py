@@ -7,6 +7,7 @@ from typing import Any
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
 from tests.rollouts import ABORT, PROMOTE, apply, events, replicas_by_revision, rollout, status, wait_for
+from tests.waiting import eventually
 
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 20},
@@ -92,6 +93,12 @@ def test_a_newer_image_mid_canary_supersedes_it(
     ]
 
     release(sandbox, namespace, "web:3")
+    # Until the controller sees the change, the status still shows the second canary paused.
+    eventually(
+        lambda: status(sandbox, "web", namespace).get("canaryRevision") not in (first, second) or None,
+        timeout=60,
+        what="the third revision taken up",
+    )
     third = wait_for(sandbox, "web", namespace, timeout=60, phase="Paused", currentStepIndex=3)
     assert third["canaryRevision"] not in (first, second)
     assert third["stableRevision"] == first

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from delivery.controllers.workqueue import WorkQueue
+from delivery.controllers.workqueue import TRANSIENT_BACKOFF_MAX, WorkQueue
 
 
 @contextlib.asynccontextmanager
@@ -88,6 +88,22 @@ async def test_failures_are_retried_with_growing_delays() -> None:
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(times) >= 3
     assert gaps[1] > gaps[0] * 1.5
+
+
+async def test_a_connection_failure_is_retried_within_a_second_however_often_it_failed() -> None:
+    times: list[float] = []
+
+    async def unreachable(key: str) -> float | None:
+        times.append(asyncio.get_running_loop().time())
+        raise ConnectionRefusedError("apiserver down")
+
+    queue = WorkQueue(unreachable, workers=1)
+    queue.add("a")
+    async with running(queue):
+        await asyncio.sleep(4.5)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(times) >= 6  # after 0.1, 0.2, 0.4 and 0.8 s, then once a second
+    assert max(gaps) < TRANSIENT_BACKOFF_MAX + 0.2
 
 
 @pytest.mark.parametrize("earlier_first", [True, False])
