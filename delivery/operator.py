@@ -34,6 +34,8 @@ from delivery.controllers.cache import key_of
 from delivery.controllers.component import ComponentController
 from delivery.controllers.rollout import RolloutController
 from delivery.kube.api import Kube, Object
+from delivery.kube.failpoints import Failpoints
+from delivery.kube.fence import Fence
 from delivery.kube.informer import Handler, Informer, Watch
 from delivery.ops import health, metrics
 from delivery.ops.leader import LeaderElector, LeaseConfig
@@ -133,6 +135,7 @@ async def _take_part(
     *,
     watching: list[Informer],
     synced: asyncio.Event,
+    fence: Fence | None,
 ) -> None:
     """Wait for every informer's first listing, then write: always, or while holding the Lease."""
     queue = controller.queue
@@ -158,7 +161,7 @@ async def _take_part(
     if options.leader is None:
         lead(True)
         return
-    await LeaderElector(kube, options.leader, lead).run()
+    await LeaderElector(kube, options.leader, lead, fence).run()
 
 
 async def _until_signalled() -> None:
@@ -185,10 +188,14 @@ async def run(options: Options) -> None:
     """Run every controller until SIGTERM or SIGINT."""
     client = await api_client(options.kubeconfig)
     kube = Kube(client)
-    controller = RolloutController(kube, options.workers, options.identity)
+    # The controllers' writes are fenced by the Lease (with election) and counted for failpoints;
+    # the informers only read and the elector writes its Lease unfenced.
+    fence = Fence() if options.leader is not None else None
+    writer = kube.guarded(fence, Failpoints.from_environment())
+    controller = RolloutController(writer, options.workers, options.identity)
     controller.queue.close()  # opened by _take_part
     batch = Batch(options.rerender_limit, datetime.timedelta(seconds=options.rerender_deadline))
-    components = ComponentController(kube, options.workers, batch=batch)
+    components = ComponentController(writer, options.workers, batch=batch)
     balancers = LoadBalancerClient(options.lb_endpoint) if options.lb_endpoint else None
     components.steps.append(LoadBalancing(components.kube, balancers))
     components.queue.close()  # opened with the Rollout controller's, by _take_part
@@ -211,7 +218,7 @@ async def run(options: Options) -> None:
         asyncio.create_task(notifier.run()),
     ]
     taking_part = asyncio.create_task(
-        _take_part(kube, options, controller, components, watching=watching, synced=synced)
+        _take_part(kube, options, controller, components, watching=watching, synced=synced, fence=fence)
     )
 
     def liveness() -> str | None:

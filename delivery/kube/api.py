@@ -19,6 +19,8 @@ from kubernetes.aio.client import ApiClient
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.client.rest import RESTResponse
 
+from delivery.kube.failpoints import Failpoints
+from delivery.kube.fence import Fence
 from delivery.ops.metrics import record_api_error
 
 FIELD_MANAGER = "delivery"
@@ -27,6 +29,7 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 WATCH_SECONDS = 240  # the apiserver ends a watch after this; the watcher starts another
+REQUEST_SECONDS = 30.0  # every other request: a whole-request deadline, never the client's none
 
 Object = dict[str, Any]
 
@@ -75,11 +78,23 @@ class KubeError(RuntimeError):
 
 
 class Kube:
-    """Async access to the apiserver through one `kubernetes.aio` ApiClient."""
+    """Async access to the apiserver through one `kubernetes.aio` ApiClient.
 
-    def __init__(self, client: ApiClient, field_manager: str = FIELD_MANAGER) -> None:
+    A Kube given a `fence` sends no write unless the fence says this replica's Lease is valid;
+    one given `failpoints` counts its writes and lets a test kill or stall the process at one."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        field_manager: str = FIELD_MANAGER,
+        *,
+        fence: Fence | None = None,
+        failpoints: Failpoints | None = None,
+    ) -> None:
         self.client = client
         self.field_manager = field_manager
+        self.fence = fence
+        self.failpoints = failpoints
         self.requests: Counter[str] = Counter()
 
     def managed_as(self, field_manager: str) -> Kube:
@@ -87,7 +102,13 @@ class Kube:
         so the process's count is whole."""
         if field_manager == self.field_manager:
             return self
-        other = Kube(self.client, field_manager)
+        other = Kube(self.client, field_manager, fence=self.fence, failpoints=self.failpoints)
+        other.requests = self.requests
+        return other
+
+    def guarded(self, fence: Fence | None, failpoints: Failpoints | None) -> Kube:
+        """The same connection and counts, its writes fenced and counted for failpoints."""
+        other = Kube(self.client, self.field_manager, fence=fence, failpoints=failpoints)
         other.requests = self.requests
         return other
 
@@ -123,21 +144,28 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         query: dict[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float = REQUEST_SECONDS,
     ) -> RESTResponse:
         url = self.client.configuration.host + path
         if query:
             url += "?" + urlencode(query)
         headers = {"Accept": "application/json", "Content-Type": content_type}
         await self.client.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
+        write = method in WRITE_VERBS
+        number = await self.failpoints.before_write(method, path) if write and self.failpoints else 0
+        if write and self.fence is not None:
+            self.fence.check(method, path)  # the last moment before the request leaves
         self.requests[method] += 1
         try:
-            return await self.client.call_api(
+            response = await self.client.call_api(
                 method, url, header_params=headers, body=body, _request_timeout=timeout
             )
         except ApiException as error:
             record_api_error(method, error.status or 0)
             raise _kube_error(error.status or 0, error.body or "") from error
+        if number and self.failpoints is not None:
+            await self.failpoints.after_write(number, method, path)
+        return response
 
     async def watch(
         self,

@@ -8,7 +8,9 @@ two replicas leaders. Every write of the Lease is guarded by its resourceVersion
 racing for an expired Lease, exactly one wins.
 
 A leader that cannot renew within `renew_deadline` (shorter than `lease_duration`) steps down on
-its own clock before any standby can see the Lease expire, so two replicas never write at once.
+its own clock before any standby can see the Lease expire. Stepping down is itself a task of the
+event loop, so a loop blocked past the deadline cannot step down in time: the `Fence` it keeps
+extended is what stops such a replica's writes (see `delivery.kube.fence`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import aiohttp
 
 from delivery.kube.api import Kube, KubeError, Object
+from delivery.kube.fence import Fence
 from delivery.kube.kinds import LEASE
 
 DEFAULT_LEASE_NAME = "delivery-controller"
@@ -68,10 +71,17 @@ def micro_time(moment: datetime.datetime) -> str:
 class LeaderElector:
     """Acquires and renews one Lease; `on_change(True/False)` is called when leadership flips."""
 
-    def __init__(self, kube: Kube, config: LeaseConfig, on_change: Callable[[bool], None]) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        config: LeaseConfig,
+        on_change: Callable[[bool], None],
+        fence: Fence | None = None,
+    ) -> None:
         self.kube = kube
         self.config = config
         self._on_change = on_change
+        self.fence = fence or Fence()
         self.leading = False
         self._observed: Object | None = None  # the Lease spec as last seen
         self._observed_at = 0.0  # loop time when it last changed
@@ -89,6 +99,7 @@ class LeaderElector:
                 while not await self._try_acquire_or_renew():
                     await asyncio.sleep(config.retry_period)
                     renewed = loop.time()
+                self.fence.extend(renewed + config.renew_deadline)
                 self._set(True)
                 while loop.time() - renewed < config.renew_deadline:
                     await asyncio.sleep(config.retry_period)
@@ -97,6 +108,7 @@ class LeaderElector:
                     with contextlib.suppress(TimeoutError):
                         if await asyncio.wait_for(self._try_acquire_or_renew(), timeout=max(left, 0.01)):
                             renewed = attempt
+                            self.fence.extend(renewed + config.renew_deadline)
                 log.error(
                     "lost the Lease %s/%s: not renewed within %.1fs; stopping writes",
                     config.namespace,
@@ -111,6 +123,8 @@ class LeaderElector:
 
     def _set(self, leading: bool) -> None:
         self.leading = leading
+        if not leading:
+            self.fence.revoke()
         if leading:
             log.info(
                 "leading with Lease %s/%s as %s",
