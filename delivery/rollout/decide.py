@@ -4,15 +4,16 @@ Pure: the same observation gives the same decision, so a controller killed at an
 again what it decided before. At most one transition per reconcile; each one is a status write
 and an Event, so the history in `kubectl get events` is the machine's path, step by step.
 The status is the machine's memory: the state, the step, when a pause began, when traffic last
-moved (the scale-down delays count from there).
+moved (the scale-down delays count from there). Those times move only with a fact (`_dated`), so
+a Rollout that has nothing left to do decides the same status at every reconcile: no write.
 """
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, get_type_hints
 
 from delivery.analysis.runner import Phase, Run, RunKey, Wanted, current, lifecycle
 from delivery.api.rollout import AnalysisKind, StrategyName
@@ -78,6 +79,10 @@ class Memory:
             ready=status.get("readyReplicas") or 0,
             reason=status.get("reason"),
         )
+
+
+# The wall-clock fields of the memory, found by their type so that a new one cannot be left out.
+STAMPS = frozenset(name for name, hint in get_type_hints(Memory).items() if hint == datetime.datetime | None)
 
 
 @dataclass(frozen=True)
@@ -474,16 +479,59 @@ def _requested(o: Observed, memory: Memory) -> tuple[Memory, Transition | None, 
     return memory, None, (), ""
 
 
-def _remember(o: Observed, memory: Memory, desired: Desired, moved: bool) -> Memory:
+def _moves_traffic(o: Observed, desired: Desired) -> bool:
+    """Whether applying `desired` moves traffic: the canary weight changes, or a Service that selects
+    one of the rollout's revisions is pointed at another.
+
+    A strategy names a revision for every role it knows, Service or not; only what is applied
+    counts. A role with no Service (none named, or named and not there: nothing is selected then)
+    can never come to select what is asked, so counting it stamped every reconcile of a basic canary
+    with the time, which made every status differ from the last: the write loop at scale. A
+    Service that selects none of the revisions yet takes traffic from none of them when it is
+    pointed at one, so that is no move either (and it cannot be told apart from a missing one here).
+    """
+    applied = o.applied_selectors
+    return desired.canary_weight != o.applied_weight or any(
+        role in applied and applied[role] != revision for role, revision in desired.selectors.items()
+    )
+
+
+def _remember(o: Observed, memory: Memory, *, moved: bool, traffic_moved: bool) -> Memory:
     """Note progress (a transition, or ready pods changing) and the moment traffic moves."""
     ready = sum(rs.ready for rs in o.replicasets)
     if moved or ready != memory.ready or memory.progressed is None:
         memory = replace(memory, progressed=o.now, ready=ready)
-    if desired.canary_weight != o.applied_weight or any(
-        o.applied_selectors.get(role) != revision for role, revision in desired.selectors.items()
-    ):
+    if traffic_moved:
         memory = replace(memory, traffic_moved=o.now)
     return memory
+
+
+def _facts(memory: Memory) -> tuple[object, ...]:
+    """The memory without the clock: each stamp only as there or not (a missing one is a fact)."""
+    return tuple(
+        getattr(memory, f.name) is not None if f.name in STAMPS else getattr(memory, f.name)
+        for f in fields(memory)
+    )
+
+
+def _dated(previous: Memory, memory: Memory, *, moved: bool) -> Memory:
+    """`memory` with the stamps of `previous` unless a fact changed: the clock alone never changes it.
+
+    `moved` is a fact the memory does not hold: a transition (the status counts them) or traffic
+    moving (which Service selects what is not in the status at all). Every other fact of the
+    memory is a field of the status too, so a status can differ from the last by its times only
+    in a reconcile that takes a transition or writes to a Service or a router as well.
+
+    Every stamp (any `datetime` field of `Memory`, present or future) dates a fact, so a stamp
+    that moves while every fact stays is a comparison that never settles, and the status it is
+    written to would differ at every reconcile: one write per reconcile, whose watch event is the
+    next reconcile. Decided here, once for all stamps, rather than at each place that sets one;
+    and here rather than by comparing statuses without their times, which could not tell a
+    traffic move's stamp from a clock's and would drop it: a scale-down would not wait its delay.
+    """
+    if moved or _facts(memory) != _facts(previous):
+        return memory
+    return replace(memory, **{name: getattr(previous, name) for name in STAMPS})
 
 
 def _scale_down_wait(o: Observed, memory: Memory) -> float | None:
@@ -506,7 +554,9 @@ def decide(o: Observed) -> Decision:
         if transition is not None:
             memory = _enter(memory, transition)
             desired = _desired(o, memory)
-    memory = _remember(o, memory, desired, moved=transition is not None)
+    traffic_moved = _moves_traffic(o, desired)
+    memory = _remember(o, memory, moved=transition is not None, traffic_moved=traffic_moved)
+    memory = _dated(o.memory, memory, moved=transition is not None or traffic_moved)
     waits = [w for w in (wait, _scale_down_wait(o, memory)) if w is not None]
     runs = _runs(o, memory, transition, consumed)
     note = note or _post_promotion_note(o, memory, runs)
