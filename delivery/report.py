@@ -3,9 +3,11 @@
 Conditions follow the Kubernetes conventions that `kubectl wait` relies on: `lastTransitionTime`
 changes only when the status flips, and each carries the `observedGeneration` it was computed for.
 
-Events get deterministic names (`<object>.<sequence>`): a controller killed between writing an
-Event and writing the status re-decides the same transition after restart, re-creates the same
-Event, is told it already exists, and moves on, so no transition is reported twice or lost.
+Events get deterministic names (`<object>.<uid>.<sequence>`): a controller killed between writing
+an Event and writing the status re-decides the same transition after restart, re-creates the same
+Event, is told it already exists, and moves on, so no transition is reported twice or lost. The
+uid (its first 8 characters) tells apart an object deleted and created again under the same name,
+whose transitions count from 1 again: without it, its Events would be taken as written already.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from delivery.kube.api import Kind, Kube, KubeError, Object
 
 EVENT = Kind("v1", "Event", "events")
 COMPONENT_NAME = "delivery"
+NAME_LIMIT = 253
 
 
 def now() -> str:
@@ -61,6 +64,14 @@ class EventNote:
     warning: bool = False
 
 
+def event_name(involved: Object, sequence: int) -> str:
+    """`<name>.<uid>.<sequence>`, the name cut short if need be (an Event's name is at most 253)."""
+    metadata = involved["metadata"]
+    suffix = f".{metadata['uid'][:8]}.{sequence:08x}"
+    name: str = metadata["name"]
+    return name[: NAME_LIMIT - len(suffix)] + suffix
+
+
 async def record_event(
     kube: Kube, involved: Object, sequence: int, note: EventNote, instance: str = ""
 ) -> bool:
@@ -71,7 +82,7 @@ async def record_event(
     event = {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{metadata['name']}.{sequence:08x}", "namespace": metadata["namespace"]},
+        "metadata": {"name": event_name(involved, sequence), "namespace": metadata["namespace"]},
         "involvedObject": {
             "apiVersion": involved["apiVersion"],
             "kind": involved["kind"],

@@ -3,10 +3,14 @@
 
 Order of the writes in one reconcile, chosen so that a kill at any point is safe:
 1. ReplicaSets, Services, traffic: idempotent targets, redone identically after a restart;
-2. consumed command annotations are removed (guarded: a command changed meanwhile is kept);
-   a kill right after loses the command rather than acting on it twice;
-3. the Event of the transition, named by its sequence number, so re-creating it is a no-op;
-4. the status, guarded by resourceVersion: a decision taken on a stale read is refused.
+2. consumed command annotations are removed, only if the Rollout is still the version decided
+   from (a JSON patch `test` of resourceVersion); a kill right after loses the command rather
+   than acting on it twice;
+3. the Event of the transition, named by the Rollout's uid and the transition's number, so
+   re-creating it after a restart is a no-op and a re-created Rollout has Events of its own;
+4. the status, guarded by the version the decision was taken from (or the one step 2 wrote):
+   a decision taken on a stale read is refused (`Stale`) and taken again on fresh state;
+5. the transition's notifications and metrics, once the status that records it is written.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from delivery.api.rollout import Phase
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
-from delivery.kube.informer import Handler, Watch
+from delivery.kube.informer import Handler, Watch, trimmed
 from delivery.kube.kinds import DEPLOYMENT, REPLICA_SET, ROLLOUT
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
@@ -40,6 +44,11 @@ from strategies.types import Role
 log = logging.getLogger(__name__)
 
 INVALID_RETRY = 15.0  # seconds: an invalid spec is looked at again, in case what it names appears
+STALE_RETRY = 1.0  # seconds: a decision refused as stale is retaken at the latest this soon
+
+
+class Stale(Exception):
+    """The Rollout changed between the observation and a guarded write: decide again."""
 
 
 def _replicasets(children: dict[str, Object]) -> dict[str, Object]:
@@ -128,6 +137,11 @@ class RolloutController:
             return await self._reconcile(rollout)
         except (InvalidSpec, RoutingTargetMissing) as error:
             return await self._invalid(rollout, str(error))
+        except Stale as error:
+            # The Rollout changed after the decision was taken: the change's own watch event runs
+            # the reconcile again on it; the requeue is only a backstop.
+            log.info("%s/%s: %s; deciding again", key[0], key[1], error)
+            return STALE_RETRY
 
     async def _reconcile(self, rollout: Object) -> float | None:
         key = key_of(rollout)
@@ -230,7 +244,7 @@ class RolloutController:
                 {"status": _status_patch(previous, status)},
                 subresource="status",
             )
-            self.cache.observe("MODIFIED", written)
+            self.cache.observe("MODIFIED", trimmed(written))
         return INVALID_RETRY
 
     async def _act(
@@ -267,7 +281,7 @@ class RolloutController:
         previous = rollout.get("status") or {}
         resource_version = metadata["resourceVersion"]
         if decision.consumed:
-            resource_version = await self._consume(rollout, decision.consumed) or resource_version
+            resource_version = await self._consume(rollout, decision.consumed)
         status = status_of(
             previous,
             decision,
@@ -277,6 +291,7 @@ class RolloutController:
             selector=",".join(f"{k}={v}" for k, v in sorted(plan.match_labels.items())),
             now=now(),
         )
+        note = None
         if decision.transition is not None:
             transition = decision.transition
             log.info(
@@ -289,19 +304,28 @@ class RolloutController:
                 transition.message,
             )
             note = EventNote(transition.reason.value, transition.message, transition.warning)
-            if await record_event(self.kube, rollout, status["transitionCount"], note, self.instance):
-                for hook in self.on_transition:
-                    hook(rollout, status, note)
+            await record_event(self.kube, rollout, status["transitionCount"], note, self.instance)
         if status != previous:
-            written = await self.kube.patch_guarded(
-                ROLLOUT,
-                namespace,
-                name,
-                resource_version,
-                {"status": _status_patch(previous, status)},
-                subresource="status",
-            )
-            self.cache.observe("MODIFIED", written)
+            try:
+                written = await self.kube.patch_guarded(
+                    ROLLOUT,
+                    namespace,
+                    name,
+                    resource_version,
+                    {"status": _status_patch(previous, status)},
+                    subresource="status",
+                )
+            except KubeError as error:
+                if error.conflict:
+                    raise Stale("the status changed since it was read") from error
+                raise
+            self.cache.observe("MODIFIED", trimmed(written))
+        if note is not None:
+            # Told once the status that records the transition is written: exactly one write
+            # takes transitionCount to this number (it is guarded), so at most once, and a
+            # decision refused as stale tells nobody of a transition that did not happen.
+            for hook in self.on_transition:
+                hook(rollout, status, note)
 
     async def _tell_measurements(self, rollout: Object, measured: Advanced) -> None:
         """An Event for each notable measurement, once it is in the status."""
@@ -311,11 +335,14 @@ class RolloutController:
                 note = EventNote(reason.value, message, warning=True)
                 await record_event(self.kube, rollout, taken.sequence, note, self.instance)
 
-    async def _consume(self, rollout: Object, names: tuple[str, ...]) -> str | None:
-        """Remove acted-on command annotations, each only if it still holds the value acted on."""
+    async def _consume(self, rollout: Object, names: tuple[str, ...]) -> str:
+        """Remove acted-on command annotations, only if the Rollout is still the version the
+        decision was taken from; the new version, which then guards the status write."""
         metadata = rollout["metadata"]
         annotations = metadata.get("annotations") or {}
-        operations: list[dict[str, Any]] = []
+        operations: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": metadata["resourceVersion"]}
+        ]
         for name in names:
             path = "/metadata/annotations/" + name.replace("~", "~0").replace("/", "~1")
             operations += [
@@ -327,7 +354,9 @@ class RolloutController:
                 ROLLOUT, metadata["namespace"], metadata["name"], operations, content_type=JSON_PATCH
             )
         except KubeError as error:
-            log.info("command annotation changed before it was removed: %s", error)
-            return None
+            if error.status in (409, 422):  # a failed test: the Rollout changed since the decision
+                raise Stale(f"the Rollout changed before its commands were consumed: {error}") from error
+            raise
+        self.cache.observe("MODIFIED", trimmed(written))
         version: str = written["metadata"]["resourceVersion"]
         return version

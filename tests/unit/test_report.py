@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from delivery.report import Condition, merge_conditions
+from delivery.report import Condition, event_name, merge_conditions
 
 
 def test_a_new_condition_gets_the_time_and_generation() -> None:
@@ -38,3 +38,17 @@ def test_a_flip_moves_the_transition_time_and_others_are_kept() -> None:
     by_type = {c["type"]: c for c in second}
     assert by_type["Paused"]["lastTransitionTime"] == "T2"
     assert by_type["Progressing"] == next(c for c in first if c["type"] == "Progressing")
+
+
+def test_an_event_is_named_by_the_object_its_uid_and_the_sequence() -> None:
+    first = {"metadata": {"name": "web", "uid": "0f1e2d3c-aaaa-bbbb-cccc-000000000000"}}
+    again = {"metadata": {"name": "web", "uid": "99887766-aaaa-bbbb-cccc-000000000000"}}
+    assert event_name(first, 3) == "web.0f1e2d3c.00000003"
+    assert event_name(again, 3) != event_name(first, 3)  # re-created under the same name
+
+
+def test_a_long_name_is_cut_so_the_event_name_fits() -> None:
+    body = {"metadata": {"name": "a" * 253, "uid": "0f1e2d3c-aaaa"}}
+    name = event_name(body, 0xFFFFFFFF)
+    assert len(name) == 253
+    assert name.endswith(".0f1e2d3c.ffffffff")
