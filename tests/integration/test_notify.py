@@ -19,7 +19,7 @@ from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
-from tests.rollouts import apply, rollout, wait_for
+from tests.rollouts import apply, event_objects, get, rollout, wait_for
 from tests.waiting import eventually
 
 SHARD = "notify"
@@ -136,5 +136,49 @@ def test_chosen_transitions_reach_the_hooks_without_holding_the_rollout(
         lines = [json.loads(line) for line in controller.log.read_text().splitlines() if line.startswith("{")]
         about = {(line.get("object"), line.get("revision")) for line in lines if "->" in line["message"]}
         assert (f"{namespace}/web", new) in about  # the transitions of the release, with their revision
+    finally:
+        controller.stop()
+
+
+def test_a_rollout_created_again_under_its_name_has_all_its_events_and_notifications(
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path, hooks: Hooks
+) -> None:
+    """Events are named by the Rollout's uid too: the second Rollout's transitions count from 1
+    again, and would otherwise be taken as already reported (409) and never told."""
+    hooks.released.set()
+    controller = Controller(
+        sandbox,
+        tmp_path / "delivery.log",
+        args=(
+            f"--controller-id={SHARD}",
+            f"--namespace={namespace}",
+            "--webhook=off",
+            f"--notify-webhook={hooks.url}/json",
+            "--notify-reasons=" + ",".join(CHOSEN),
+        ),
+    )
+    controller.start()
+    try:
+        web = rollout("web", namespace, "web:1", STRATEGY)
+        web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+        uids = []
+        for _ in range(2):
+            apply(sandbox, web)
+            wait_for(sandbox, "web", namespace, timeout=60, phase="Healthy")
+            uids.append(get(sandbox, "rollout", "web", namespace)["metadata"]["uid"])
+            sandbox.kubectl_run("delete", "rollout", "web", "-n", namespace, "--wait=true")
+        assert uids[0] != uids[1]
+        by_uid = {
+            uid: [
+                e["reason"]
+                for e in event_objects(sandbox, "web", namespace)
+                if e["involvedObject"]["uid"] == uid
+            ]
+            for uid in uids
+        }
+        assert by_uid[uids[0]] == by_uid[uids[1]]
+        assert by_uid[uids[0]]  # the first release's Events, each Rollout its own
+        eventually(lambda: len(hooks.json) == 2, timeout=30, what="a notification for each Rollout")
+        assert [message["reason"] for message in hooks.json] == [Reason.COMPLETED, Reason.COMPLETED]
     finally:
         controller.stop()
