@@ -60,6 +60,10 @@ def _builder(subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey) -> x
     )
 
 
+def _ca_pair(directory: Path) -> KeyPair:
+    return KeyPair(directory / "ca.crt", directory / "ca.key")
+
+
 @dataclass(frozen=True)
 class Authority:
     """A CA on disk that issues the sandbox's certificates."""
@@ -76,10 +80,15 @@ class Authority:
             .add_extension(CA_KEY_USAGE, critical=True)
             .sign(key, hashes.SHA256())
         )
-        pair = KeyPair(directory / "ca.crt", directory / "ca.key")
+        pair = _ca_pair(directory)
         pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         _write_key(key, pair.key)
         return cls(pair)
+
+    @classmethod
+    def load(cls, directory: Path) -> Authority:
+        """The CA `create` made in `directory`, to issue more certificates once the sandbox runs."""
+        return cls(_ca_pair(directory))
 
     def issue(
         self,
