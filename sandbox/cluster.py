@@ -5,6 +5,10 @@ Every component listens on 127.0.0.1 on a port picked at start; TLS material is 
 sandbox; the admin kubeconfig embeds its certificates so it can be copied anywhere. The state
 (ports and pids) is kept in `<root>/state.json` so that `python -m sandbox down` can stop a
 detached sandbox started by another command.
+
+The apiserver audits every write (who, what, when received, when answered) to
+`<root>/audit/audit.log`, and nothing else, so a test can tell which client wrote what and when:
+give each client its own identity with `user_kubeconfig`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import httpx
 import yaml
 
 from sandbox import build
-from sandbox.pki import ClusterPki
+from sandbox.pki import Authority, ClusterPki, KeyPair
 from sandbox.processes import ComponentFailed, Managed, spawn, wait_until
 from sandbox.prometheus import Prometheus
 from sandbox.versions import ETCD, KUBERNETES, KWOK
@@ -33,6 +37,18 @@ POD_CIDR = "10.244.0.0/16"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 DEFAULT_NODES = 3
 START_TIMEOUT = 120.0
+# Writes at Metadata level (no bodies, about 1 KB each), reads and everything else not at all, and
+# only once answered (the received stage would repeat each entry): the log stays small.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
+        {"level": "None"},
+    ],
+}
+AUDIT_LOG_MAX_MB = 100  # rotated once past this, one old file kept: at most twice this on disk
 
 
 def free_port() -> int:
@@ -74,6 +90,10 @@ class Sandbox:
         return self.root / "kubeconfig"
 
     @property
+    def audit_log(self) -> Path:
+        return self.root / "audit" / "audit.log"
+
+    @property
     def server(self) -> str:
         return f"https://127.0.0.1:{self.ports.apiserver}"
 
@@ -109,7 +129,9 @@ class Sandbox:
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True)
         pki = ClusterPki.create(self.root / "pki")
-        self._write_kubeconfig(pki)
+        self._write_kubeconfig(self.kubeconfig, "admin", pki.admin)
+        self.audit_log.parent.mkdir()
+        (self.audit_log.parent / "policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
         try:
             self._start_etcd()
             self._start_apiserver(pki)
@@ -222,6 +244,13 @@ class Sandbox:
                 # The `kubernetes` Service cannot point at a loopback address; nothing here needs it.
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
+                f"--audit-policy-file={self.audit_log.parent / 'policy.yaml'}",
+                f"--audit-log-path={self.audit_log}",
+                # Each entry written before the answer is sent, so a client that got its answer
+                # finds its write in the log (batching would delay entries by up to a second).
+                "--audit-log-mode=blocking",
+                f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",
+                "--audit-log-maxbackup=1",
             ],
         )
         wait_until(process, lambda: self._get("/readyz").status_code == 200, timeout=START_TIMEOUT)
@@ -357,33 +386,54 @@ class Sandbox:
             raise ComponentFailed(f"{method} {path} failed: {response.status_code} {response.text}")
         return response
 
-    def _write_kubeconfig(self, pki: ClusterPki) -> None:
+    def _write_kubeconfig(self, path: Path, user: str, pair: KeyPair) -> None:
         def b64(path: Path) -> str:
             return base64.b64encode(path.read_bytes()).decode()
 
+        ca = Authority.load(self.root / "pki").pair.cert
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
                 {
                     "name": "sandbox",
-                    "cluster": {"server": self.server, "certificate-authority-data": b64(pki.ca.cert)},
+                    "cluster": {"server": self.server, "certificate-authority-data": b64(ca)},
                 }
             ],
             "users": [
                 {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate-data": b64(pki.admin.cert),
-                        "client-key-data": b64(pki.admin.key),
-                    },
+                    "name": user,
+                    "user": {"client-certificate-data": b64(pair.cert), "client-key-data": b64(pair.key)},
                 }
             ],
-            "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "admin"}}],
+            "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": user}}],
             "current-context": "sandbox",
         }
-        self.kubeconfig.write_text(yaml.safe_dump(config))
-        self.kubeconfig.chmod(0o600)
+        path.write_text(yaml.safe_dump(config))
+        path.chmod(0o600)
+
+    # -- identities and the audit log --------------------------------------------------------------
+    def user_kubeconfig(self, user: str) -> Path:
+        """A kubeconfig for a cluster admin (group system:masters) named `user`: the audit log
+        tells its requests from every other client's, which the admin's shared identity cannot."""
+        directory = self.root / "users"
+        directory.mkdir(exist_ok=True)
+        pair = Authority.load(self.root / "pki").issue(directory, user, user, organization="system:masters")
+        path = directory / f"{user}.kubeconfig"
+        self._write_kubeconfig(path, user, pair)
+        return path
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """The writes audited so far, parsed, in the order they were answered (the rotated file
+        first): `user.username`, `verb`, `objectRef`, `requestReceivedTimestamp`,
+        `stageTimestamp`, `responseStatus.code`, ..."""
+        events: list[dict[str, Any]] = []
+        # lumberjack names a rotated file audit-<time>.log, which sorts before audit.log
+        for path in sorted(self.audit_log.parent.glob("audit*.log")):
+            text = path.read_text()
+            complete = text[: text.rfind("\n") + 1]  # a line still being written waits for next time
+            events += [json.loads(line) for line in complete.splitlines()]
+        return events
 
 
 def _wait_healthy(process: Managed, port: int) -> None:
