@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,11 +101,15 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def spawn(name: str, argv: Sequence[str], log: Path, *, detached: bool) -> Managed:
+def spawn(
+    name: str, argv: Sequence[str], log: Path, *, detached: bool, env: Mapping[str, str] | None = None
+) -> Managed:
+    """Start `argv` with its output in `log`; `env` is added to this process's environment."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         popen = subprocess.Popen(
             list(argv),
+            env={**os.environ, **env} if env else None,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

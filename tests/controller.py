@@ -17,9 +17,14 @@ from sandbox.processes import Managed, log_tail, spawn
 
 @dataclass
 class Controller:
+    """`kubeconfig` gives the process its own identity in the audit log (the admin's by default);
+    `env` is added to its environment (`DELIVERY_FAILPOINTS`, say)."""
+
     sandbox: Sandbox
     log: Path
     args: tuple[str, ...] = ()
+    kubeconfig: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
     process: Managed | None = field(default=None, repr=False)
 
     def start(self) -> None:
@@ -28,11 +33,11 @@ class Controller:
             "-m",
             "delivery.cli.main",
             "run",
-            f"--kubeconfig={self.sandbox.kubeconfig}",
+            f"--kubeconfig={self.kubeconfig or self.sandbox.kubeconfig}",
             *self.args,
         ]
         os.environ.setdefault("PYTHONUNBUFFERED", "1")
-        self.process = spawn("delivery", argv, self.log, detached=False)
+        self.process = spawn("delivery", argv, self.log, detached=False, env=self.env)
 
     def kill(self) -> None:
         """SIGKILL, as a node failure would: no chance to clean up."""
