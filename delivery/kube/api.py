@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 from kubernetes.aio.client import ApiClient
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.client.rest import RESTResponse
 
 from delivery.kube.failpoints import Failpoints
-from delivery.kube.fence import Fence
+from delivery.kube.fence import Fence, Fenced, FencedBody
 from delivery.ops.metrics import record_api_error
 
 FIELD_MANAGER = "delivery"
@@ -154,18 +155,41 @@ class Kube:
         write = method in WRITE_VERBS
         number = await self.failpoints.before_write(method, path) if write and self.failpoints else 0
         if write and self.fence is not None:
-            self.fence.check(method, path)  # the last moment before the request leaves
-        self.requests[method] += 1
-        try:
-            response = await self.client.call_api(
-                method, url, header_params=headers, body=body, _request_timeout=timeout
-            )
-        except ApiException as error:
-            record_api_error(method, error.status or 0)
-            raise _kube_error(error.status or 0, error.body or "") from error
+            self.fence.check(method, path)  # before the client even starts: the cheap refusal
+            response = await self._send_fenced(method, url, headers, body, timeout=timeout, fence=self.fence)
+        else:
+            self.requests[method] += 1
+            try:
+                response = await self.client.call_api(
+                    method, url, header_params=headers, body=body, _request_timeout=timeout
+                )
+            except ApiException as error:
+                record_api_error(method, error.status or 0)
+                raise _kube_error(error.status or 0, error.body or "") from error
         if number and self.failpoints is not None:
             await self.failpoints.after_write(number, method, path)
         return response
+
+    async def _send_fenced(
+        self, method: str, url: str, headers: dict[str, str], body: Any, *, timeout: float, fence: Fence
+    ) -> RESTResponse:
+        """A write whose body checks the fence as it is written (see `delivery.kube.fence`), on the
+        kubernetes client's own connection pool and TLS."""
+        rest = self.client.rest_client
+        if rest.pool_manager is None:
+            rest.pool_manager = rest._create_pool_manager()
+        what = f"{method} {url.removeprefix(self.client.configuration.host).partition('?')[0]}"
+        data = FencedBody(json.dumps({} if body is None else body).encode(), fence, what)
+        self.requests[method] += 1
+        try:
+            response = await rest.pool_manager.request(
+                method, url, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
+            )
+        except Exception as error:
+            if not fence.valid:
+                raise Fenced(f"{what} not sent: this replica's Lease is not known to be valid") from error
+            raise
+        return RESTResponse(response)
 
     async def watch(
         self,

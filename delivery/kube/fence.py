@@ -9,12 +9,21 @@ instant after). The standby waits a whole `lease_duration` (longer than `renew_d
 the last change it saw, so a write this check lets through was sent while no other replica
 could lead. A write refused here raises `Fenced` and is never sent.
 
-The window that remains is the request's own time on the wire after the check, as in client-go.
+The check is made twice: once before the request is handed to the HTTP client, and again by the
+request body itself (`FencedBody`), synchronously, right before its bytes go to the socket. The
+second is the one that counts: between the two, aiohttp awaits (a thread-pool hop for netrc, the
+body's own write task), and a loop stalled there would otherwise send a write checked seconds
+earlier. The apiserver acts on a write only once its body has arrived, so a body refused here is
+a write never done. What remains is the request's time on the wire, as in client-go.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
+
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import BytesPayload
 
 
 class Fenced(RuntimeError):
@@ -38,3 +47,20 @@ class Fence:
     def check(self, method: str, path: str) -> None:
         if not self.valid:
             raise Fenced(f"{method} {path} not sent: this replica's Lease is not known to be valid")
+
+
+class FencedBody(BytesPayload):
+    """A request body that checks the fence at the moment it is written to the connection."""
+
+    def __init__(self, value: bytes, fence: Fence, what: str, **kwargs: Any) -> None:
+        super().__init__(value, **kwargs)
+        self._fence = fence
+        self._what = what
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
+        method, _space, path = self._what.partition(" ")
+        self._fence.check(method, path)  # nothing awaited between this and the bytes' leaving
+        await super().write_with_length(writer, content_length)

@@ -7,12 +7,20 @@ refused the write it had queued, and it said it lost the Lease.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import time
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from delivery.operator import CONTROLLER_ID_LABEL
+import pytest
+
+from delivery.kube.api import Kube
+from delivery.kube.fence import Fence, Fenced
+from delivery.kube.kinds import CONFIG_MAP
+from delivery.operator import CONTROLLER_ID_LABEL, api_client
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
@@ -163,3 +171,40 @@ def test_a_leader_stalled_past_its_lease_writes_nothing_after_its_deadline(
     finally:
         first.stop()
         second.stop()
+
+
+async def test_a_write_checked_before_a_stall_is_not_sent_after_the_deadline(sandbox: Sandbox) -> None:
+    """The hole the body's own check closes: between the first check and the bytes' leaving, aiohttp
+    awaits (a thread-pool hop, a separate task for the body). A loop stalled there used to send, a
+    second after the deadline, a write checked before it; now the body refuses to be written."""
+    user = "fencing-hole"
+    client = await api_client(str(sandbox.user_kubeconfig(user)))
+    fence = Fence()
+    kube = Kube(client).guarded(fence, None)
+    name = f"hole-{uuid.uuid4().hex[:8]}"
+    try:
+        fence.extend(time.monotonic() + 5)
+        await kube.create(CONFIG_MAP, "default", config_map(f"{name}-warm"))  # a pooled connection
+        fence.revoke()
+        fence.extend(time.monotonic() + 0.2)
+
+        async def stall() -> None:  # another reconcile's CPU-bound step, as a failpoint's stall
+            time.sleep(1.0)
+
+        late = asyncio.create_task(kube.create(CONFIG_MAP, "default", config_map(name)))
+        stalling = asyncio.create_task(stall())
+        with pytest.raises(Fenced):
+            await late
+        await stalling
+    finally:
+        await client.close()
+
+    def written() -> set[str]:
+        return {e["objectRef"].get("name") for e in writes(sandbox.audit_events(), user, leases=False)}
+
+    eventually(lambda: f"{name}-warm" in written() or None, timeout=10, what="the warm-up write audited")
+    assert name not in written()
+
+
+def config_map(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}}
