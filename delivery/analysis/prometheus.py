@@ -138,7 +138,9 @@ async def compare(
     if isinstance(stable, BaseException):
         raise stable
     config = JudgeConfig(_DIRECTIONS[spec.direction], float(spec.tolerance), min_samples=spec.min_samples)
-    verdict = judge(canary, stable, config, metric)
+    # Off the event loop: the Hodges-Lehmann estimate takes n·m differences, seconds of CPU for the
+    # thousands of samples a capped answer may still hold, and the loop renews the Lease.
+    verdict = await asyncio.to_thread(judge, canary, stable, config, metric)
     value: dict[str, Value] = {"canary": verdict.canary_count, "stable": verdict.stable_count}
     if verdict.p_value is not None:
         value["pValue"] = round(verdict.p_value, 4)
