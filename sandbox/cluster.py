@@ -6,6 +6,10 @@ sandbox; the admin kubeconfig embeds its certificates so it can be copied anywhe
 (ports and pids) is kept in `<root>/state.json` so that `python -m sandbox down` can stop a
 detached sandbox started by another command.
 
+The apiserver and etcd can be killed and started again in place (same flags, ports, certificates
+and data), and etcd's history compacted, so tests can make the outages and the `410 Gone` a
+controller must recover from.
+
 The apiserver audits every write (who, what, when received, when answered) to
 `<root>/audit/audit.log`, and nothing else, so a test can tell which client wrote what and when:
 give each client its own identity with `user_kubeconfig`.
@@ -19,6 +23,8 @@ import shutil
 import socket
 import ssl
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,9 @@ from sandbox.processes import ComponentFailed, Managed, spawn, wait_until
 from sandbox.prometheus import Prometheus
 from sandbox.versions import ETCD, KUBERNETES, KWOK
 
+# In the order `up` starts them (and `down` stops them in reverse): one started again goes back to
+# its place, so that `down` still stops the apiserver before etcd.
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 SERVICE_CIDR = "10.0.0.0/16"  # room for a benchmark's 1,000 Services
 POD_CIDR = "10.244.0.0/16"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
@@ -196,8 +205,16 @@ class Sandbox:
     # -- components --------------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str]) -> Managed:
         process = spawn(name, argv, self.root / "logs" / f"{name}.log", detached=self.detached)
-        self.processes.append(process)
+        self.processes.insert(self._place(name), process)
         return process
+
+    def _place(self, name: str) -> int:
+        """Where a process named `name` goes in `processes`: after the control-plane components
+        started before it, or last (Prometheus, the extras)."""
+        if name not in CONTROL_PLANE:
+            return len(self.processes)
+        earlier = CONTROL_PLANE[: CONTROL_PLANE.index(name)]
+        return sum(1 for process in self.processes if process.name in earlier)
 
     def _start_etcd(self) -> None:
         client = f"http://127.0.0.1:{self.ports.etcd}"
@@ -253,7 +270,10 @@ class Sandbox:
                 "--audit-log-maxbackup=1",
             ],
         )
-        wait_until(process, lambda: self._get("/readyz").status_code == 200, timeout=START_TIMEOUT)
+        wait_until(process, self._ready, timeout=START_TIMEOUT)
+
+    def _ready(self) -> bool:
+        return self._get("/readyz").status_code == 200
 
     def _start_controller_manager(self, pki: ClusterPki) -> None:
         process = self._spawn(
@@ -340,6 +360,74 @@ class Sandbox:
             what="creating the default service account",
         )
 
+    # -- control-plane outages --------------------------------------------------------------------
+    def kill_apiserver(self) -> None:
+        """SIGKILL the apiserver, as a crash would: every client's connection drops at once and
+        nothing answers on its port until `start_apiserver`. Its watch cache goes with it."""
+        self._kill("kube-apiserver")
+
+    def start_apiserver(self) -> float:
+        """Start the apiserver again after `kill_apiserver` (same flags, port, certificates);
+        return the `time.monotonic()` when it first answered /readyz, to a tenth of a second:
+        a client's recovery counts from there, since nothing could be written before."""
+        return self._start_again(
+            "kube-apiserver", lambda: self._start_apiserver(ClusterPki.load(self.root / "pki"))
+        )
+
+    def kill_etcd(self) -> None:
+        """SIGKILL etcd: the apiserver stays up but can neither read through nor write until
+        `start_etcd`, and its /readyz fails meanwhile."""
+        self._kill("etcd")
+
+    def start_etcd(self) -> float:
+        """Start etcd again on its data directory after `kill_etcd`; return the `time.monotonic()`
+        when the apiserver answered /readyz again (it is the apiserver that clients wait for)."""
+        self._start_again("etcd", self._start_etcd)
+        apiserver = self._process("kube-apiserver")
+        wait_until(apiserver, self._ready, timeout=START_TIMEOUT, what="ready again")
+        return time.monotonic()
+
+    def etcd_revision(self) -> int:
+        """etcd's current revision: the header of any answer of its v3 JSON gateway carries it."""
+        return int(self._etcd("range", {"key": _b64(b"/")})["header"]["revision"])
+
+    def compact_etcd(self) -> int:
+        """Drop etcd's history before its current revision (physically: done when this returns) and
+        return that revision. Any watch served from etcd that resumes from an older version is
+        answered `410 Gone`; the apiserver's watch cache still serves the versions it holds in
+        memory, until it is rebuilt from etcd (the apiserver restarted, say)."""
+        revision = self.etcd_revision()
+        self._etcd("compaction", {"revision": revision, "physical": True})
+        return revision
+
+    def _process(self, name: str) -> Managed:
+        found = next((process for process in self.processes if process.name == name), None)
+        if found is None:
+            raise RuntimeError(f"{name} is not running")
+        return found
+
+    def _kill(self, name: str) -> None:
+        process = self._process(name)
+        process.kill()
+        self.processes.remove(process)  # `down` must never signal its pid: another may have it now
+        self._save_state()
+
+    def _start_again(self, name: str, start: Callable[[], None]) -> float:
+        if any(process.name == name for process in self.processes):
+            raise RuntimeError(f"{name} is already running")
+        try:
+            start()
+        finally:
+            self._save_state()  # the new pid, even if it failed to become ready (down stops it)
+        return time.monotonic()
+
+    def _etcd(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = httpx.post(f"http://127.0.0.1:{self.ports.etcd}/v3/kv/{method}", json=body, timeout=30)
+        if response.is_error:
+            raise ComponentFailed(f"etcd {method} failed: {response.status_code} {response.text}")
+        answer: dict[str, Any] = response.json()
+        return answer
+
     # -- Prometheus outages ---------------------------------------------------------------------------
     def stop_prometheus(self) -> None:
         """Stop Prometheus as an outage would (its data stays): analysis must pause, not decide."""
@@ -388,7 +476,7 @@ class Sandbox:
 
     def _write_kubeconfig(self, path: Path, user: str, pair: KeyPair) -> None:
         def b64(path: Path) -> str:
-            return base64.b64encode(path.read_bytes()).decode()
+            return _b64(path.read_bytes())
 
         ca = Authority.load(self.root / "pki").pair.cert
         config = {
@@ -434,6 +522,10 @@ class Sandbox:
             complete = text[: text.rfind("\n") + 1]  # a line still being written waits for next time
             events += [json.loads(line) for line in complete.splitlines()]
         return events
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def _wait_healthy(process: Managed, port: int) -> None:

@@ -132,19 +132,30 @@ class ClusterPki:
     def create(cls, directory: Path) -> ClusterPki:
         directory.mkdir(parents=True, exist_ok=True)
         authority = Authority.create(directory)
-        apiserver = authority.issue(
+        authority.issue(
             directory,
             "apiserver",
             "kube-apiserver",
             hosts=("127.0.0.1", "localhost", SERVICE_IP, "kubernetes", "kubernetes.default.svc"),
         )
-        admin = authority.issue(directory, "admin", "delivery-sandbox-admin", organization="system:masters")
+        authority.issue(directory, "admin", "delivery-sandbox-admin", organization="system:masters")
+        pki = cls.load(directory)
         sa_key = _new_key()
-        sa_key_path, sa_pub_path = directory / "sa.key", directory / "sa.pub"
-        _write_key(sa_key, sa_key_path)
-        sa_pub_path.write_bytes(
+        _write_key(sa_key, pki.service_account_key)
+        pki.service_account_pub.write_bytes(
             sa_key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
-        return cls(authority.pair, apiserver, admin, sa_key_path, sa_pub_path)
+        return pki
+
+    @classmethod
+    def load(cls, directory: Path) -> ClusterPki:
+        """The files `create` made in `directory`: a component started again gets the same ones."""
+        return cls(
+            _ca_pair(directory),
+            KeyPair(directory / "apiserver.crt", directory / "apiserver.key"),
+            KeyPair(directory / "admin.crt", directory / "admin.key"),
+            directory / "sa.key",
+            directory / "sa.pub",
+        )
