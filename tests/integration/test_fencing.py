@@ -27,6 +27,8 @@ from tests.controller import Controller
 from tests.rollouts import apply, event_objects, replicas_by_revision, rollout, service, wait_for
 from tests.waiting import eventually
 
+pytestmark = pytest.mark.faults
+
 SHARD = "fencing"
 LEASE_DURATION = 4.0
 RENEW_DEADLINE = 3.0

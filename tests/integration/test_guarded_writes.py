@@ -14,12 +14,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
 from tests.rollouts import PROMOTE, apply, event_objects, get, rollout, wait_for
 from tests.waiting import eventually
+
+pytestmark = pytest.mark.faults
 
 SHARD = "guarded"
 HOLD = 4.0  # seconds the failpoint holds the write: time enough for the test's change

@@ -140,6 +140,7 @@ def test_chosen_transitions_reach_the_hooks_without_holding_the_rollout(
         controller.stop()
 
 
+@pytest.mark.faults
 def test_a_rollout_created_again_under_its_name_has_all_its_events_and_notifications(
     sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path, hooks: Hooks
 ) -> None:

@@ -24,6 +24,8 @@ from tests.proxy import CuttableProxy, kubeconfig_through, partitioned
 from tests.rollouts import apply, get, replicas_by_revision, rollout, wait_for
 from tests.waiting import eventually
 
+pytestmark = pytest.mark.faults
+
 SHARD = "gaps"
 GAP = 3.0  # seconds the controller stays cut off: several of its retries fail meanwhile
 

@@ -19,6 +19,8 @@ from delivery.analysis.provider import Unmeasurable, Verdict
 from delivery.api.analysis import Judge, Web
 from tests.unit.analysis.conftest import HUGE, Loopback
 
+pytestmark = pytest.mark.faults
+
 DEADLINE = 2  # seconds; the drip's byte a second keeps a per-operation timeout this long from firing
 SLACK = 1.0  # seconds past the deadline a loaded machine may take to report it
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)

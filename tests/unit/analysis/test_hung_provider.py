@@ -8,6 +8,8 @@ import datetime
 import time
 from typing import Any
 
+import pytest
+
 from delivery.analysis.run import Analyst, Subject
 from delivery.analysis.runner import Phase, Run
 from delivery.api.rollout import AnalysisKind
@@ -19,6 +21,8 @@ from delivery.rollout.decide import Memory, Observed, decide
 from delivery.rollout.plan import plan_of
 from strategies import ReplicaSetState
 from tests.unit.analysis.conftest import Loopback
+
+pytestmark = pytest.mark.faults
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 SLACK = 1.0  # seconds past the deadline a loaded machine may take to report it
