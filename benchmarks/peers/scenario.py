@@ -1,0 +1,121 @@
+"""The manifests of the peer benchmark, the same scenario for both controllers (pure).
+
+A basic canary without traffic routing: 2 replicas, `setWeight 50` then a 2 s pause, N Rollouts spread
+over M namespaces. Both controllers get the same pod template, the same steps and the same image change,
+so a difference in the figures is a difference of the controllers, not of the work asked of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Controller = Literal["delivery", "argo"]
+
+DELIVERY_API = "delivery.luojilab.com/v1alpha1"
+ARGO_API = "argoproj.io/v1alpha1"
+REPLICAS = 2
+PAUSE_SECONDS = 2
+STEPS: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": f"{PAUSE_SECONDS}s"}}]
+FIRST_IMAGE = "app:1"
+RELEASED_IMAGE = "app:2"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """N Rollouts in M namespaces named `<prefix>-<m>`, placed round-robin."""
+
+    prefix: str
+    rollouts: int
+    namespaces: int
+
+    def namespace_names(self) -> list[str]:
+        return [f"{self.prefix}-{index}" for index in range(self.namespaces)]
+
+    def placements(self) -> list[tuple[str, str]]:
+        """(namespace, name) of every Rollout."""
+        names = self.namespace_names()
+        return [(names[index % len(names)], f"ro-{index:05d}") for index in range(self.rollouts)]
+
+
+def namespace(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def _template(name: str, image: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": name}},
+        "spec": {"containers": [{"name": "app", "image": image}]},
+    }
+
+
+def delivery_rollout(namespace: str, name: str, image: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ours. The old revision goes as soon as the new one is promoted (scaleDownDelaySeconds 0), as
+    Argo's basic canary without traffic routing does, so both finish the same work."""
+    return {
+        "apiVersion": DELIVERY_API,
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": REPLICAS,
+            "selector": {"matchLabels": {"app": name}},
+            "template": _template(name, image),
+            "strategy": {"canary": {"steps": steps, "scaleDownDelaySeconds": 0}},
+        },
+    }
+
+
+def argo_rollout(namespace: str, name: str, image: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Argo Rollouts' basic canary: no traffic routing, so the weight is approximated by replica counts."""
+    return {
+        "apiVersion": ARGO_API,
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": REPLICAS,
+            "selector": {"matchLabels": {"app": name}},
+            "template": _template(name, image),
+            "strategy": {"canary": {"steps": steps}},
+        },
+    }
+
+
+def rollouts(
+    controller: Controller, scenario: Scenario, image: str, steps: list[dict[str, Any]] = STEPS
+) -> list[dict[str, Any]]:
+    """Every Rollout of the scenario at `image`: applied again with a new image, it is the release."""
+    build = delivery_rollout if controller == "delivery" else argo_rollout
+    return [build(ns, name, image, steps) for ns, name in scenario.placements()]
+
+
+def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """One document for `kubectl apply -f`."""
+    return {"apiVersion": "v1", "kind": "List", "items": items}
+
+
+ANALYSIS_TEMPLATE = "prometheus-up"
+# The soak's steps: a Prometheus measurement between the weight and the pause, as a real release has.
+SOAK_STEPS: list[dict[str, Any]] = [
+    {"setWeight": 50},
+    {"analysis": {"templates": [{"templateName": ANALYSIS_TEMPLATE, "clusterScope": True}]}},
+    {"pause": {"duration": f"{PAUSE_SECONDS}s"}},
+]
+
+
+def analysis_template(controller: Controller, prometheus: str) -> dict[str, Any]:
+    """One Prometheus measurement that always passes: the soak measures the controllers, not the
+    metric. Both controllers read the same fields here (only the API group differs)."""
+    return {
+        "apiVersion": DELIVERY_API if controller == "delivery" else ARGO_API,
+        "kind": "ClusterAnalysisTemplate",
+        "metadata": {"name": ANALYSIS_TEMPLATE},
+        "spec": {
+            "metrics": [
+                {
+                    "name": "up",
+                    "successCondition": "result[0] >= 0",
+                    "provider": {"prometheus": {"address": prometheus, "query": "vector(1)"}},
+                }
+            ]
+        },
+    }

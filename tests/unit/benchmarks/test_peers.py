@@ -1,0 +1,170 @@
+"""The peer benchmark's manifests and arithmetic: both controllers are asked the same, in words each
+one's schema accepts, and the figures mean what the benchmark prints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from benchmarks.peers import argo_build, scenario
+from benchmarks.peers.measure import anchored, next_write_after, percentiles, requests_by
+from delivery.api.analysis import ClusterAnalysisTemplate
+from delivery.api.rollout import Rollout
+
+PLAN = scenario.Scenario("peers", rollouts=7, namespaces=3)
+
+
+def _argo_crd(name: str) -> dict[str, Any]:
+    """The openAPIV3Schema of one of Argo's CRDs, from the newest Argo module in the Go module cache."""
+    cache = Path(
+        os.environ.get("GOMODCACHE") or Path(os.environ.get("GOPATH") or Path.home() / "go") / "pkg/mod"
+    )
+    found = sorted(cache.glob(f"github.com/argoproj/argo-rollouts@v*/manifests/crds/{name}-crd.yaml"))
+    if not found:
+        pytest.skip(
+            "Argo Rollouts' module is not in the Go module cache (python -m benchmarks.peers fetches it)"
+        )
+    crd = yaml.safe_load(found[-1].read_text())
+    schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def _unknown_fields(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """The field names in `value` that `schema` does not declare (structurally; no types or rules)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    if isinstance(value, dict) and "properties" in schema:
+        unknown = []
+        for key, item in value.items():
+            if key not in schema["properties"]:
+                unknown.append(f"{path}.{key}")
+            else:
+                unknown += _unknown_fields(item, schema["properties"][key], f"{path}.{key}")
+        return unknown
+    if isinstance(value, list) and "items" in schema:
+        return [field for item in value for field in _unknown_fields(item, schema["items"], f"{path}[]")]
+    return []
+
+
+def test_the_scenario_places_every_rollout_once_across_its_namespaces() -> None:
+    placements = PLAN.placements()
+    assert len(set(placements)) == 7
+    assert {ns for ns, _ in placements} == set(PLAN.namespace_names()) == {"peers-0", "peers-1", "peers-2"}
+
+
+@pytest.mark.parametrize("steps", [scenario.STEPS, scenario.SOAK_STEPS])
+def test_both_controllers_are_asked_the_same_release(steps: list[dict[str, Any]]) -> None:
+    ours = scenario.rollouts("delivery", PLAN, "app:2", steps)
+    argo = scenario.rollouts("argo", PLAN, "app:2", steps)
+    for mine, theirs in zip(ours, argo, strict=True):
+        assert mine["metadata"] == theirs["metadata"]
+        for field in ("replicas", "selector", "template"):
+            assert mine["spec"][field] == theirs["spec"][field]
+        assert mine["spec"]["strategy"]["canary"]["steps"] == theirs["spec"]["strategy"]["canary"]["steps"]
+        assert mine["spec"]["template"]["spec"]["containers"][0]["image"] == "app:2"
+
+
+@pytest.mark.parametrize("steps", [scenario.STEPS, scenario.SOAK_STEPS])
+def test_ours_are_valid_delivery_rollouts(steps: list[dict[str, Any]]) -> None:
+    for manifest in scenario.rollouts("delivery", PLAN, "app:1", steps):
+        assert Rollout.model_validate(manifest).to_wire()["spec"]["strategy"]["canary"]["steps"] == steps
+    ClusterAnalysisTemplate.model_validate(scenario.analysis_template("delivery", "http://127.0.0.1:9090"))
+
+
+@pytest.mark.parametrize("steps", [scenario.STEPS, scenario.SOAK_STEPS])
+def test_argos_use_only_fields_of_argos_crd(steps: list[dict[str, Any]]) -> None:
+    schema = _argo_crd("rollout")
+    for manifest in scenario.rollouts("argo", PLAN, "app:1", steps):
+        assert _unknown_fields(manifest, schema) == []
+    template = scenario.analysis_template("argo", "http://127.0.0.1:9090")
+    assert _unknown_fields(template, _argo_crd("cluster-analysis-template")) == []
+
+
+def test_a_field_argo_lacks_is_caught() -> None:
+    manifest = scenario.rollouts("argo", PLAN, "app:1")[0]
+    manifest["spec"]["strategy"]["canary"]["noSuchField"] = 1
+    assert _unknown_fields(manifest, _argo_crd("rollout")) == [".spec.strategy.canary.noSuchField"]
+
+
+GOMOD = """module github.com/argoproj/argo-rollouts
+
+go 1.26.10
+
+require k8s.io/api v0.34.5
+
+replace github.com/single => github.com/other v1.0.0 // why
+
+replace (
+\tk8s.io/api => k8s.io/api v0.34.5
+\t// a comment line
+\tk8s.io/client-go => k8s.io/client-go v0.34.5
+)
+"""
+
+
+def test_the_wrapper_module_carries_the_versions_replace_directives() -> None:
+    replaces = argo_build.replace_directives(GOMOD)
+    assert replaces == [
+        "github.com/single => github.com/other v1.0.0",
+        "k8s.io/api => k8s.io/api v0.34.5",
+        "k8s.io/client-go => k8s.io/client-go v0.34.5",
+    ]
+    wrapper = argo_build.wrapper_gomod("v1.10.2", argo_build.go_directive(GOMOD), replaces)
+    assert "go 1.26.10\n" in wrapper
+    assert "require github.com/argoproj/argo-rollouts v1.10.2\n" in wrapper
+    assert argo_build.replace_directives(wrapper) == replaces
+
+
+def test_the_toolchain_line_wins_over_the_go_line() -> None:
+    assert argo_build.go_directive("module m\n\ngo 1.25.0\n\ntoolchain go1.26.3\n") == "1.26.3"
+
+
+def test_the_newest_release_ignores_pre_releases() -> None:
+    assert argo_build.newest_release(["v1.9.3", "v1.10.2", "v1.10.10", "v1.11.0-rc1"]) == "v1.10.10"
+
+
+def _event(audit_id: str, user: str, verb: str, received: str, answered: str | None = None) -> dict[str, Any]:
+    return {
+        "auditID": audit_id,
+        "user": {"username": user},
+        "verb": verb,
+        "requestReceivedTimestamp": received,
+        "stageTimestamp": answered or received,
+    }
+
+
+def test_a_watch_audited_at_start_and_end_is_one_request() -> None:
+    events = [
+        _event("a", "argo", "watch", "2026-12-01T10:00:00.000000Z"),
+        _event("a", "argo", "watch", "2026-12-01T10:00:00.000000Z", "2026-12-01T10:00:30.000000Z"),
+        _event("b", "argo", "patch", "2026-12-01T10:00:01.000000Z"),
+        _event("c", "delivery", "patch", "2026-12-01T10:00:01.000000Z"),
+        _event("d", "argo", "get", "2026-12-01T10:00:09.000000Z"),
+    ]
+    start = 1796119200.0  # 2026-12-01T10:00:00Z
+    assert requests_by(events, "argo", start, start + 5) == {"total": 2, "writes": 1}
+
+
+def test_a_condition_dates_from_the_write_that_made_it_and_the_reaction_from_the_next_write() -> None:
+    writes = [
+        _event("a", "kcm", "update", "2026-12-01T10:00:00.100000Z", "2026-12-01T10:00:00.200000Z"),
+        _event("b", "kcm", "update", "2026-12-01T10:00:01.100000Z", "2026-12-01T10:00:01.200000Z"),
+    ]
+    start = 1796119200.0
+    assert anchored(start + 1.0, writes) == pytest.approx(start + 0.2)
+    assert anchored(start + 0.1, writes) == start + 0.1  # nothing answered before: the time seen
+    assert next_write_after(start + 0.2, writes) == pytest.approx(start + 1.1)
+    assert next_write_after(start + 2, writes) is None
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    assert percentiles([float(value) for value in range(1, 101)]) == {
+        "p50": 50.5,
+        "p99": 99.0,
+        "samples": 100,
+    }
+    assert percentiles([])["samples"] == 0
