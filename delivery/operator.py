@@ -25,7 +25,7 @@ from typing import Any
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient
 
-from delivery import tls, webhook
+from delivery import webhook
 from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.component.batch import Batch
 from delivery.component.loadbalancer import LoadBalancerClient
@@ -85,8 +85,8 @@ async def api_client(kubeconfig: str | None) -> ApiClient:
 
 
 async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
-    """The conversion webhook, with the mounted certificate or one made for this process, the CRDs
-    pointed at it."""
+    """The conversion webhook, with the mounted certificate (followed as it is renewed) or one made
+    for this process, the CRDs pointed at it."""
     if options.webhook == "off":
         return None
     service = None
@@ -96,11 +96,13 @@ async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
         service = replace(WEBHOOK_SERVICE, name=name, namespace=namespace)
         host = "0.0.0.0"  # noqa: S104 - in a pod, the Service reaches us on the pod's address
     directory = Path(tempfile.mkdtemp(prefix="delivery-webhook-"))
-    material = (
-        tls.ServingCertificate.read(options.webhook_certificate) if options.webhook_certificate else None
-    )
     running = await webhook.serve(
-        kube, directory, host=host, port=options.webhook_port, service=service, material=material
+        kube,
+        directory,
+        host=host,
+        port=options.webhook_port,
+        service=service,
+        mounted=options.webhook_certificate,
     )
     log.info("conversion webhook at %s", running.url)
     return running

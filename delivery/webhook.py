@@ -8,11 +8,17 @@ the apiserver passes on to the client.
 The CRDs are generated pointing at the in-cluster Service; `point_conversion` re-points them at
 the running webhook (a URL where the apiserver cannot reach Services, as in the local sandbox)
 and gives them the CA that signed the webhook's certificate.
+
+A mounted certificate (a Secret that cert-manager or the chart renews) is followed without a
+restart (`follow`): each TLS handshake is handed the context of the newest certificate, and a new
+CA is written into the CRDs before any handshake presents a certificate it signed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import logging
 import socket
 import ssl
@@ -32,6 +38,8 @@ from delivery.kube.api import JSON_PATCH, Kind, Kube
 REVIEW_API_VERSION = "apiextensions.k8s.io/v1"
 PATH = "/convert"
 CRD = Kind(REVIEW_API_VERSION, "CustomResourceDefinition", "customresourcedefinitions", namespaced=False)
+RELOAD_INTERVAL = 2.0  # seconds between two reads of a mounted certificate
+CA_SETTLE = 1.0  # seconds for the apiserver to trust a new CA before a handshake presents it
 
 log = logging.getLogger(__name__)
 
@@ -80,29 +88,49 @@ def application() -> web.Application:
 
 @dataclass
 class Webhook:
-    """A running webhook server."""
+    """A running webhook server. `serving` is the context of the newest certificate: every
+    handshake switches to it (the server's own context only picks), so a new certificate needs
+    no new socket and a handshake never sees a context half loaded."""
 
     runner: web.AppRunner
     host: str
     port: int
+    serving: ssl.SSLContext
+    following: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
         return f"https://{self.host}:{self.port}{PATH}"
 
+    def _pick(self, connection: ssl.SSLObject, _server_name: str | None, _context: ssl.SSLContext) -> None:
+        # Called for every ClientHello, with a server name or without (the apiserver sends none
+        # for an IP address).
+        connection.context = self.serving
+
     async def stop(self) -> None:
+        if self.following is not None:
+            self.following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.following
         await self.runner.cleanup()
+
+
+def server_context(certificate: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate, key)
+    return context
 
 
 async def start(certificate: Path, key: Path, host: str = "127.0.0.1", port: int = 0) -> Webhook:
     """Serve the webhook over HTTPS on `host`:`port` (0: a free port, see `Webhook.port`)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certificate, key)
+    context = server_context(certificate, key)
     runner = web.AppRunner(application(), access_log=None)
     await runner.setup()
     listening = socket.create_server((host, port))
+    running = Webhook(runner, host, listening.getsockname()[1], context)
+    context.sni_callback = running._pick  # the server's own callback
     await web.SockSite(runner, listening, ssl_context=context).start()
-    return Webhook(runner, host, listening.getsockname()[1])
+    return running
 
 
 def client_config(target: str | ServiceReference, ca_bundle: bytes) -> dict[str, Any]:
@@ -147,6 +175,46 @@ async def point_conversion(
     return changed
 
 
+def _bundle(ca: bytes, previous: bytes) -> bytes:
+    return ca if ca == previous else ca.rstrip(b"\n") + b"\n" + previous
+
+
+async def follow(
+    kube: Kube,
+    running: Webhook,
+    mounted: Path,
+    *,
+    directory: Path,
+    target: str | ServiceReference,
+    served: tls.ServingCertificate,
+    interval: float = RELOAD_INTERVAL,
+) -> None:
+    """Serve the certificate in `mounted` whenever it changes, until cancelled.
+
+    The files are read whole every `interval` seconds and compared, not their mtimes: a Secret's
+    volume swaps a `..data` symlink (new inodes, old mtimes possible), and three small files cost
+    nothing to read. A certificate that does not load (a writer half way through) is skipped and
+    read again next time. A new CA goes into the CRDs first, next to the one served until now, so
+    the apiserver trusts both: replicas read the Secret at different moments (the kubelet syncs
+    each pod's volume on its own), and one still serving the previous certificate stays trusted.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            newest = tls.ServingCertificate.read(mounted)
+            if newest == served:
+                continue
+            context = server_context(*newest.write(directory))
+            if newest.ca != served.ca:
+                await point_conversion(kube, _bundle(newest.ca, served.ca), target)
+                await asyncio.sleep(CA_SETTLE)
+        except Exception as error:  # whatever failed, the current certificate stays
+            log.warning("webhook certificate in %s not reloaded: %s", mounted, error)
+            continue
+        running.serving, served = context, newest
+        log.info("webhook certificate reloaded from %s", mounted)
+
+
 async def serve(
     kube: Kube,
     directory: Path,
@@ -154,23 +222,38 @@ async def serve(
     host: str = "127.0.0.1",
     port: int = 0,
     service: ServiceReference | None = None,
-    material: tls.ServingCertificate | None = None,
+    mounted: Path | None = None,
+    reload_interval: float = RELOAD_INTERVAL,
 ) -> Webhook:
     """Start the webhook with a certificate of its own (written under `directory`) and point the
     CRDs at it: at `service` inside a cluster, else at its URL (an apiserver on this machine).
 
-    Replicas behind one Service are given the same `material` (a mounted Secret): each made its
-    own, each would point the CRDs at its own CA and the apiserver would trust only the last."""
+    Replicas behind one Service are given the same certificate, `mounted` (ca.crt, tls.crt,
+    tls.key from a Secret), and follow it as it is renewed: each made its own, each would point
+    the CRDs at its own CA and the apiserver would trust only the last."""
     hosts = (
         tls.LOCAL_HOSTS
         if service is None
         else (*tls.LOCAL_HOSTS, *tls.service_hosts(service.name, service.namespace))
     )
-    material = material or tls.self_signed(hosts)
+    material = tls.ServingCertificate.read(mounted) if mounted else tls.self_signed(hosts)
     webhook = await start(*material.write(directory), host=host, port=port)
+    target = service or webhook.url
     try:
-        await point_conversion(kube, material.ca, service or webhook.url)
+        await point_conversion(kube, material.ca, target)
     except BaseException:
         await webhook.stop()
         raise
+    if mounted is not None:
+        webhook.following = asyncio.create_task(
+            follow(
+                kube,
+                webhook,
+                mounted,
+                directory=directory,
+                target=target,
+                served=material,
+                interval=reload_interval,
+            )
+        )
     return webhook

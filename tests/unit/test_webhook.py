@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import ssl
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
 
 from delivery import tls
 from delivery.api.component import COMPONENT
@@ -18,6 +21,7 @@ from delivery.api.crdgen import crd
 from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.kube.api import JSON_PATCH, Kube, KubeError
 from delivery.webhook import Webhook, point_conversion, review, serve, start
+from tests.secret_volume import mount
 
 V1ALPHA1 = "component.luojilab.com/v1alpha1"
 V1BETA1 = "component.luojilab.com/v1beta1"
@@ -175,5 +179,53 @@ async def test_serve_points_the_crds_at_a_webhook_the_apiserver_can_trust(tmp_pa
         async with httpx.AsyncClient(verify=trust) as client:  # as the apiserver will call it
             answer = await client.post(config["url"], json=request([SEED]))
         assert answer.json()["response"]["result"] == {"status": "Success"}
+    finally:
+        await running.stop()
+
+
+def served_certificate(running: Webhook) -> x509.Certificate:
+    """The certificate a new handshake presents (no server name sent, as for an IP address)."""
+    return x509.load_pem_x509_certificate(ssl.get_server_certificate((running.host, running.port)).encode())
+
+
+def leaf(material: tls.ServingCertificate) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(material.certificate)
+
+
+async def test_a_mounted_certificate_is_followed_and_a_new_ca_trusted_before_it_is_served(
+    tmp_path: Path,
+) -> None:
+    name = "components.component.luojilab.com"
+    kube = FakeKube({name: component_crd()})
+    volume = tmp_path / "volume"
+    first, second = tls.self_signed(tls.LOCAL_HOSTS), tls.self_signed(tls.LOCAL_HOSTS)
+    mount(volume, first)
+    running = await serve(kube, tmp_path / "served", mounted=volume, reload_interval=0.05)
+
+    def bundle() -> bytes:
+        config = kube.crds[name]["spec"]["conversion"]["webhook"]["clientConfig"]
+        return base64.b64decode(config["caBundle"])
+
+    try:
+        assert await asyncio.to_thread(served_certificate, running) == leaf(first)
+        assert bundle() == first.ca
+        mount(volume, second)
+        for _ in range(100):
+            if await asyncio.to_thread(served_certificate, running) == leaf(second):
+                break
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(served_certificate, running) == leaf(second)
+        # The CRD trusted the new CA before a handshake presented it; the previous one stays trusted
+        # for the replicas that have not read the Secret yet.
+        assert bundle() == second.ca + first.ca
+        trust = ssl.create_default_context(cadata=second.ca.decode())
+        async with httpx.AsyncClient(verify=trust) as client:
+            answer = await client.post(running.url, json=request([SEED]))
+        assert answer.json()["response"]["result"] == {"status": "Success"}
+        # A certificate that does not go with its key (a writer half way through) is not served.
+        mount(volume, replace(first, key=second.key))
+        await asyncio.sleep(0.3)
+        assert await asyncio.to_thread(served_certificate, running) == leaf(second)
+        assert bundle() == second.ca + first.ca
     finally:
         await running.stop()
