@@ -12,7 +12,9 @@ controller must recover from.
 
 The apiserver audits every write (who, what, when received, when answered) to
 `<root>/audit/audit.log`, and nothing else, so a test can tell which client wrote what and when:
-give each client its own identity with `user_kubeconfig`.
+give each client its own identity with `user_kubeconfig`. Reads are audited too for the service
+accounts of one namespace, `AUDITED_READS_NAMESPACE`, so that a test can measure everything a
+client under a ServiceAccount of its own did (what the Helm chart grants against what is used).
 """
 
 from __future__ import annotations
@@ -46,13 +48,20 @@ POD_CIDR = "10.244.0.0/16"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 DEFAULT_NODES = 3
 START_TIMEOUT = 120.0
-# Writes at Metadata level (no bodies, about 1 KB each), reads and everything else not at all, and
+# Writes at Metadata level (no bodies, about 1 KB each), reads only those of the service accounts
+# of AUDITED_READS_NAMESPACE (no one else's: the controller-manager's would fill the log), and
 # only once answered (the received stage would repeat each entry): the log stays small.
+AUDITED_READS_NAMESPACE = "delivery-audited"
 AUDIT_POLICY = {
     "apiVersion": "audit.k8s.io/v1",
     "kind": "Policy",
     "omitStages": ["RequestReceived"],
     "rules": [
+        {
+            "level": "Metadata",
+            "userGroups": [f"system:serviceaccounts:{AUDITED_READS_NAMESPACE}"],
+            "verbs": ["get", "list", "watch"],
+        },
         {"level": "Metadata", "verbs": ["create", "update", "patch", "delete", "deletecollection"]},
         {"level": "None"},
     ],
@@ -512,9 +521,9 @@ class Sandbox:
         return path
 
     def audit_events(self) -> list[dict[str, Any]]:
-        """The writes audited so far, parsed, in the order they were answered (the rotated file
-        first): `user.username`, `verb`, `objectRef`, `requestReceivedTimestamp`,
-        `stageTimestamp`, `responseStatus.code`, ..."""
+        """The writes audited so far (and the reads of AUDITED_READS_NAMESPACE's service accounts),
+        parsed, in the order they were answered (the rotated file first): `user.username`, `verb`,
+        `objectRef`, `requestReceivedTimestamp`, `stageTimestamp`, `responseStatus.code`, ..."""
         events: list[dict[str, Any]] = []
         # lumberjack names a rotated file audit-<time>.log, which sorts before audit.log
         for path in sorted(self.audit_log.parent.glob("audit*.log")):
