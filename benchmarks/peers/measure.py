@@ -12,10 +12,12 @@ import datetime
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from kubernetes import client, watch
+from urllib3.exceptions import ProtocolError
 
 from benchmarks.record import cpu_seconds, peak_rss_mib, rss_mib
 
@@ -46,6 +48,12 @@ def requests_by(events: Iterable[dict[str, Any]], user: str, start: float, end: 
         if event["user"]["username"] == user and start <= received(event) < end:
             seen[event["auditID"]] = event["verb"]
     return {"total": len(seen), "writes": sum(1 for verb in seen.values() if verb in WRITES)}
+
+
+def verbs_of(events: Iterable[dict[str, Any]], user: str) -> dict[str, int]:
+    """Every request of `user` in the log by verb: that reads (lists, watches) are counted at all."""
+    seen = {event["auditID"]: event["verb"] for event in events if event["user"]["username"] == user}
+    return dict(sorted(Counter(seen.values()).items()))
 
 
 def writes_on(
@@ -129,6 +137,8 @@ class Watcher:
                 if error.status != 410:
                     raise
                 version = None
+            except ProtocolError:
+                continue  # the apiserver closed the watch (or is going away with the sandbox)
 
     def start(self) -> None:
         apps = client.AppsV1Api(self.api)
