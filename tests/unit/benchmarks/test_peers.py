@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from benchmarks.peers import argo_build, scenario
+from benchmarks.peers import argo_build, contenders, scenario
 from benchmarks.peers.measure import anchored, next_write_after, percentiles, requests_by
 from delivery.api.analysis import ClusterAnalysisTemplate
 from delivery.api.rollout import Rollout
@@ -168,3 +168,32 @@ def test_percentiles_are_nearest_rank() -> None:
         "samples": 100,
     }
     assert percentiles([])["samples"] == 0
+
+
+def _argo_at(image: str, generation: int, observed: str, phase: str, stable: str) -> dict[str, Any]:
+    manifest = scenario.rollouts("argo", PLAN, image)[0]
+    manifest["metadata"]["generation"] = generation
+    status = {"observedGeneration": observed, "phase": phase, "stableRS": stable, "currentPodHash": "new"}
+    return {**manifest, "status": status}
+
+
+def test_argo_is_complete_only_at_the_released_spec_with_the_new_hash_stable() -> None:
+    # Argo writes its Rollout's spec on the first reconcile: generation 3 is the first release.
+    assert contenders.argo_complete(_argo_at("app:2", 3, "3", "Healthy", "new"), "app:2")
+    assert not contenders.argo_complete(_argo_at("app:2", 3, "2", "Healthy", "new"), "app:2")
+    assert not contenders.argo_complete(_argo_at("app:2", 3, "3", "Healthy", "old"), "app:2")
+    assert not contenders.argo_complete(_argo_at("app:2", 3, "3", "Progressing", "new"), "app:2")
+    assert not contenders.argo_complete(_argo_at("app:1", 2, "2", "Healthy", "new"), "app:2")
+
+
+def test_ours_is_complete_only_when_the_released_revision_is_stable() -> None:
+    manifest = scenario.rollouts("delivery", PLAN, "app:2")[0]
+    manifest["metadata"]["generation"] = 2
+    status = {"observedGeneration": 2, "phase": "Healthy", "stableRevision": "b", "canaryRevision": "b"}
+    assert contenders.delivery_complete({**manifest, "status": status}, "app:2")
+    assert not contenders.delivery_complete(
+        {**manifest, "status": {**status, "stableRevision": "a"}}, "app:2"
+    )
+    assert not contenders.delivery_complete(
+        {**manifest, "status": {**status, "observedGeneration": 1}}, "app:2"
+    )
