@@ -50,7 +50,14 @@ class ServingCertificate:
     @classmethod
     def read(cls, directory: Path) -> ServingCertificate:
         """A certificate mounted from a Secret (`ca.crt`, `tls.crt`, `tls.key`, as cert-manager and
-        the Helm chart write it): every replica behind one Service must serve under the same CA."""
+        the Helm chart write it): every replica behind one Service must serve under the same CA.
+
+        In a Secret's volume the three files are links into `..data`, a link the kubelet swaps to
+        update them all at once: read through it once resolved, the three come from one version
+        (one that has just been removed is an OSError, and read again later)."""
+        data = directory / "..data"
+        if data.is_symlink():
+            directory = data.resolve()
         ca, certificate, key = ((directory / name).read_bytes() for name in ("ca.crt", "tls.crt", "tls.key"))
         return cls(ca=ca, certificate=certificate, key=key)
 
