@@ -229,3 +229,44 @@ async def test_a_mounted_certificate_is_followed_and_a_new_ca_trusted_before_it_
         assert bundle() == second.ca + first.ca
     finally:
         await running.stop()
+
+
+class RefusingKube(FakeKube):
+    """The apiserver refuses the CRD's patch (down, or the RBAC wrong) while `refusing` is set."""
+
+    refusing = False
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        if method == "PATCH" and self.refusing:
+            raise KubeError(503, "ServiceUnavailable", "try again")
+        return await super().request(method, path, body=body, content_type=content_type, query=query)
+
+
+async def test_a_new_ca_is_not_served_until_the_crds_trust_it(tmp_path: Path) -> None:
+    name = "components.component.luojilab.com"
+    kube = RefusingKube({name: component_crd()})
+    volume = tmp_path / "volume"
+    first, second = tls.self_signed(tls.LOCAL_HOSTS), tls.self_signed(tls.LOCAL_HOSTS)
+    mount(volume, first)
+    running = await serve(kube, tmp_path / "served", mounted=volume, reload_interval=0.05)
+    try:
+        kube.refusing = True
+        mount(volume, second)
+        await asyncio.sleep(0.3)  # several reloads, each refused
+        assert await asyncio.to_thread(served_certificate, running) == leaf(first)
+        kube.refusing = False
+        for _ in range(100):
+            if await asyncio.to_thread(served_certificate, running) == leaf(second):
+                break
+            await asyncio.sleep(0.05)
+        assert await asyncio.to_thread(served_certificate, running) == leaf(second)
+    finally:
+        await running.stop()
