@@ -26,6 +26,7 @@ from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient
 
 from delivery import webhook
+from delivery.analysis.egress import Egress
 from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.component.batch import Batch
 from delivery.component.loadbalancer import LoadBalancerClient
@@ -63,6 +64,7 @@ class Options:
     metrics_port: int = 0  # 0: no metrics or health endpoints
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     lb_endpoint: str | None = None  # the luoji-slb load balancer service; None: luoji-slb is refused
+    egress: Egress = field(default_factory=Egress)  # where analysis connects; the apiserver added at start
     rerender_limit: int = 5  # Components re-rendered at once after an input change
     rerender_deadline: float = 600.0  # seconds for a re-rendered Component to be ready
 
@@ -208,6 +210,7 @@ async def run(options: Options) -> None:
         steps.transition(key_of(rollout), note.reason)
 
     controller.on_transition += [time_steps, notifier.notify]
+    controller.analyst.egress = await options.egress.with_apiserver(client.configuration.host)
     controller.analyst.on_measurement.append(lambda taken: metrics.record_measurement(taken.phase.value))
     selector = options.shard_selector
     watching = informers(kube, options, controller.watches(selector) + components.watches(selector))

@@ -19,6 +19,7 @@ import pytest
 from kubernetes import client, config
 
 from sandbox.cluster import Sandbox
+from tests import analysis_egress
 from tests.controller import Controller
 from tests.waiting import eventually
 
@@ -66,7 +67,9 @@ def crds(sandbox: Sandbox, repo_root: Path) -> None:
 def controller(
     sandbox: Sandbox, crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Controller]:
-    running = Controller(sandbox, tmp_path_factory.mktemp("controller") / "delivery.log")
+    running = Controller(
+        sandbox, tmp_path_factory.mktemp("controller") / "delivery.log", args=(analysis_egress.FLAG,)
+    )
     running.start()
     # Components are unreadable until the conversion webhook serves and the CRD points at it.
     eventually(

@@ -7,6 +7,11 @@ every metric of every Rollout may be measuring at once. So the whole exchange (c
 headers, body) runs under one asyncio deadline, which closes the connection when it passes, and
 the body is streamed and dropped as soon as it grows past MAX_BODY. Either is an `Unmeasurable`,
 an error measurement: retried by the runner, never a value that could pass a release.
+
+Every connection goes to an address the egress policy (`egress.py`) allowed, checked again at each
+redirect, which is followed here rather than by httpx (whose redirects would resolve and connect
+on their own). Proxies from the environment are not used: the address checked is the one
+connected to. What of an answer comes back into messages is `excerpt`: short and printable.
 """
 
 from __future__ import annotations
@@ -17,13 +22,18 @@ from dataclasses import dataclass
 
 import httpx
 
+from delivery.analysis.egress import Egress
 from delivery.analysis.provider import Unmeasurable
 
 MAX_BODY = 1024 * 1024
 """Bytes of an answer read at most (1 MiB): far beyond any measurement's JSON, and small enough for
 many measurements at once."""
 EXCERPT = 200
-"""Bytes of an unusable answer quoted in the error message."""
+"""Characters of an unusable answer quoted in the error message, at most: a hint of what came back,
+never the answer itself (the message reaches the Rollout's status and Events)."""
+MAX_REDIRECTS = 5
+"""Redirects followed (each checked against the egress policy) before the request is an error."""
+_REDIRECTS = (301, 302, 303, 307, 308)
 IDENTITY = {"Accept-Encoding": "identity"}
 """Asked unless the metric's headers say otherwise: an uncompressed answer is as large on the wire
 as in memory, so MAX_BODY bounds both (a compressed one could inflate far past it in one chunk)."""
@@ -38,7 +48,19 @@ class Answer:
 
     def excerpt(self) -> str:
         """The start of the body, for a message that says what came back instead of a measurement."""
-        return self.body[:EXCERPT].decode(errors="replace")
+        return excerpt(self.body[: EXCERPT * 4].decode(errors="replace"))
+
+
+def printable(text: str) -> str:
+    """`text` on one line, without control characters: what a response puts into a message cannot
+    forge lines of a log or an Event, nor hide in escape sequences."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+def excerpt(text: str) -> str:
+    """At most EXCERPT printable characters of `text` (from a response), an ellipsis when cut."""
+    shown = printable(text)
+    return shown if len(shown) <= EXCERPT else shown[: EXCERPT - 1] + "…"
 
 
 async def request(
@@ -47,6 +69,7 @@ async def request(
     url: str,
     deadline: float,
     *,
+    egress: Egress,
     headers: Mapping[str, str] | None = None,
     params: Mapping[str, str | int] | None = None,
     content: bytes | None = None,
@@ -55,30 +78,51 @@ async def request(
     """The answer to one request, complete within `deadline` seconds and at most MAX_BODY bytes.
 
     Raises Unmeasurable, its message starting with `who`, when there is no complete answer in time,
-    when the body grows past MAX_BODY, or when the request cannot be made at all.
+    when the body grows past MAX_BODY, or when the request cannot be made at all; `egress.Refused`
+    when the policy refuses the address (a redirect's too).
     """
     try:
+        target = httpx.URL(url).copy_merge_params(params or {})
         async with (
             asyncio.timeout(deadline),
             # None of httpx's own timeouts: they are per socket operation, the deadline is the whole.
+            # A transport of our own: no proxy from the environment between the check and the address.
             httpx.AsyncClient(
                 timeout=None,  # noqa: S113 - bounded by the deadline above
                 headers=IDENTITY,
-                follow_redirects=follow_redirects,
+                transport=httpx.AsyncHTTPTransport(),
             ) as client,
-            client.stream(method, url, headers=headers, params=params, content=content) as response,
         ):
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BODY:
-                    raise Unmeasurable(
-                        f"{who}: response exceeded {MAX_BODY / 2**20:g} MiB (HTTP {response.status_code})"
-                    )
-                chunks.append(chunk)
-            return Answer(response.status_code, b"".join(chunks))
+            for _hop in range(MAX_REDIRECTS + 1):
+                pinned = await egress.pin(who, target)
+                sent = dict(headers or {})
+                if not any(name.lower() == "host" for name in sent):
+                    sent["Host"] = pinned.host_header
+                async with client.stream(
+                    method, pinned.url, headers=sent, content=content, extensions=pinned.extensions
+                ) as response:
+                    location = response.headers.get("Location")
+                    if follow_redirects and response.status_code in _REDIRECTS and location:
+                        target = target.join(location)
+                        if response.status_code == 303:
+                            method, content = "GET", None
+                        continue
+                    return await _read(who, response)
+            raise Unmeasurable(f"{who}: more than {MAX_REDIRECTS} redirects")
     except TimeoutError as error:
         raise Unmeasurable(f"{who} did not answer in full within {deadline:g}s") from error
     except (httpx.HTTPError, httpx.InvalidURL) as error:
         raise Unmeasurable(f"{who} unreachable: {str(error) or type(error).__name__}") from error
+
+
+async def _read(who: str, response: httpx.Response) -> Answer:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Unmeasurable(
+                f"{who}: response exceeded {MAX_BODY / 2**20:g} MiB (HTTP {response.status_code})"
+            )
+        chunks.append(chunk)
+    return Answer(response.status_code, b"".join(chunks))

@@ -4,11 +4,12 @@ Each query is one `bounded.request`: the whole of it (connect, answer, body) wit
 body at most MAX_BODY, so a Prometheus that hangs, drips its answer or sends far too much gives an
 error measurement in time and holds neither a worker nor memory. (prometheus-api-client reads
 the whole body whatever its size, synchronously, in a thread that no deadline can stop: every
-stuck query would keep a thread.) The requests and their reading are that client's: GET
-`/api/v1/query` with `query`, GET `/api/v1/query_range` with `query`, `start` and `end` (whole
-seconds) and `step`, redirects followed, a status other than 200 refused, `data.result` of the
-JSON the result. It does not retry (one measurement, one request): the runner retries errors on
-its own schedule.
+stuck query would keep a thread.) Each goes only where the egress policy allows, its redirects
+too, and what of an answer reaches a message is a short printable excerpt. The requests and their
+reading are that client's: GET `/api/v1/query` with `query`, GET `/api/v1/query_range` with
+`query`, `start` and `end` (whole seconds) and `step`, redirects followed, a status other than 200
+refused, `data.result` of the JSON the result. It does not retry (one measurement, one request):
+the runner retries errors on its own schedule.
 
 An instant query gives a scalar (`result` is a number), a vector (`result` is a list of numbers,
 one per series, `[]` when no series matches) or a string. A range vector (matrix) is refused with
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from delivery.analysis import bounded
+from delivery.analysis.egress import Egress
 from delivery.analysis.expr import Value
 from delivery.analysis.judge import Direction, JudgeConfig, Outcome, judge
 from delivery.analysis.provider import Unmeasurable, Verdict
@@ -39,11 +41,13 @@ JUDGE_POINTS = 240
 """At most this many samples a side: the judge's step is the window divided by it, 1s at least."""
 
 
-async def _result(address: str, api: str, params: Mapping[str, str | int]) -> Any:
+async def _result(address: str, api: str, params: Mapping[str, str | int], egress: Egress) -> Any:
     """`data.result` of the answer to a GET of `api` (`/api/v1/query`, say) on Prometheus at `address`."""
     who = f"prometheus at {address}"
     url = address.rstrip("/") + api
-    answer = await bounded.request(who, "GET", url, TIMEOUT, params=params, follow_redirects=True)
+    answer = await bounded.request(
+        who, "GET", url, TIMEOUT, egress=egress, params=params, follow_redirects=True
+    )
     if answer.status != 200:
         raise Unmeasurable(f"{who} refused the query: HTTP {answer.status}: {answer.excerpt()}")
     try:
@@ -54,14 +58,14 @@ async def _result(address: str, api: str, params: Mapping[str, str | int]) -> An
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
-    return text[0][:300] if text else type(error).__name__
+    return bounded.excerpt(text[0]) if text else type(error).__name__
 
 
 def _number(text: Any) -> float:
     try:
         return float(text)
     except (TypeError, ValueError) as error:
-        raise Unmeasurable(f"not a sample value: {text!r}") from error
+        raise Unmeasurable(f"not a sample value: {bounded.excerpt(repr(text))}") from error
 
 
 def value_of(result: Any) -> Value:
@@ -78,12 +82,12 @@ def value_of(result: Any) -> Value:
                 "the query gives a range vector; use an instant vector (no [range] at the end)"
             )
         return [_number(series["value"][1]) for series in result]
-    raise Unmeasurable(f"not a Prometheus query result: {str(result)[:200]}")
+    raise Unmeasurable(f"not a Prometheus query result: {bounded.excerpt(str(result))}")
 
 
-async def query(address: str, promql: str) -> Value:
+async def query(address: str, promql: str, *, egress: Egress) -> Value:
     """The value of an instant query."""
-    result = await _result(address, "/api/v1/query", {"query": promql})
+    result = await _result(address, "/api/v1/query", {"query": promql}, egress)
     return value_of(result)
 
 
@@ -96,14 +100,20 @@ def sample_step(start: datetime.datetime, end: datetime.datetime, step: str | No
 
 
 async def samples(
-    address: str, promql: str, start: datetime.datetime, end: datetime.datetime, step: str
+    address: str,
+    promql: str,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    step: str,
+    *,
+    egress: Egress,
 ) -> list[float]:
     """Every sample of every series of `promql` between `start` and `end`, `step` apart."""
     params: dict[str, str | int] = {"query": promql, "step": step}
     params |= {"start": round(start.timestamp()), "end": round(end.timestamp())}
-    result = await _result(address, "/api/v1/query_range", params)
+    result = await _result(address, "/api/v1/query_range", params, egress)
     if not isinstance(result, list) or not all(isinstance(series, dict) for series in result):
-        raise Unmeasurable(f"not a Prometheus range result: {str(result)[:200]}")
+        raise Unmeasurable(f"not a Prometheus range result: {bounded.excerpt(str(result))}")
     return [_number(point[1]) for series in result for point in series.get("values") or ()]
 
 
@@ -120,7 +130,13 @@ _PHASES = {
 
 
 async def compare(
-    address: str, spec: Judge, metric: str, start: datetime.datetime, end: datetime.datetime
+    address: str,
+    spec: Judge,
+    metric: str,
+    start: datetime.datetime,
+    end: datetime.datetime,
+    *,
+    egress: Egress,
 ) -> Verdict:
     """The judge's verdict on the canary's samples against the stable's since the analysis began.
 
@@ -129,8 +145,8 @@ async def compare(
     """
     step = sample_step(start, end, spec.step)
     canary, stable = await asyncio.gather(
-        samples(address, spec.canary_query, start, end, step),
-        samples(address, spec.stable_query, start, end, step),
+        samples(address, spec.canary_query, start, end, step, egress=egress),
+        samples(address, spec.stable_query, start, end, step, egress=egress),
         return_exceptions=True,
     )
     if isinstance(canary, BaseException):

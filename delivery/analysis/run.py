@@ -5,6 +5,11 @@ being released has its templates read (so a fixed template takes effect at the n
 the measurements that are due taken at once (concurrently), recorded, and the analysis concluded.
 What is due is computed by the pure runner from the status, so a controller restarted between a
 measurement and its status write measures once more, and never twice in one interval.
+
+Analysis acts with the controller's identity and network position on text anyone who may write a
+template wrote, so it reaches only what the egress policy allows (`egress.py`), and reads a Secret
+for a header only with its owner's consent: in the Rollout's own namespace, labelled
+SECRET_CONSENT_LABEL=true. A Secret's value never appears in a message.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from delivery.analysis import prometheus, web
+from delivery.analysis import bounded, prometheus, web
+from delivery.analysis.egress import Egress
 from delivery.analysis.provider import Unmeasurable
 from delivery.analysis.runner import (
     Measurement,
@@ -45,6 +51,9 @@ log = logging.getLogger(__name__)
 
 PROMETHEUS_ENV = "DELIVERY_PROMETHEUS_URL"
 """The Prometheus a metric without `address` asks (the sandbox sets it for its shells)."""
+SECRET_CONSENT_LABEL = "delivery.luojilab.com/analysis-secret"  # noqa: S105 - a label's name
+"""A Secret analysis may read for a header carries this label, "true": set by whoever may write the
+Secret, so writing a template alone never reveals one."""
 TEMPLATE_RETRY = 15.0
 """Seconds before a missing or broken template is read again."""
 
@@ -109,9 +118,11 @@ class Advanced:
 
 
 class Analyst:
-    def __init__(self, kube: Kube, prometheus_url: str | None = None) -> None:
+    def __init__(self, kube: Kube, prometheus_url: str | None = None, egress: Egress | None = None) -> None:
         self.kube = kube
         self.prometheus_url = prometheus_url or os.environ.get(PROMETHEUS_ENV) or None
+        # The built-in refusals until the process sets its flags' policy (with its apiserver).
+        self.egress = egress or Egress()
         # Told of each measurement as it is taken (metrics by outcome, say).
         self.on_measurement: list[Callable[[Measurement], None]] = []
 
@@ -178,16 +189,19 @@ class Analyst:
         try:
             if provider.prometheus is not None:
                 address = self._address(provider.prometheus.address)
-                return assess_value(metric, await prometheus.query(address, provider.prometheus.query), now)
+                value = await prometheus.query(address, provider.prometheus.query, egress=self.egress)
+                return assess_value(metric, value, now)
             if provider.web is not None:
                 headers = await self._headers(provider.web, subject)
-                return assess_value(metric, await web.fetch(provider.web, headers), now)
+                return assess_value(metric, await web.fetch(provider.web, headers, egress=self.egress), now)
             assert provider.judge is not None  # noqa: S101 - the CRD's CEL rule: exactly one provider
             address = self._address(provider.judge.address)
-            verdict = await prometheus.compare(address, provider.judge, metric.name, run.started_at, now)
+            verdict = await prometheus.compare(
+                address, provider.judge, metric.name, run.started_at, now, egress=self.egress
+            )
             return Measurement(verdict.phase, now, show(verdict.value), verdict.message)
         except Unmeasurable as error:
-            return Measurement(Phase.ERROR, now, None, str(error))
+            return Measurement(Phase.ERROR, now, None, bounded.printable(str(error)))
         except Exception as error:  # a bug of ours must pause the release with a message, not stall it
             log.exception("measuring %s", metric.name)
             return Measurement(Phase.ERROR, now, None, f"measuring failed: {type(error).__name__}: {error}")
@@ -213,7 +227,17 @@ class Analyst:
                 secret = await self.kube.get(SECRET, subject.namespace, ref.name)
             except KubeError as error:
                 raise Unmeasurable(f"header {header.name}: cannot read Secret {ref.name}: {error}") from error
-            data = (secret or {}).get("data") or {}
+            if secret is None:
+                raise Unmeasurable(
+                    f"header {header.name}: Secret {ref.name} not found in {subject.namespace}"
+                )
+            labels = secret.get("metadata", {}).get("labels") or {}
+            if labels.get(SECRET_CONSENT_LABEL) != "true":
+                raise Unmeasurable(
+                    f"header {header.name}: Secret {ref.name} is not labelled {SECRET_CONSENT_LABEL}=true, "
+                    "so analysis may not read it (label it to consent)"
+                )
+            data = secret.get("data") or {}
             if ref.key not in data:
                 raise Unmeasurable(f"header {header.name}: Secret {ref.name} has no key {ref.key}")
             headers[header.name] = base64.b64decode(data[ref.key]).decode()

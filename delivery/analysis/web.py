@@ -2,8 +2,9 @@
 
 A status other than 2xx, a body that is not JSON, a JSON path that finds nothing, no complete
 answer within `timeoutSeconds` (10 by default; the whole request, body included), an answer larger
-than `bounded.MAX_BODY` (1 MiB): each is an error measurement that names the URL and what went
-wrong, never a value.
+than `bounded.MAX_BODY` (1 MiB), an address the egress policy refuses: each is an error
+measurement that names the URL and what went wrong (with at most a short printable excerpt of the
+answer), never a value.
 
 `jsonPath` takes the subset of JSONPath (as in kubectl's `{$.a.b[0]}`) that picks one value:
 `$`, `.key`, `['key']` and `[index]`, braces optional.
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 import httpx
 
 from delivery.analysis import bounded
+from delivery.analysis.egress import Egress
 from delivery.analysis.expr import Value
 from delivery.analysis.provider import Unmeasurable
 from delivery.api.analysis import Web
@@ -53,13 +55,14 @@ def pick(document: Value, path: str) -> Value:
     return value
 
 
-async def fetch(spec: Web, headers: Mapping[str, str]) -> Value:
+async def fetch(spec: Web, headers: Mapping[str, str], *, egress: Egress) -> Value:
     """The measurement of a web metric; `headers` have their values (from Secrets) already read."""
     answer = await bounded.request(
         spec.url,
         spec.method.value,
         spec.url,
         spec.timeout_seconds,
+        egress=egress,
         headers=headers,
         content=spec.body.encode() if spec.body is not None else None,
     )
@@ -68,5 +71,5 @@ async def fetch(spec: Web, headers: Mapping[str, str]) -> Value:
     try:
         document: Value = json.loads(answer.body)
     except ValueError as error:
-        raise Unmeasurable(f"{spec.url} did not answer JSON: {answer.excerpt()!r}") from error
+        raise Unmeasurable(f"{spec.url} did not answer JSON: {answer.excerpt()}") from error
     return pick(document, spec.json_path) if spec.json_path else document

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from delivery.analysis.check import check_files
+from delivery.analysis.egress import Egress
 from delivery.operator import Options, run
 from delivery.ops import logs
 from delivery.ops.leader import LeaseConfig, default_identity, lease_name
@@ -94,6 +95,27 @@ def parser() -> argparse.ArgumentParser:
         help="comma-separated transition reasons to notify, or '*' for all",
     )
     notifying.add_argument("--notify-queue", type=int, default=256, help="messages kept when hooks are slow")
+    egress = controller.add_argument_group(
+        "analysis egress",
+        "where web, prometheus and judge metrics may connect; a RULE is an address, a CIDR or a DNS "
+        "name (*.example.com for its subdomains), with an optional :PORT ([v6]:PORT). Refused always: "
+        "--analysis-deny; unless an allow rule at least as narrow lifts them: link-local, loopback, "
+        "0.0.0.0, the kubelet's port 10250, this controller's apiserver",
+    )
+    egress.add_argument(
+        "--analysis-allow",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="analysis may reach only what these rules match (repeatable; default: anything not refused)",
+    )
+    egress.add_argument(
+        "--analysis-deny",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="analysis may never reach what this rule matches (repeatable)",
+    )
     components = controller.add_argument_group("components")
     components.add_argument(
         "--lb-endpoint",
@@ -136,6 +158,13 @@ def _lease(args: argparse.Namespace, identity: str) -> LeaseConfig | None:
         parser().error(str(error))
 
 
+def _egress(args: argparse.Namespace) -> Egress:
+    try:
+        return Egress.from_flags(args.analysis_allow, args.analysis_deny)
+    except ValueError as error:
+        parser().error(str(error))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "check":
@@ -161,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             args.notify_webhook, args.notify_slack, args.notify_reasons, args.notify_queue
         ),
         lb_endpoint=args.lb_endpoint,
+        egress=_egress(args),
         rerender_limit=args.rerender_limit,
         rerender_deadline=args.rerender_deadline,
     )

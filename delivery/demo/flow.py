@@ -157,7 +157,15 @@ def run(sandbox: Sandbox, namespace: str = "default", start_controller: bool = T
         print("== starting the controller (log: .sandbox/logs/delivery.log)", flush=True)
         sandbox.spawn_extra(
             "delivery",
-            [sys.executable, "-m", "delivery.cli.main", "run", f"--kubeconfig={sandbox.kubeconfig}"],
+            # The sandbox's Prometheus listens on loopback, which analysis refuses unless allowed.
+            [
+                sys.executable,
+                "-m",
+                "delivery.cli.main",
+                "run",
+                f"--kubeconfig={sandbox.kubeconfig}",
+                "--analysis-allow=127.0.0.1",
+            ],
         )
     demo.apply(analysis_template(namespace, sandbox.prometheus_url))
     print("== first release of demo:1 (a first release has no steps)", flush=True)

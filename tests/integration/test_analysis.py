@@ -18,6 +18,7 @@ from delivery.machine import Reason
 from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
+from tests import analysis_egress
 from tests.controller import Controller
 from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export
 from tests.rollouts import PROMOTE, apply, events, get, rollout, service, status, wait_for
@@ -297,7 +298,11 @@ def test_a_controller_killed_mid_analysis_takes_each_measurement_once(
 ) -> None:
     """SIGKILL eight times during an analysis: it ends with exactly its count of measurements,
     an interval apart, and the same transitions as an uninterrupted release."""
-    chaos = Controller(sandbox, tmp_path / "delivery.log", args=("--controller-id=analysis", "--webhook=off"))
+    chaos = Controller(
+        sandbox,
+        tmp_path / "delivery.log",
+        args=("--controller-id=analysis", "--webhook=off", analysis_egress.FLAG),
+    )
     chaos.start()
     apply(sandbox, template(namespace, "errors", error_rate(interval="2s", count=6)))
     strategy = canary([{"setWeight": 50}, {"analysis": analysis(sandbox, namespace, "errors")}])

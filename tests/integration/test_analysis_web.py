@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from delivery.analysis.run import SECRET_CONSENT_LABEL
 from delivery.machine import Reason
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
@@ -66,7 +67,12 @@ def test_a_web_check_with_a_secret_header_gates_the_canary(
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "health-token", "namespace": namespace},
+        # Read for analysis only with this consent (delivery/analysis/run.py).
+        "metadata": {
+            "name": "health-token",
+            "namespace": namespace,
+            "labels": {SECRET_CONSENT_LABEL: "true"},
+        },
         "data": {"authorization": base64.b64encode(TOKEN.encode()).decode()},
     }
     check = {

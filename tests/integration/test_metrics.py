@@ -14,6 +14,7 @@ from prometheus_api_client import PrometheusConnect
 from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox.cluster import Sandbox, free_port
 from sandbox.prometheus import find_binary
+from tests import analysis_egress
 from tests.controller import Controller
 from tests.rollouts import apply, rollout, wait_for
 from tests.waiting import eventually
@@ -34,6 +35,7 @@ def serving(sandbox: Sandbox, namespace: str, log: Path, port: int, identity: st
             f"--identity={identity}",
             "--metrics-address=127.0.0.1",
             f"--metrics-port={port}",
+            analysis_egress.FLAG,  # its analysis asks the sandbox's Prometheus, on loopback
         ),
     )
 

@@ -17,6 +17,7 @@ from delivery.analysis.bounded import MAX_BODY
 from delivery.analysis.expr import Value
 from delivery.analysis.provider import Unmeasurable, Verdict
 from delivery.api.analysis import Judge, Web
+from tests.analysis_egress import POLICY
 from tests.unit.analysis.conftest import HUGE, Loopback
 
 pytestmark = pytest.mark.faults
@@ -32,16 +33,18 @@ def prometheus_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def _web(base: str) -> Value:
-    return await web.fetch(Web.model_validate({"url": base, "timeoutSeconds": DEADLINE}), {})
+    return await web.fetch(Web.model_validate({"url": base, "timeoutSeconds": DEADLINE}), {}, egress=POLICY)
 
 
 async def _prometheus(base: str) -> Value:
-    return await prometheus.query(base, "up")
+    return await prometheus.query(base, "up", egress=POLICY)
 
 
 async def _judge(base: str) -> Verdict:
     spec = Judge.model_validate({"canaryQuery": "canary", "stableQuery": "stable"})
-    return await prometheus.compare(base, spec, "latency", T0, T0 + datetime.timedelta(minutes=5))
+    return await prometheus.compare(
+        base, spec, "latency", T0, T0 + datetime.timedelta(minutes=5), egress=POLICY
+    )
 
 
 PROVIDERS: dict[str, Callable[[str], Awaitable[object]]] = {
@@ -94,7 +97,7 @@ async def test_a_web_metric_sends_its_request_and_reads_the_answer(loopback: Loo
     spec = Web.model_validate(
         {"url": f"{loopback.url}/health?x=1", "method": "POST", "body": "{}", "jsonPath": "$.data.ok"}
     )
-    assert await web.fetch(spec, {"Authorization": "token"}) is True
+    assert await web.fetch(spec, {"Authorization": "token"}, egress=POLICY) is True
     (seen,) = loopback.seen
     assert (seen.method, seen.path, seen.query, seen.body) == ("POST", "/health", {"x": ["1"]}, b"{}")
     assert seen.headers["authorization"] == "token"
@@ -104,14 +107,14 @@ async def test_a_web_metric_sends_its_request_and_reads_the_answer(loopback: Loo
 async def test_a_web_metric_may_ask_for_another_encoding(loopback: Loopback) -> None:
     loopback.answers["/health"] = (200, b"true")
     spec = Web.model_validate({"url": f"{loopback.url}/health"})
-    assert await web.fetch(spec, {"accept-encoding": "gzip"}) is True
+    assert await web.fetch(spec, {"accept-encoding": "gzip"}, egress=POLICY) is True
     (seen,) = loopback.seen
     assert seen.headers["accept-encoding"] == "gzip"
 
 
 async def test_a_web_error_status_says_the_start_of_its_body(loopback: Loopback) -> None:
     loopback.answers["/down"] = (503, b"maintenance " * 100)
-    with pytest.raises(Unmeasurable, match=r"answered HTTP 503: (maintenance ){16}maintena$"):
+    with pytest.raises(Unmeasurable, match=r"answered HTTP 503: (maintenance ){16}mainten…$"):
         await _web(f"{loopback.url}/down")
 
 
@@ -122,7 +125,7 @@ def _vector(*values: str) -> bytes:
 
 async def test_an_instant_query_is_the_api_s_and_its_result_the_value(loopback: Loopback) -> None:
     loopback.answers["/prom/api/v1/query"] = (200, _vector("0.25", "NaN"))
-    value = await prometheus.query(f"{loopback.url}/prom/", 'rate(errors{job="web"}[1m])')
+    value = await prometheus.query(f"{loopback.url}/prom/", 'rate(errors{job="web"}[1m])', egress=POLICY)
     assert isinstance(value, list)
     assert value[0] == 0.25
     (seen,) = loopback.seen
@@ -135,7 +138,7 @@ async def test_a_range_query_sends_the_window_in_whole_seconds(loopback: Loopbac
     body = {"status": "success", "data": {"resultType": "matrix", "result": series}}
     loopback.answers["/api/v1/query_range"] = (200, json.dumps(body).encode())
     end = T0 + datetime.timedelta(seconds=90.6)
-    assert await prometheus.samples(loopback.url, "latency", T0, end, "15s") == [1.0, 2.0]
+    assert await prometheus.samples(loopback.url, "latency", T0, end, "15s", egress=POLICY) == [1.0, 2.0]
     (seen,) = loopback.seen
     start = str(round(T0.timestamp()))
     assert seen.query == {
@@ -149,4 +152,4 @@ async def test_a_range_query_sends_the_window_in_whole_seconds(loopback: Loopbac
 async def test_a_prometheus_error_status_is_a_refused_query(loopback: Loopback) -> None:
     loopback.answers["/api/v1/query"] = (400, b'{"status":"error","error":"parse error"}')
     with pytest.raises(Unmeasurable, match=r"refused the query: HTTP 400: .*parse error"):
-        await prometheus.query(loopback.url, "up{")
+        await prometheus.query(loopback.url, "up{", egress=POLICY)

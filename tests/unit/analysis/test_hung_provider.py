@@ -20,6 +20,7 @@ from delivery.machine import Reason
 from delivery.rollout.decide import Memory, Observed, decide
 from delivery.rollout.plan import plan_of
 from strategies import ReplicaSetState
+from tests.analysis_egress import POLICY
 from tests.unit.analysis.conftest import Loopback
 
 pytestmark = pytest.mark.faults
@@ -68,7 +69,7 @@ SPEC = {
 async def test_a_provider_that_never_answers_pauses_the_release_and_never_promotes(
     loopback: Loopback,
 ) -> None:
-    analyst = Analyst(_Templates(_template(f"{loopback.url}/hang")))
+    analyst = Analyst(_Templates(_template(f"{loopback.url}/hang")), egress=POLICY)
     plan = plan_of(SPEC)
     memory = Memory(state=State.ANALYSING, stable="old", revision="new", index=1, progressed=T0, ready=4)
     runs: tuple[Run, ...] = (Run(AnalysisKind.STEP, "new", ("health",), T0, 1),)

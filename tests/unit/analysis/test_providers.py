@@ -18,6 +18,7 @@ from delivery.analysis.expr import Value
 from delivery.analysis.prometheus import value_of
 from delivery.analysis.provider import Unmeasurable
 from delivery.analysis.web import pick
+from tests.analysis_egress import POLICY
 
 
 def test_a_scalar_is_a_number_and_a_vector_a_list() -> None:
@@ -123,7 +124,7 @@ async def test_a_misbehaving_prometheus_is_an_error_that_says_how(
 ) -> None:
     monkeypatch.setattr(prometheus, "TIMEOUT", 0.5)
     with pytest.raises(Unmeasurable, match=says):
-        await prometheus.query(misbehaving + path, "up")
+        await prometheus.query(misbehaving + path, "up", egress=POLICY)
 
 
 async def test_an_unreachable_prometheus_is_an_error() -> None:
@@ -131,4 +132,4 @@ async def test_an_unreachable_prometheus_is_an_error() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(Unmeasurable, match="unreachable"):
-        await prometheus.query(f"http://127.0.0.1:{port}", "up")
+        await prometheus.query(f"http://127.0.0.1:{port}", "up", egress=POLICY)
