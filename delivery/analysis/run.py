@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from delivery import templating_budget
 from delivery.analysis import bounded, prometheus, web
 from delivery.analysis.egress import Egress
 from delivery.analysis.provider import Unmeasurable
@@ -162,7 +163,8 @@ class Analyst:
                 raise TemplateProblem(f"cannot read {kind.kind} {ref.template_name}: {error}") from error
             found.append(Found(ref.template_name, ref.cluster_scope, body))
         given = {argument.name: argument.value for argument in analysis.args or ()}
-        return resolve(found, given, subject.builtin)
+        # The texts render in a worker, within a budget: the wait blocks, so not on the loop.
+        return await templating_budget.off_loop(resolve, found, given, subject.builtin)
 
     async def _measure_due(
         self, run: Run, metrics: Mapping[str, Metric], subject: Subject, now: datetime.datetime

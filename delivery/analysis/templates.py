@@ -11,6 +11,10 @@ values every analysis gets for free: `namespace`, `rollout`, `canary-hash`, `sta
 Services the strategy names (`stable-service`, `canary-service`, `active-service`,
 `preview-service`). Argument names may contain dashes, so `{{args.canary-hash}}` reads the argument
 `canary-hash` (jinja2 alone would subtract `hash` from `args.canary`).
+
+The texts of one metric render together in a worker process, within `templating_budget`'s time
+and output budgets: a template that loops or writes without end is a TemplateProblem that says
+which budget it exceeded, and the controller's loop never waits on it.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
+from delivery import templating_budget
 from delivery.analysis.expr import check
 from delivery.api.analysis import AnalysisTemplateSpec, Metric
 
-ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+SYNTAX = templating_budget.Syntax(immutable=True)
+ENVIRONMENT = SYNTAX.environment()
+"""For parsing (`delivery check`); rendering happens in a worker, with the same syntax."""
 BUILTIN_ARGS = (
     "namespace",
     "rollout",
@@ -81,26 +87,58 @@ def with_named_args(text: str, names: Iterable[str]) -> str:
     return text
 
 
+def render_all(texts: Mapping[str, str], args: Mapping[str, str], where: str) -> dict[str, str]:
+    """`texts` (by where each is) with their `{{args.x}}` filled in, in the sandbox, in one worker
+    round trip; `where` names them all in a budget's message."""
+    job = templating_budget.Job(
+        SYNTAX,
+        {at: with_named_args(text, args) for at, text in texts.items()},
+        list(texts),
+        {"args": dict(args)},
+    )
+    try:
+        return dict(zip(texts, templating_budget.POOL.render(job), strict=True))
+    except templating_budget.BudgetExceeded as error:
+        raise TemplateProblem(f"{where}: {error}") from error
+    except templating_budget.Failed as failed:
+        if isinstance(failed.error, jinja2.UndefinedError):
+            missing = _MISSING_ATTRIBUTE.search(str(failed.error))
+            what = f"argument {missing.group(1)} has no value" if missing else str(failed.error)
+            raise TemplateProblem(f"{failed.name}: {what}") from failed
+        raise TemplateProblem(str(failed)) from failed
+
+
 def render(text: str, args: Mapping[str, str], where: str) -> str:
     """`text` with its `{{args.x}}` filled in, in the sandbox."""
-    try:
-        return ENVIRONMENT.from_string(with_named_args(text, args)).render(args=dict(args))
-    except jinja2.UndefinedError as error:
-        missing = _MISSING_ATTRIBUTE.search(str(error))
-        what = f"argument {missing.group(1)} has no value" if missing else str(error)
-        raise TemplateProblem(f"{where}: {what}") from error
-    except jinja2.TemplateError as error:
-        raise TemplateProblem(f"{where}: {error}") from error
+    return render_all({where: text}, args, where)[where]
+
+
+def _texts(value: Any, where: str, found: dict[str, str]) -> None:
+    """Every text of `value` into `found`, by where it is."""
+    if isinstance(value, str):
+        found[where] = value
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _texts(item, f"{where}[{index}]", found)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _texts(item, f"{where}.{key}", found)
+
+
+def _filled(value: Any, where: str, rendered: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return rendered[where]
+    if isinstance(value, list):
+        return [_filled(item, f"{where}[{index}]", rendered) for index, item in enumerate(value)]
+    if isinstance(value, dict):
+        return {key: _filled(item, f"{where}.{key}", rendered) for key, item in value.items()}
+    return value
 
 
 def _rendered(value: Any, args: Mapping[str, str], where: str) -> Any:
-    if isinstance(value, str):
-        return render(value, args, where)
-    if isinstance(value, list):
-        return [_rendered(item, args, where) for item in value]
-    if isinstance(value, dict):
-        return {key: _rendered(item, args, f"{where}.{key}") for key, item in value.items()}
-    return value
+    texts: dict[str, str] = {}
+    _texts(value, where, texts)
+    return _filled(value, where, render_all(texts, args, where) if texts else {})
 
 
 def _spec(found: Found) -> AnalysisTemplateSpec:

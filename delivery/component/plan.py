@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 import yaml
 
+from delivery import templating_budget
 from delivery.api.profile import ClusterProfileSpec
 from delivery.component.drift import stamped
 from delivery.component.inputs import profile_spec, read_inputs
@@ -68,7 +69,7 @@ class Change:
 
 async def plan(kube: Kube, component: Object, cluster: Cluster, templates: TemplateSet) -> list[Change]:
     """What rendering `component` with `cluster` and `templates` would change; raises RenderError."""
-    rendered = render(component, cluster, templates)
+    rendered = await templating_budget.off_loop(render, component, cluster, templates)
     namespace = component["metadata"]["namespace"]
     changes = []
     names = set()

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from delivery import templating_budget
 from delivery.api.component import ComponentSpecV1Beta1
 from delivery.api.profile import ClusterProfileSpec
 from delivery.component import adoption, drift, partition
@@ -267,11 +268,14 @@ class ComponentController:
             await self._failed(component, failure.reason, str(failure))
             return None
 
-    def render(self, component: Object) -> Rendered:
-        """`component` rendered with this cluster's profile and templates."""
+    async def render(self, component: Object) -> Rendered:
+        """`component` rendered with this cluster's profile and templates: off the loop when the
+        cluster replaced any (they render in a worker, within a budget, and the wait blocks)."""
         if self.profile_error is not None:
             raise NotApplied("ProfileInvalid", self.profile_error)
         try:
+            if self.templates.replaced:
+                return await templating_budget.off_loop(render, component, self.cluster(), self.templates)
             return render(component, self.cluster(), self.templates)
         except RenderError as error:
             raise NotApplied("RenderFailed", str(error)) from error
@@ -280,7 +284,7 @@ class ComponentController:
         revision = Inputs(self.cluster(), self.templates).revision
         if await self._held_back(component, revision):
             return BATCH_RECHECK
-        rendered, again = self._release(component, self.render(component), live)
+        rendered, again = self._release(component, await self.render(component), live)
         try:
             live = await self._apply(component, rendered, live)
         except adoption.Conflict as error:
