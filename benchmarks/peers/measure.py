@@ -50,6 +50,17 @@ def requests_by(events: Iterable[dict[str, Any]], user: str, start: float, end: 
     return {"total": len(seen), "writes": sum(1 for verb in seen.values() if verb in WRITES)}
 
 
+def what_by(events: Iterable[dict[str, Any]], user: str, start: float, end: float) -> dict[str, int]:
+    """The requests of `user` in [start, end) by verb and resource: what a controller spends them on."""
+    seen: dict[str, str] = {}
+    for event in events:
+        if event["user"]["username"] == user and start <= received(event) < end:
+            ref = event.get("objectRef") or {}
+            resource = "/".join(part for part in (ref.get("resource"), ref.get("subresource")) if part)
+            seen[event["auditID"]] = f"{event['verb']} {resource}"
+    return dict(Counter(seen.values()).most_common())
+
+
 def verbs_of(events: Iterable[dict[str, Any]], user: str) -> dict[str, int]:
     """Every request of `user` in the log by verb: that reads (lists, watches) are counted at all."""
     seen = {event["auditID"]: event["verb"] for event in events if event["user"]["username"] == user}

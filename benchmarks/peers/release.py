@@ -38,21 +38,38 @@ def _owner(obj: dict[str, Any]) -> str | None:
     )
 
 
-def image_changes(events: list[dict[str, Any]], contender: Contender, since: float) -> dict[Key, float]:
-    """When each Rollout's image change (anyone's write but the controller's) was received."""
-    changes: dict[Key, float] = {}
-    for key, writes in writes_on(events, "rollouts").items():
-        times = [
-            received(event)
-            for event in writes
-            if event["user"]["username"] != contender.label
-            and event["objectRef"].get("apiGroup") == contender.group
-            and not event["objectRef"].get("subresource")
-            and received(event) >= since
-        ]
-        if times:
-            changes[key] = min(times)
-    return changes
+@dataclass(frozen=True)
+class Audited:
+    """The audit log's writes that a release is timed by, indexed once per object (a soak times
+    thousands of releases against one log)."""
+
+    changes: dict[Key, list[float]]  # spec writes of the Rollout by anyone but the controller
+    rollout_writes: dict[Key, list[dict[str, Any]]]  # the controller's, on the Rollout
+    rs_writes: dict[Key, list[dict[str, Any]]]  # the controller's, on each ReplicaSet
+    rs_status_writes: dict[Key, list[dict[str, Any]]]  # the ReplicaSet controller's status writes
+
+    @classmethod
+    def of(cls, contender: Contender, events: list[dict[str, Any]]) -> Audited:
+        changes = {
+            key: [
+                received(event)
+                for event in writes
+                if event["user"]["username"] != contender.label
+                and event["objectRef"].get("apiGroup") == contender.group
+                and not event["objectRef"].get("subresource")
+            ]
+            for key, writes in writes_on(events, "rollouts").items()
+        }
+        return cls(
+            changes=changes,
+            rollout_writes=writes_on(events, "rollouts", user=contender.label),
+            rs_writes=writes_on(events, "replicasets", user=contender.label),
+            rs_status_writes=writes_on(events, "replicasets", subresource="status"),
+        )
+
+    def change(self, key: Key, since: float) -> float | None:
+        """When the image change of `key` at or after `since` was received."""
+        return min((at for at in self.changes.get(key, []) if at >= since), default=None)
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,7 @@ class Timeline:
 
 def timeline(
     contender: Contender,
-    events: list[dict[str, Any]],
+    audited: Audited,
     observed: list[tuple[float, str, dict[str, Any]]],
     keys: set[Key],
     *,
@@ -74,11 +91,11 @@ def timeline(
     image: str,
 ) -> Timeline:
     """`since` is just before the image change, `image` the released one."""
-    changes = {key: at for key, at in image_changes(events, contender, since).items() if key in keys}
-    controller_writes = writes_on(events, "rollouts", user=contender.label)
-    controller_rs_writes = writes_on(events, "replicasets", user=contender.label)
-    status_writes = writes_on(events, "replicasets", subresource="status")
-    reactions = {key: list(writes) for key, writes in controller_writes.items()}
+    changes = {key: at for key in keys if (at := audited.change(key, since)) is not None}
+    controller_writes = audited.rollout_writes
+    controller_rs_writes = audited.rs_writes
+    status_writes = audited.rs_status_writes
+    reactions = {key: list(controller_writes.get(key, [])) for key in keys}
     completed: dict[Key, float] = {}
     conditions: list[tuple[Key, float]] = []
     ready_sizes: set[tuple[Key, str, int]] = set()
@@ -131,7 +148,7 @@ def release_figures(
     image: str,
 ) -> dict[str, Any]:
     """The figures of a release that every Rollout of `keys` completed (the window it spanned too)."""
-    found = timeline(contender, events, observed, keys, since=since, image=image)
+    found = timeline(contender, Audited.of(contender, events), observed, keys, since=since, image=image)
     changes, completed = found.changes, found.completed
     missing = keys - completed.keys()
     if missing:

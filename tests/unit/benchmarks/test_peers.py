@@ -3,6 +3,7 @@ one's schema accepts, and the figures mean what the benchmark prints."""
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 
 from benchmarks.peers import argo_build, contenders, scenario
 from benchmarks.peers.measure import anchored, next_write_after, percentiles, requests_by
+from benchmarks.peers.release import release_figures
 from delivery.api.analysis import ClusterAnalysisTemplate
 from delivery.api.rollout import Rollout
 
@@ -197,3 +199,64 @@ def test_ours_is_complete_only_when_the_released_revision_is_stable() -> None:
     assert not contenders.delivery_complete(
         {**manifest, "status": {**status, "observedGeneration": 1}}, "app:2"
     )
+
+
+T0 = 1796119200.0  # 2026-12-01T10:00:00Z
+
+
+def _at(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(T0 + seconds, datetime.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _write(user: str, resource: str, name: str, at: float, subresource: str | None = None) -> dict[str, Any]:
+    ref = {"resource": resource, "namespace": "peers-0", "name": name, "apiGroup": "argoproj.io"}
+    if subresource:
+        ref["subresource"] = subresource
+    return {
+        **_event(f"{user}-{resource}-{name}-{at}", user, "patch", _at(at), _at(at + 0.005)),
+        "objectRef": ref,
+        "responseStatus": {"code": 200},
+    }
+
+
+def _replicaset(name: str, created: float, replicas: int, available: int) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "namespace": "peers-0",
+            "name": name,
+            "creationTimestamp": _at(created).split(".")[0] + "Z",
+            "ownerReferences": [{"kind": "Rollout", "name": "ro-00000"}],
+        },
+        "spec": {"replicas": replicas},
+        "status": {"availableReplicas": available},
+    }
+
+
+def test_a_release_is_timed_from_the_audit_log() -> None:
+    """One Argo Rollout: image change at 1 s, canary ready at 2 s, pause from 2 s (Argo's whole second)
+    to 4 s, full canary ready at 5 s, complete at 5.3 s; Argo reacts 0.1, 0.2 and 0.3 s late."""
+    rollout = _argo_at("app:2", 3, "3", "Healthy", "new")
+    pausing = {**rollout, "status": {"pauseConditions": [{"startTime": _at(2.1).split(".")[0] + "Z"}]}}
+    events = [
+        _write("admin", "rollouts", "ro-00000", 1.0),
+        _write("replicaset-controller", "replicasets", "ro-00000-new", 2.0, "status"),
+        _write("argo", "rollouts", "ro-00000", 2.1, "status"),  # to the pause step
+        _write("argo", "replicasets", "ro-00000-new", 4.2),  # the pause over: scaled to 2
+        _write("replicaset-controller", "replicasets", "ro-00000-new", 5.0, "status"),
+        _write("argo", "rollouts", "ro-00000", 5.3, "status"),  # complete
+    ]
+    observed = [
+        (T0 + 2.05, "rs", _replicaset("ro-00000-new", 1.2, 1, 1)),
+        (T0 + 2.2, "ro", pausing),
+        (T0 + 5.1, "rs", _replicaset("ro-00000-new", 1.2, 2, 2)),
+        (T0 + 5.4, "ro", rollout),
+    ]
+    figures = release_figures(
+        contenders.ARGO, events, observed, {("peers-0", "ro-00000")}, since=T0 + 0.5, image="app:2"
+    )
+    assert figures["wall_seconds"] == pytest.approx(5.305 - 1.0, abs=0.01)
+    assert figures["overhead_beyond_pause_seconds"]["p50"] == pytest.approx(2.305, abs=0.01)
+    delays = figures["reaction_delay_seconds"]
+    assert delays["samples"] == 3
+    assert delays["p50"] == pytest.approx(0.2, abs=0.01)  # 2.1 - 2.005, 4.2 - 4.0, 5.3 - 5.005
+    assert figures["requests"] == {"total": 3, "writes": 3}
