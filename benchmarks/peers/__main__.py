@@ -406,12 +406,17 @@ def main() -> None:
     parser.add_argument("--n", type=int, help="Rollouts (default: 100; idle 10,000; soak 1,000)")
     parser.add_argument("--namespaces", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1, help="each controller in turn, this many times")
-    parser.add_argument("--contenders", default=",".join(c.label for c in ALL), help="comma-separated labels")
+    parser.add_argument(
+        "--contenders",
+        default=",".join(c.label for c in ALL),
+        help="comma-separated labels, run in this order",
+    )
     parser.add_argument("--idle-seconds", type=float, help="idle time measured (release: 60, idle: 300)")
     parser.add_argument("--soak-seconds", type=float, default=3600.0)
     parser.add_argument("--releases-per-minute", type=int, default=50)
     args = parser.parse_args()
-    chosen = [c for c in ALL if c.label in args.contenders.split(",")]
+    by_label = {contender.label: contender for contender in ALL}
+    chosen = [by_label[label] for label in args.contenders.split(",")]  # in the order given
     n: int = args.n or {"release": 100, "idle": 10_000, "soak": 1_000}[args.scenario]
     idle: float = (
         args.idle_seconds if args.idle_seconds is not None else (300.0 if args.scenario == "idle" else 60.0)
