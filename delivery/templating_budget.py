@@ -211,6 +211,10 @@ class Pool:
                 worker = self._idle.get_nowait()
             except queue.Empty:
                 worker = _Worker.start()
+            else:
+                if worker.process.poll() is not None:  # killed while idle (OOM killer, say): replaced
+                    worker.connection.close()
+                    worker = _Worker.start()
             try:
                 worker.connection.send(job)
                 if not worker.connection.poll(TIME_BUDGET):

@@ -4,7 +4,10 @@ budget (plus a second), its worker is replaced, and ordinary templates render as
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +17,7 @@ from delivery.analysis.templates import TemplateProblem, render, resolve
 from delivery.component.render import Cluster
 from delivery.component.render import render as render_component
 from delivery.component.templating import RenderError, TemplateSet
-from delivery.templating_budget import OUTPUT_BUDGET, POOL, TIME_BUDGET, Job, Syntax
+from delivery.templating_budget import OUTPUT_BUDGET, POOL, TIME_BUDGET, Job, Pool, Syntax
 
 LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
 """10^10 iterations that write nothing: only the time budget stops it."""
@@ -152,3 +155,27 @@ def test_a_replaced_component_template_over_budget_or_broken_is_an_error(text: s
 def test_a_replaced_template_may_include_a_shipped_one() -> None:
     job = Job(Syntax(trim_blocks=True), {"a": "[{% include 'b' %}]", "b": "{{ x }}"}, ["a", "b"], {"x": 1})
     assert POOL.render(job) == ["[1]", "1"]
+
+
+def our_workers() -> list[int]:
+    """The pids of this process's template workers, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and b"templating_budget as worker" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_worker_killed_while_idle_is_replaced_before_the_next_render() -> None:
+    pool = Pool(1)
+    job = Job(Syntax(), {"t": "{{ 6 * 7 }}"}, ["t"], {})
+    assert pool.render(job) == ["42"]
+    for pid in our_workers():
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    assert pool.render(job) == ["42"]
