@@ -7,8 +7,8 @@ sandbox; the admin kubeconfig embeds its certificates so it can be copied anywhe
 detached sandbox started by another command.
 
 The apiserver and etcd can be killed and started again in place (same flags, ports, certificates
-and data), and etcd's history compacted, so tests can make the outages and the `410 Gone` a
-controller must recover from.
+and data), and etcd's history compacted (`sandbox.etcd`), so tests can make the outages and the
+`410 Gone` a controller must recover from.
 
 The apiserver audits every write (who, what, when received, when answered) to
 `<root>/audit/audit.log`, and nothing else, so a test can tell which client wrote what and when:
@@ -20,13 +20,14 @@ client under a ServiceAccount of its own did (what the Helm chart grants against
 from __future__ import annotations
 
 import base64
+import contextlib
+import datetime
 import json
 import shutil
 import socket
 import ssl
 import subprocess
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ import httpx
 import yaml
 
 from sandbox import build
+from sandbox.etcd import Etcd
 from sandbox.pki import Authority, ClusterPki, KeyPair
 from sandbox.processes import ComponentFailed, Managed, spawn, wait_until
 from sandbox.prometheus import Prometheus
@@ -225,11 +227,12 @@ class Sandbox:
         earlier = CONTROL_PLANE[: CONTROL_PLANE.index(name)]
         return sum(1 for process in self.processes if process.name in earlier)
 
-    def _start_etcd(self) -> None:
-        client = f"http://127.0.0.1:{self.ports.etcd}"
+    def _start_etcd(self, name: str = "etcd", port: int | None = None) -> Managed:
+        """etcd on its data directory, answering on `port` (the sandbox's etcd port by default)."""
+        client = f"http://127.0.0.1:{port or self.ports.etcd}"
         peer = f"http://127.0.0.1:{self.ports.etcd_peer}"
         process = self._spawn(
-            "etcd",
+            name,
             [
                 str(build.binary(ETCD, "etcd")),
                 "--name=sandbox",
@@ -248,8 +251,9 @@ class Sandbox:
             lambda: httpx.get(f"{client}/health", timeout=1).json()["health"] == "true",
             timeout=START_TIMEOUT,
         )
+        return process
 
-    def _start_apiserver(self, pki: ClusterPki) -> None:
+    def _start_apiserver(self, pki: ClusterPki) -> Managed:
         process = self._spawn(
             "kube-apiserver",
             [
@@ -280,6 +284,7 @@ class Sandbox:
             ],
         )
         wait_until(process, self._ready, timeout=START_TIMEOUT)
+        return process
 
     def _ready(self) -> bool:
         return self._get("/readyz").status_code == 200
@@ -370,44 +375,61 @@ class Sandbox:
         )
 
     # -- control-plane outages --------------------------------------------------------------------
+    @property
+    def etcd(self) -> Etcd:
+        return Etcd(f"http://127.0.0.1:{self.ports.etcd}")
+
     def kill_apiserver(self) -> None:
         """SIGKILL the apiserver, as a crash would: every client's connection drops at once and
         nothing answers on its port until `start_apiserver`. Its watch cache goes with it."""
         self._kill("kube-apiserver")
 
-    def start_apiserver(self) -> float:
-        """Start the apiserver again after `kill_apiserver` (same flags, port, certificates);
-        return the `time.monotonic()` when it first answered /readyz, to a tenth of a second:
-        a client's recovery counts from there, since nothing could be written before."""
-        return self._start_again(
-            "kube-apiserver", lambda: self._start_apiserver(ClusterPki.load(self.root / "pki"))
-        )
+    def start_apiserver(self) -> datetime.datetime:
+        """Start the apiserver again after `kill_apiserver` (same flags, port, certificates) and
+        return when it first answered /readyz (UTC, like the audit log's times, to a tenth of a
+        second): a client's recovery counts from there. The control plane's own clients are
+        started afresh before this returns (see `_restart_clients`)."""
+        pki = ClusterPki.load(self.root / "pki")
+        self._start_again(lambda: self._start_apiserver(pki))
+        answered = _now()
+        self._restart_clients(pki)
+        return answered
 
     def kill_etcd(self) -> None:
-        """SIGKILL etcd: the apiserver stays up but can neither read through nor write until
-        `start_etcd`, and its /readyz fails meanwhile."""
+        """SIGKILL etcd: the apiserver stays up, its watches of etcd broken, but can neither write
+        nor read past its watch cache until `start_etcd`; its /readyz fails meanwhile."""
         self._kill("etcd")
 
-    def start_etcd(self) -> float:
-        """Start etcd again on its data directory after `kill_etcd`; return the `time.monotonic()`
-        when the apiserver answered /readyz again (it is the apiserver that clients wait for)."""
-        self._start_again("etcd", self._start_etcd)
-        apiserver = self._process("kube-apiserver")
-        wait_until(apiserver, self._ready, timeout=START_TIMEOUT, what="ready again")
-        return time.monotonic()
+    def start_etcd(self) -> datetime.datetime:
+        """Start etcd again on its data after `kill_etcd` and return when the apiserver answered
+        /readyz again (clients wait for the apiserver: it is slower to notice than etcd to start)."""
+        self._start_again(self._start_etcd)
+        wait_until(self._process("kube-apiserver"), self._ready, timeout=START_TIMEOUT, what="ready again")
+        return _now()
 
-    def etcd_revision(self) -> int:
-        """etcd's current revision: the header of any answer of its v3 JSON gateway carries it."""
-        return int(self._etcd("range", {"key": _b64(b"/")})["header"]["revision"])
-
-    def compact_etcd(self) -> int:
-        """Drop etcd's history before its current revision (physically: done when this returns) and
-        return that revision. Any watch served from etcd that resumes from an older version is
-        answered `410 Gone`; the apiserver's watch cache still serves the versions it holds in
-        memory, until it is rebuilt from etcd (the apiserver restarted, say)."""
-        revision = self.etcd_revision()
-        self._etcd("compaction", {"revision": revision, "physical": True})
-        return revision
+    @contextlib.contextmanager
+    def lost_events(self) -> Iterator[Etcd]:
+        """Changes whose watch events nobody will ever get, as after a `410 Gone`: etcd is killed and
+        started aside, on its data but on a port the apiserver does not know; the block changes keys
+        there; then its history is compacted and etcd started again in its place. The apiserver's
+        watches of etcd resume from a compacted revision, so it rebuilds its watch caches by
+        listing and ends every watch of its clients; theirs resume from versions that are gone and
+        are refused with 410: only a relist shows them what changed. Returns when the apiserver
+        answers /readyz again."""
+        self.kill_etcd()
+        try:
+            port = free_port()
+            aside = self._start_etcd("etcd-aside", port)
+            self._save_state()
+            try:
+                etcd = Etcd(f"http://127.0.0.1:{port}")
+                yield etcd
+                etcd.compact()
+            finally:
+                aside.stop()
+                self.processes.remove(aside)
+        finally:
+            self.start_etcd()
 
     def _process(self, name: str) -> Managed:
         found = next((process for process in self.processes if process.name == name), None)
@@ -421,21 +443,29 @@ class Sandbox:
         self.processes.remove(process)  # `down` must never signal its pid: another may have it now
         self._save_state()
 
-    def _start_again(self, name: str, start: Callable[[], None]) -> float:
-        if any(process.name == name for process in self.processes):
-            raise RuntimeError(f"{name} is already running")
+    def _restart_clients(self, pki: ClusterPki) -> None:
+        """The controller manager and the scheduler, killed and started again once the apiserver
+        is back. Left running, their client-go watches back off after the outage's failures (up
+        to 30 s, jittered up to twice that, reset only after 2 minutes without one): after a 10 s
+        outage the controller manager made a new namespace's service account 23 s late, and
+        after a 410 that followed, 50 s late: later tests of the session would wait that out. A real
+        cluster restarts them anyway: with leader election they exit once they cannot renew
+        their lease, and the kubelet starts them again. kwok is left alone: it caught up within
+        a second every time, while a kwok started again waits 30 s to take back its nodes'
+        Leases (they exist) and makes no pod Ready meanwhile."""
+        starts: list[tuple[str, Callable[[], object]]] = [
+            ("kube-controller-manager", lambda: self._start_controller_manager(pki)),
+            ("kube-scheduler", self._start_scheduler),
+        ]
+        for name, start in starts:
+            self._kill(name)
+            self._start_again(start)
+
+    def _start_again(self, start: Callable[[], object]) -> None:
         try:
             start()
         finally:
-            self._save_state()  # the new pid, even if it failed to become ready (down stops it)
-        return time.monotonic()
-
-    def _etcd(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = httpx.post(f"http://127.0.0.1:{self.ports.etcd}/v3/kv/{method}", json=body, timeout=30)
-        if response.is_error:
-            raise ComponentFailed(f"etcd {method} failed: {response.status_code} {response.text}")
-        answer: dict[str, Any] = response.json()
-        return answer
+            self._save_state()  # the new pid, even if it did not become ready (down stops it)
 
     # -- Prometheus outages ---------------------------------------------------------------------------
     def stop_prometheus(self) -> None:
@@ -485,7 +515,7 @@ class Sandbox:
 
     def _write_kubeconfig(self, path: Path, user: str, pair: KeyPair) -> None:
         def b64(path: Path) -> str:
-            return _b64(path.read_bytes())
+            return base64.b64encode(path.read_bytes()).decode()
 
         ca = Authority.load(self.root / "pki").pair.cert
         config = {
@@ -533,8 +563,8 @@ class Sandbox:
         return events
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _wait_healthy(process: Managed, port: int) -> None:
