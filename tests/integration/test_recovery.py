@@ -96,7 +96,7 @@ def test_a_replicaset_deleted_where_only_a_relist_after_a_410_shows_it_is_create
     canary = wait_for(sandbox, "web", namespace, phase="Paused", currentStepIndex=1)["canaryRevision"]
     paused = replicas_by_revision(sandbox, "web", namespace)
     name = f"web-{canary}"
-    before = get(sandbox, "rs", name, namespace)["metadata"]["uid"]
+    before: str = get(sandbox, "rs", name, namespace)["metadata"]["uid"]
     seen = len(recovering.log.read_text())
 
     with sandbox.lost_events() as etcd:
