@@ -11,7 +11,6 @@ processes die with the test run even when it is killed (see sandbox.processes).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 from kubernetes import client, config
 
 from sandbox.cluster import Sandbox
-from tests import analysis_egress
+from tests import analysis_egress, namespaces
 from tests.controller import Controller
 from tests.waiting import eventually
 
@@ -40,16 +39,9 @@ def api(sandbox: Sandbox) -> Iterator[client.ApiClient]:
 @pytest.fixture
 def namespace(api: client.ApiClient) -> Iterator[str]:
     """A fresh namespace per test, with its default service account (pods need it), deleted after."""
-    core = client.CoreV1Api(api)
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    eventually(
-        lambda: core.read_namespaced_service_account("default", name),
-        timeout=30,
-        what="default service account created",
-    )
+    name = namespaces.create(api)
     yield name
-    core.delete_namespace(name)
+    namespaces.delete(api, name)
 
 
 @pytest.fixture(scope="session")
