@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from typing import Any
 
 from sandbox.cluster import Sandbox
@@ -42,9 +43,13 @@ def service(name: str, namespace: str, app: str) -> dict[str, Any]:
 
 
 def apply(sandbox: Sandbox, *objects: dict[str, Any]) -> None:
-    path = sandbox.root / "apply.json"  # JSON: no YAML 1.1 surprises (kubectl reads `y` as true)
-    path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
-    sandbox.kubectl_run("apply", "-f", str(path))
+    """`kubectl apply` of `objects`, as JSON (no YAML 1.1 surprises: kubectl reads `y` as true), from a
+    file of its own, so that threads of one test may apply at once."""
+    document = {"apiVersion": "v1", "kind": "List", "items": list(objects)}
+    with tempfile.NamedTemporaryFile("w", dir=sandbox.root, prefix="apply-", suffix=".json") as file:
+        json.dump(document, file)
+        file.flush()
+        sandbox.kubectl_run("apply", "-f", file.name)
 
 
 def get(sandbox: Sandbox, kind: str, name: str, namespace: str) -> dict[str, Any]:
