@@ -1,17 +1,23 @@
 """Analysis against the sandbox's real Prometheus, scraping a loopback exporter the test controls:
 a healthy canary passes every gate, a canary whose errors rise is aborted at the next measurement,
-a Prometheus outage pauses the release (and it resumes by itself), a missing template pauses it."""
+a Prometheus outage pauses the release (and it resumes by itself), so does a Prometheus answering
+500s or too slowly (through a fault-injecting proxy in front of the real one), a missing template
+pauses it."""
 
 from __future__ import annotations
 
 import datetime
 import itertools
 import random
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from delivery.machine import Reason
@@ -21,6 +27,7 @@ from sandbox.cluster import Sandbox
 from tests import analysis_egress
 from tests.controller import Controller
 from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export
+from tests.loopback import serving
 from tests.rollouts import PROMOTE, apply, events, get, rollout, service, status, wait_for
 from tests.waiting import eventually
 
@@ -184,6 +191,7 @@ def test_a_canary_whose_errors_rise_is_aborted_at_the_next_measurement(
     assert aborted["stableRevision"] == stable
 
 
+@pytest.mark.faults
 def test_prometheus_stopped_mid_analysis_pauses_and_the_release_resumes_when_it_returns(
     sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
 ) -> None:
@@ -293,6 +301,7 @@ def test_blue_green_post_promotion_failure_switches_back_to_the_old_revision(
     assert reasons.index(Reason.PROMOTED) < reasons.index(Reason.ANALYSIS_FAILED)
 
 
+@pytest.mark.faults
 def test_a_controller_killed_mid_analysis_takes_each_measurement_once(
     sandbox: Sandbox, namespace: str, crds: None, exporter: Exporter, tmp_path: Path
 ) -> None:
@@ -359,3 +368,90 @@ def test_an_inconclusive_analysis_waits_for_a_person_who_promotes(
     assert "promote to go on, abort to roll back" in paused["message"]
     sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{PROMOTE}=step")
     wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy", stableRevision=canary_hash)
+
+
+SLOW = 15.0  # seconds a slow answer takes: past the Prometheus deadline (10 s)
+
+
+@dataclass
+class Faults:
+    """What the proxy does to each request: "pass", "500" or "slow"."""
+
+    upstream: str
+    mode: str = "pass"
+    released: threading.Event = field(default_factory=threading.Event)
+    url: str = ""
+
+
+@pytest.fixture
+def faulty(sandbox: Sandbox) -> Iterator[Faults]:
+    faults = Faults(sandbox.prometheus_url)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            self._answer(None)
+
+        def do_POST(self) -> None:
+            self._answer(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+        def _answer(self, body: bytes | None) -> None:
+            if faults.mode == "slow":
+                faults.released.wait(SLOW)
+            if faults.mode == "500":
+                self.send_response(500)
+                self.end_headers()
+                self.wfile.write(b"injected fault")
+                return
+            headers = {"Content-Type": self.headers.get("Content-Type", "")} if body is not None else {}
+            answer = httpx.request(
+                self.command, faults.upstream + self.path, content=body, headers=headers, timeout=10
+            )
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+            self.send_header("Content-Length", str(len(answer.content)))
+            self.end_headers()
+            self.wfile.write(answer.content)
+
+    with serving(Handler) as url:
+        faults.url = url
+        yield faults
+        faults.released.set()
+
+
+@pytest.mark.faults
+@pytest.mark.usefixtures("controller")
+@pytest.mark.parametrize("fault", [("500", "500"), ("slow", "did not answer")], ids=["500", "slow"])
+def test_prometheus_failing_pauses_the_release_which_resumes_when_it_answers_again(
+    sandbox: Sandbox,
+    namespace: str,
+    exporter: Exporter,
+    faulty: Faults,
+    fault: tuple[str, str],
+) -> None:
+    mode, said = fault
+    apply(
+        sandbox, template(namespace, "errors", error_rate(interval="2s", count=12, consecutiveErrorLimit=1))
+    )
+    gate = analysis(sandbox, namespace, "errors")
+    gate["args"][0]["value"] = faulty.url  # Prometheus, through the proxy
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"analysis": gate}]
+    _, canary_hash = release(sandbox, namespace, exporter, canary(steps))
+    wait_for(sandbox, "web", namespace, TIMEOUT, currentStepIndex=1)
+
+    faulty.mode = mode
+    paused = wait_for(sandbox, "web", namespace, TIMEOUT, phase="Paused", reason=Reason.ANALYSIS_INCONCLUSIVE)
+    assert said in paused["message"]
+    assert paused["currentStepIndex"] == 1  # held at the analysis, not promoted past it
+    assert paused["stableRevision"] != canary_hash
+
+    faulty.mode = "pass"
+    faulty.released.set()
+    done = wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy", stableRevision=canary_hash)
+    metric = done["analysisHistory"][-1]["metrics"][0]
+    assert metric["error"] >= 2  # the fault is on the record
+    assert metric["successful"] == metric["count"] == 12  # and the analysis went on to its end
+    reasons = [reason for reason, _ in events(sandbox, "web", namespace)]
+    assert reasons.index(Reason.ANALYSIS_INCONCLUSIVE) < reasons.index(Reason.RESUMED)
