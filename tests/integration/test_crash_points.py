@@ -577,14 +577,18 @@ def test_a_kill_at_any_write_changes_nothing(
                 break
 
     failures = {k: found for k, o in sorted(covered.reached.items()) if (found := differences(reference, o))}
-    lost = sum(len(reference.notified) - len(o.notified) for o in covered.reached.values() if not o.error)
+    lost = {  # k -> the reasons a kill there left unsent
+        k: list((Counter(reference.notified) - Counter(o.notified)).elements())
+        for k, o in sorted(covered.reached.items())
+        if len(o.notified) < len(reference.notified) and not o.error
+    }
     fewest = min([total, *itertools.chain(*covered.unreached.values())])
     killed = len(covered.reached) - sum(1 for o in covered.reached.values() if not o.killed)
     print(
         f"\ncrash points covered: {killed} of {total} ({scenario.name}, {when}) in "
         f"{time.monotonic() - started:.0f}s; never reached (k: the runs' writes): "
         f"{ {k: covered.unreached[k] for k in pending} or 'none' }; uninterrupted runs wrote "
-        f"{fewest} to {total} times; notifications lost to a kill: {lost}"
+        f"{fewest} to {total} times; notifications lost to a kill: {lost or 'none'}"
     )
     for k, found in failures.items():
         killed_at = covered.reached[k].killed or "(not killed)"
