@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -111,35 +112,54 @@ def summary(samples: list[float]) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--trials", type=int, default=5)
-    parser.add_argument("--lease-duration", type=float, default=15.0)
-    parser.add_argument("--renew-deadline", type=float, default=10.0)
-    parser.add_argument("--retry-period", type=float, default=2.0)
-    args = parser.parse_args()
-    timings = [
-        f"--lease-duration={args.lease_duration}",
-        f"--renew-deadline={args.renew_deadline}",
-        f"--retry-period={args.retry_period}",
-    ]
+@dataclass(frozen=True)
+class LeaseTimings:
+    """`delivery run`'s leader election timings; the defaults are its own (and the chart's)."""
+
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def args(self) -> list[str]:
+        return [
+            f"--lease-duration={self.lease_duration}",
+            f"--renew-deadline={self.renew_deadline}",
+            f"--retry-period={self.retry_period}",
+        ]
+
+
+def start_replica(sandbox: Sandbox, identity: str, log_name: str, *args: str) -> Managed:
+    """`delivery run` as one replica under leader election, once its caches are synced. Each
+    process logs to its own `log_name`, so a restarted replica's "synced" is its own."""
+    argv = [sys.executable, "-m", "delivery.cli.main", "run", "--webhook=off", "--leader-elect"]
+    replica = sandbox.spawn_extra(log_name, [*argv, *args, f"--identity={identity}"])
+    wait(lambda: "caches synced" in log_tail(replica.log, 200), 60, f"{identity} synced")
+    return replica
+
+
+def prepare(sandbox: Sandbox) -> None:
+    """The CRDs installed and established."""
+    sandbox.kubectl_run("apply", "--server-side", "-f", str(REPO / "crds"))
+    sandbox.kubectl_run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+def measure(trials: int, timings: LeaseTimings) -> dict[str, Any]:
+    """`trials` failovers on a sandbox of their own; the figures."""
     taken: list[float] = []
     transitioned: list[float] = []
     with tempfile.TemporaryDirectory() as scratch, Sandbox(root=Path(scratch) / "sandbox") as sandbox:
-        sandbox.kubectl_run("apply", "--server-side", "-f", str(REPO / "crds"))
-        sandbox.kubectl_run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-
+        prepare(sandbox)
         starts = iter(range(1_000_000))
 
         def start(identity: str) -> Managed:
-            argv = [sys.executable, "-m", "delivery.cli.main", "run", f"--kubeconfig={sandbox.kubeconfig}"]
-            argv += ["--webhook=off", "--leader-elect", f"--lease-namespace={NAMESPACE}", *timings]
-            # a log per process: the restarted replica's "synced" must be its own
-            replica = sandbox.spawn_extra(f"{identity}.{next(starts)}", [*argv, f"--identity={identity}"])
-            wait(lambda: "caches synced" in log_tail(replica.log, 200), 60, f"{identity} synced")
-            return replica
+            return start_replica(
+                sandbox,
+                identity,
+                f"{identity}.{next(starts)}",
+                f"--kubeconfig={sandbox.kubeconfig}",
+                f"--lease-namespace={NAMESPACE}",
+                *timings.args(),
+            )
 
         api = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
         seen = Seen(api)
@@ -149,7 +169,7 @@ def main() -> None:
         replicas["replica-1"] = start("replica-1")
         apply(sandbox, rollout(NAME, NAMESPACE, "app:0", STRATEGY, replicas=2))
         wait(lambda: healthy(sandbox, "app:0"), 120, "the first release Healthy")
-        for trial in range(1, args.trials + 1):
+        for trial in range(1, trials + 1):
             leader = seen.holder[0]
             standby = next(name for name in replicas if name != leader)
             before = seen.transitions[0]
@@ -170,14 +190,27 @@ def main() -> None:
         seen.stopping = True
         for replica in replicas.values():
             replica.stop()
-    figures = {
-        "trials": args.trials,
-        "lease_duration_seconds": args.lease_duration,
-        "renew_deadline_seconds": args.renew_deadline,
-        "retry_period_seconds": args.retry_period,
+    return {
+        "trials": trials,
+        "lease_duration_seconds": timings.lease_duration,
+        "renew_deadline_seconds": timings.renew_deadline,
+        "retry_period_seconds": timings.retry_period,
         "lease_taken_seconds": summary(taken),
         "next_transition_seconds": summary(transitioned),
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    defaults = LeaseTimings()
+    parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--lease-duration", type=float, default=defaults.lease_duration)
+    parser.add_argument("--renew-deadline", type=float, default=defaults.renew_deadline)
+    parser.add_argument("--retry-period", type=float, default=defaults.retry_period)
+    args = parser.parse_args()
+    figures = measure(args.trials, LeaseTimings(args.lease_duration, args.renew_deadline, args.retry_period))
     print(json.dumps(figures, indent=2))
     record("failover", figures)
 
