@@ -94,11 +94,15 @@ class Managed:
 
 
 def _is_zombie(pid: int) -> bool:
+    """Exited, waiting to be reaped. A multi-threaded process's leader turns zombie first, while
+    its other threads are still exiting and still hold its files (a Go server's listening socket
+    for tens of milliseconds), so the process counts as gone only once they have gone too."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = sum(1 for _ in Path(f"/proc/{pid}/task").iterdir())
     except FileNotFoundError:
         return True
-    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+    return stat.rsplit(")", 1)[1].split()[0] == "Z" and threads <= 1
 
 
 def spawn(
