@@ -414,8 +414,8 @@ class Sandbox:
         there; then its history is compacted and etcd started again in its place. The apiserver's
         watches of etcd resume from a compacted revision, so it rebuilds its watch caches by
         listing and ends every watch of its clients; theirs resume from versions that are gone and
-        are refused with 410: only a relist shows them what changed. Returns when the apiserver
-        answers /readyz again."""
+        are refused with 410 (or 429 while that cache is still being rebuilt): only a relist shows
+        them what changed. Returns when the apiserver answers /readyz again."""
         self.kill_etcd()
         try:
             port = free_port()
