@@ -109,6 +109,18 @@ def pause_ends_during(
     return Recovery(killed, due, answered, max(held, default=answered), written)
 
 
+def resume_refused(plural: str) -> tuple[str, str]:
+    """What the controller logs when its informer of `plural` (in all namespaces) cannot resume a
+    watch the apiserver ended to rebuild its cache from a compacted etcd (`Sandbox.lost_events`):
+    410 Gone, or 429 while the cache is still being rebuilt. Either way it lists again, and the
+    listing is diffed with what it knew."""
+    informer = f"{plural} in all namespaces"
+    return (
+        f"{informer}: the watched version is gone (410)",
+        f"{informer}: 429 TooManyRequests: storage is (re)initializing",
+    )
+
+
 def first_status_writes(
     audit: Iterable[dict[str, Any]], user: str, namespace: str, *, after: datetime.datetime
 ) -> dict[str, datetime.datetime]:
