@@ -46,6 +46,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 TIME_BUDGET = 2.0
+START_TIMEOUT = 30.0  # seconds a new worker may take to import what it renders with
 """Seconds one render (all the texts of one job) may take."""
 OUTPUT_BUDGET = 1 << 20
 """Characters one render may produce (1 MiB of ASCII: a Component's objects are a few KB)."""
@@ -148,6 +149,7 @@ def serve(descriptor: int) -> None:
     """A worker's life: a job in, its reply out, until the socket closes (the controller is gone)."""
     connection = Connection(descriptor)
     signal.signal(signal.SIGALRM, _orphaned)
+    connection.send(("ready",))  # imported: from now on a render's time is the render's own
     while True:
         try:
             job = connection.recv()
@@ -187,7 +189,19 @@ class _Worker:
             process = subprocess.Popen(
                 [sys.executable, "-c", code], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL
             )
-        return cls(process, Connection(ours.detach()))
+        worker = cls(process, Connection(ours.detach()))
+        # Starting is not rendering: a loaded machine (a controller restarting beside others) can
+        # take seconds to import jinja2, which must not count against a template's TIME_BUDGET.
+        try:
+            if not worker.connection.poll(START_TIMEOUT) or worker.connection.recv() != ("ready",):
+                raise BudgetExceeded(f"no template worker started within {START_TIMEOUT:g}s")
+        except (EOFError, OSError) as error:
+            worker.kill()
+            raise BudgetExceeded("the template worker ended as it started") from error
+        except BudgetExceeded:
+            worker.kill()
+            raise
+        return worker
 
     def kill(self) -> None:
         self.process.kill()

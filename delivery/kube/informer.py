@@ -126,7 +126,11 @@ class Informer:
         version = ""
         while True:
             page = await self.kube.request("GET", kind.path(self.namespace), query=query)
-            items += (trimmed(item) for item in page.get("items") or [])
+            # A list's items do not say their kind (the list does); watch events' objects do.
+            items += (
+                trimmed({"apiVersion": kind.api_version, "kind": kind.kind, **item})
+                for item in page.get("items") or []
+            )
             metadata = page.get("metadata") or {}
             version = version or metadata.get("resourceVersion", "")
             token = metadata.get("continue")
