@@ -128,7 +128,7 @@ def first_status_writes(
     answered: one status write records one transition."""
     first: dict[str, datetime.datetime] = {}
     for event in audit:
-        where = event["objectRef"]
+        where = event.get("objectRef") or {}  # non-resource requests (discovery) have none
         answered = answered_at(event)
         if (
             event["user"]["username"] == user

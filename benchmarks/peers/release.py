@@ -55,8 +55,8 @@ class Audited:
                 received(event)
                 for event in writes
                 if event["user"]["username"] != contender.label
-                and event["objectRef"].get("apiGroup") == contender.group
-                and not event["objectRef"].get("subresource")
+                and (event.get("objectRef") or {}).get("apiGroup") == contender.group
+                and not (event.get("objectRef") or {}).get("subresource")
             ]
             for key, writes in writes_on(events, "rollouts").items()
         }
