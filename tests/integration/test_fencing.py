@@ -204,7 +204,7 @@ async def test_a_write_checked_before_a_stall_is_not_sent_after_the_deadline(san
     finally:
         await client.close()
 
-    def written() -> set[str]:
+    def written() -> set[str | None]:
         return {
             (e.get("objectRef") or {}).get("name") for e in writes(sandbox.audit_events(), user, leases=False)
         }
