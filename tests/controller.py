@@ -27,6 +27,29 @@ class Controller:
     env: dict[str, str] = field(default_factory=dict)
     process: Managed | None = field(default=None, repr=False)
 
+    @classmethod
+    def of_shard(
+        cls,
+        sandbox: Sandbox,
+        log: Path,
+        shard: str,
+        *args: str,
+        namespace: str | None = None,
+        kubeconfig: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Controller:
+        """A controller of its own shard (`--controller-id`), confined to `namespace` if given, that
+        serves no conversion webhook (the session's controller does). The session's controller
+        leaves the shard's objects alone, so a test can start, kill and count this one freely."""
+        confined = (f"--namespace={namespace}",) if namespace else ()
+        return cls(
+            sandbox,
+            log,
+            args=(f"--controller-id={shard}", *confined, "--webhook=off", *args),
+            kubeconfig=kubeconfig,
+            env=env or {},
+        )
+
     def start(self) -> None:
         argv = [
             sys.executable,

@@ -6,6 +6,7 @@ import json
 import tempfile
 from typing import Any
 
+from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox.cluster import Sandbox
 from tests.waiting import eventually
 
@@ -31,6 +32,13 @@ def rollout(
             "strategy": strategy,
         },
     }
+
+
+def in_shard(body: dict[str, Any], shard: str) -> dict[str, Any]:
+    """`body` labelled for the controller whose `--controller-id` is `shard`."""
+    metadata = body["metadata"]
+    metadata["labels"] = {**(metadata.get("labels") or {}), CONTROLLER_ID_LABEL: shard}
+    return body
 
 
 def service(name: str, namespace: str, app: str) -> dict[str, Any]:

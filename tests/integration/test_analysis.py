@@ -21,14 +21,13 @@ import httpx
 import pytest
 
 from delivery.machine import Reason
-from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests import analysis_egress
 from tests.controller import Controller
 from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export
 from tests.loopback import serving
-from tests.rollouts import PROMOTE, apply, events, get, rollout, service, status, wait_for
+from tests.rollouts import PROMOTE, apply, events, get, in_shard, rollout, service, status, wait_for
 from tests.waiting import eventually
 
 GROUP = "delivery.luojilab.com/v1alpha1"
@@ -307,25 +306,17 @@ def test_a_controller_killed_mid_analysis_takes_each_measurement_once(
 ) -> None:
     """SIGKILL eight times during an analysis: it ends with exactly its count of measurements,
     an interval apart, and the same transitions as an uninterrupted release."""
-    chaos = Controller(
-        sandbox,
-        tmp_path / "delivery.log",
-        args=("--controller-id=analysis", "--webhook=off", analysis_egress.FLAG),
-    )
+    chaos = Controller.of_shard(sandbox, tmp_path / "delivery.log", "analysis", analysis_egress.FLAG)
     chaos.start()
     apply(sandbox, template(namespace, "errors", error_rate(interval="2s", count=6)))
     strategy = canary([{"setWeight": 50}, {"analysis": analysis(sandbox, namespace, "errors")}])
 
-    def ours(body: dict[str, Any]) -> dict[str, Any]:
-        body["metadata"]["labels"] = {CONTROLLER_ID_LABEL: "analysis"}
-        return body
-
     try:
-        first = ours(rollout("web", namespace, "web:1", strategy, replicas=2))
+        first = in_shard(rollout("web", namespace, "web:1", strategy, replicas=2), "analysis")
         exporter.traffic.set(template_hash(first["spec"]["template"]), error_ratio=0.001)
         apply(sandbox, first)
         wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy")
-        second = ours(rollout("web", namespace, "web:2", strategy, replicas=2))
+        second = in_shard(rollout("web", namespace, "web:2", strategy, replicas=2), "analysis")
         canary_hash = template_hash(second["spec"]["template"])
         exporter.traffic.set(canary_hash, error_ratio=0.001)
         apply(sandbox, second)

@@ -21,11 +21,10 @@ import pytest
 
 from delivery.analysis.run import SECRET_CONSENT_LABEL
 from delivery.machine import Reason
-from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
-from tests.rollouts import apply, events, rollout, status, wait_for
+from tests.rollouts import apply, events, in_shard, rollout, status, wait_for
 from tests.waiting import eventually
 
 SHARD = "egress"
@@ -115,9 +114,7 @@ def template(namespace: str, *metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def sharded(name: str, namespace: str, image: str) -> dict[str, Any]:
-    body = rollout(name, namespace, image, STRATEGY, replicas=2)
-    body["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
-    return body
+    return in_shard(rollout(name, namespace, image, STRATEGY, replicas=2), SHARD)
 
 
 def first_messages(sandbox: Sandbox, name: str, namespace: str, metrics: int) -> dict[str, str] | None:
@@ -146,15 +143,12 @@ def test_analysis_reaches_only_what_the_policy_allows_and_secrets_only_with_cons
     allowed_port = allowed.url.rsplit(":", 1)[1]
     outside_port = outside.url.rsplit(":", 1)[1]
     apiserver = sandbox.server.removeprefix("https://")
-    controller = Controller(
+    controller = Controller.of_shard(
         sandbox,
         tmp_path / "delivery.log",
-        args=(
-            f"--controller-id={SHARD}",
-            f"--namespace={namespace}",
-            "--webhook=off",
-            f"--analysis-allow=127.0.0.1:{allowed_port}",
-        ),
+        SHARD,
+        f"--analysis-allow=127.0.0.1:{allowed_port}",
+        namespace=namespace,
     )
     controller.start()
     try:

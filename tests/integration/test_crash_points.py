@@ -66,7 +66,6 @@ from kubernetes import client
 
 from delivery.kube.failpoints import ENVIRONMENT
 from delivery.kube.kinds import HTTP_ROUTE, INGRESS, REPLICA_SET, ROLLOUT, SERVICE
-from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.report import EVENT
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, template_hash
 from delivery.traffic.nginx import canary_name
@@ -75,7 +74,7 @@ from tests import analysis_egress, namespaces
 from tests.controller import Controller
 from tests.integration.test_rollout_traffic import http_route, ingress
 from tests.loopback import Received, constant, recording
-from tests.rollouts import apply, rollout, service
+from tests.rollouts import apply, in_shard, rollout, service
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.faults
@@ -348,9 +347,7 @@ class Harness:
         return self.around.hooks
 
     def rollout(self, namespace: str, image: str, shard: str) -> dict[str, Any]:
-        body = rollout("web", namespace, image, self.scenario.strategy, replicas=REPLICAS)
-        body["metadata"]["labels"] = {CONTROLLER_ID_LABEL: shard}
-        return body
+        return in_shard(rollout("web", namespace, image, self.scenario.strategy, replicas=REPLICAS), shard)
 
     def document(self, namespace: str) -> dict[str, Any]:
         return read(self.api, ROLLOUT.path(namespace, "web"))
@@ -367,18 +364,15 @@ class Harness:
     def controller(self, namespace: str, name: str, failpoint: str | None) -> Controller:
         """A controller of the namespace's own shard. Given a `failpoint` ("" for none), its writes
         are traced, in every measured run alike; None: no failpoints at all (the restart)."""
-        return Controller(
+        return Controller.of_shard(
             self.sandbox,
             self.logs / namespace / f"{name}.log",
-            args=(
-                f"--controller-id={namespace}",
-                f"--namespace={namespace}",
-                "--webhook=off",
-                f"--notify-webhook={self.hooks.url}/{namespace}",
-                "--notify-reasons=*",
-                analysis_egress.FLAG,  # the metric endpoint is on loopback
-            ),
-            env={} if failpoint is None else {ENVIRONMENT: traced(failpoint)},
+            namespace,
+            f"--notify-webhook={self.hooks.url}/{namespace}",
+            "--notify-reasons=*",
+            analysis_egress.FLAG,  # the metric endpoint is on loopback
+            namespace=namespace,
+            env=None if failpoint is None else {ENVIRONMENT: traced(failpoint)},
         )
 
     def release(self, failpoint: str = "", notifications: int | None = None) -> Outcome:
@@ -521,11 +515,7 @@ def surroundings(
 ) -> Iterator[Surroundings]:
     """The loopback servers, and the setup controller (shard crash-setup) that makes every run's
     first revision Healthy before the run's label takes the Rollout away from it."""
-    setup = Controller(
-        sandbox,
-        tmp_path_factory.mktemp("crash-setup") / "delivery.log",
-        args=(f"--controller-id={SETUP_SHARD}", "--webhook=off"),
-    )
+    setup = Controller.of_shard(sandbox, tmp_path_factory.mktemp("crash-setup") / "delivery.log", SETUP_SHARD)
     setup.start()
     try:
         with constant({"ok": True}) as metric_url, recording() as hooks:

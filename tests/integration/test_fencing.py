@@ -20,11 +20,11 @@ import pytest
 from delivery.kube.api import Kube
 from delivery.kube.fence import Fence, Fenced
 from delivery.kube.kinds import CONFIG_MAP
-from delivery.operator import CONTROLLER_ID_LABEL, api_client
+from delivery.operator import api_client
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
-from tests.rollouts import apply, event_objects, replicas_by_revision, rollout, service, wait_for
+from tests.rollouts import apply, event_objects, in_shard, replicas_by_revision, rollout, service, wait_for
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.faults
@@ -64,20 +64,17 @@ REFUSED = "not sent: this replica's Lease is not known to be valid"
 
 def replica(sandbox: Sandbox, namespace: str, log: Path, user: str, env: dict[str, str]) -> Controller:
     """A replica whose identity, in the Lease and in the audit log, is `user`."""
-    return Controller(
+    return Controller.of_shard(
         sandbox,
         log,
-        args=(
-            f"--controller-id={SHARD}",
-            f"--namespace={namespace}",
-            "--webhook=off",
-            "--leader-elect",
-            f"--identity={user}",
-            f"--lease-namespace={namespace}",
-            f"--lease-duration={LEASE_DURATION}",
-            f"--renew-deadline={RENEW_DEADLINE}",
-            f"--retry-period={RETRY_PERIOD}",
-        ),
+        SHARD,
+        "--leader-elect",
+        f"--identity={user}",
+        f"--lease-namespace={namespace}",
+        f"--lease-duration={LEASE_DURATION}",
+        f"--renew-deadline={RENEW_DEADLINE}",
+        f"--retry-period={RETRY_PERIOD}",
+        namespace=namespace,
         kubeconfig=sandbox.user_kubeconfig(user),
         env=env,
     )
@@ -114,8 +111,7 @@ def test_a_leader_stalled_past_its_lease_writes_nothing_after_its_deadline(
     stall = {"DELIVERY_FAILPOINTS": f"write:{STALLED_WRITE}=stall:{STALL:g}"}
     first = replica(sandbox, namespace, tmp_path / "a.log", "fencing-a", stall)
     second = replica(sandbox, namespace, tmp_path / "b.log", "fencing-b", {})
-    web = rollout("web", namespace, "web:1", STRATEGY, replicas=4)
-    web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+    web = in_shard(rollout("web", namespace, "web:1", STRATEGY, replicas=4), SHARD)
     try:
         first.start()
         eventually(lambda: "leading with Lease" in first.tail(), timeout=60, what="a leading")

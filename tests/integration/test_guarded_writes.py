@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
-from tests.rollouts import PROMOTE, apply, event_objects, get, rollout, wait_for
+from tests.rollouts import PROMOTE, apply, event_objects, get, in_shard, rollout, wait_for
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.faults
@@ -29,18 +28,12 @@ SHARD = "guarded"
 HOLD = 4.0  # seconds the failpoint holds the write: time enough for the test's change
 
 
-def controller(sandbox: Sandbox, namespace: str, log: Path, env: dict[str, str] | None = None) -> Controller:
-    args = (f"--controller-id={SHARD}", f"--namespace={namespace}", "--webhook=off")
-    return Controller(sandbox, log, args=args, env=env or {})
-
-
 def test_a_spec_changed_between_decision_and_write_is_decided_again(
     sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
 ) -> None:
     strategy = {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}], "scaleDownDelaySeconds": 0}}
-    web = rollout("web", namespace, "web:1", strategy, replicas=2)
-    web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
-    first = controller(sandbox, namespace, tmp_path / "first.log")
+    web = in_shard(rollout("web", namespace, "web:1", strategy, replicas=2), SHARD)
+    first = Controller.of_shard(sandbox, tmp_path / "first.log", SHARD, namespace=namespace)
     first.start()
     try:
         apply(sandbox, web)
@@ -53,9 +46,8 @@ def test_a_spec_changed_between_decision_and_write_is_decided_again(
     sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{PROMOTE}=true")
     before = {event["metadata"]["name"] for event in event_objects(sandbox, "web", namespace)}
 
-    held = controller(
-        sandbox, namespace, tmp_path / "held.log", {"DELIVERY_FAILPOINTS": f"write:1=sleep:{HOLD}"}
-    )
+    failpoint = {"DELIVERY_FAILPOINTS": f"write:1=sleep:{HOLD}"}
+    held = Controller.of_shard(sandbox, tmp_path / "held.log", SHARD, namespace=namespace, env=failpoint)
     held.start()
     try:
         eventually(

@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 
 from delivery.machine import Reason
-from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
-from tests.rollouts import apply, event_objects, get, rollout, wait_for
+from tests.rollouts import apply, event_objects, get, in_shard, rollout, wait_for
 from tests.waiting import eventually
 
 SHARD = "notify"
@@ -88,23 +87,19 @@ def slack_texts(hooks: Hooks) -> list[str]:
 def test_chosen_transitions_reach_the_hooks_without_holding_the_rollout(
     sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path, hooks: Hooks
 ) -> None:
-    controller = Controller(
+    controller = Controller.of_shard(
         sandbox,
         tmp_path / "delivery.log",
-        args=(
-            f"--controller-id={SHARD}",
-            f"--namespace={namespace}",
-            "--webhook=off",
-            f"--notify-webhook={hooks.url}/json",
-            f"--notify-slack={hooks.url}/slack",
-            "--notify-reasons=" + ",".join(CHOSEN),
-            "--log-format=json",
-        ),
+        SHARD,
+        f"--notify-webhook={hooks.url}/json",
+        f"--notify-slack={hooks.url}/slack",
+        "--notify-reasons=" + ",".join(CHOSEN),
+        "--log-format=json",
+        namespace=namespace,
     )
     controller.start()
     try:
-        web = rollout("web", namespace, "web:1", STRATEGY)
-        web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+        web = in_shard(rollout("web", namespace, "web:1", STRATEGY), SHARD)
         apply(sandbox, web)
         wait_for(sandbox, "web", namespace, timeout=60, phase="Healthy")
         web["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2"
@@ -147,21 +142,17 @@ def test_a_rollout_created_again_under_its_name_has_all_its_events_and_notificat
     """Events are named by the Rollout's uid too: the second Rollout's transitions count from 1
     again, and would otherwise be taken as already reported (409) and never told."""
     hooks.released.set()
-    controller = Controller(
+    controller = Controller.of_shard(
         sandbox,
         tmp_path / "delivery.log",
-        args=(
-            f"--controller-id={SHARD}",
-            f"--namespace={namespace}",
-            "--webhook=off",
-            f"--notify-webhook={hooks.url}/json",
-            "--notify-reasons=" + ",".join(CHOSEN),
-        ),
+        SHARD,
+        f"--notify-webhook={hooks.url}/json",
+        "--notify-reasons=" + ",".join(CHOSEN),
+        namespace=namespace,
     )
     controller.start()
     try:
-        web = rollout("web", namespace, "web:1", STRATEGY)
-        web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+        web = in_shard(rollout("web", namespace, "web:1", STRATEGY), SHARD)
         uids = []
         for _ in range(2):
             apply(sandbox, web)

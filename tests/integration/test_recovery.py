@@ -15,15 +15,13 @@ the same outages, which is what lets this file share a session with every other 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
 from tests.outages import PAUSE_STEP, faults, pause_ends_during, resume_refused, timed_canary
-from tests.rollouts import apply, events, get, replicas_by_revision, rollout, wait_for
+from tests.rollouts import apply, events, get, in_shard, replicas_by_revision, rollout, wait_for
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.faults
@@ -50,21 +48,12 @@ UNINTERRUPTED = [
 def recovering(
     sandbox: Sandbox, crds: None, controller: Controller, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Controller]:
-    running = Controller(
-        sandbox,
-        tmp_path_factory.mktemp("recovery") / "delivery.log",
-        args=(f"--controller-id={SHARD}", "--webhook=off"),
-        kubeconfig=sandbox.user_kubeconfig(USER),
-    )
+    log = tmp_path_factory.mktemp("recovery") / "delivery.log"
+    running = Controller.of_shard(sandbox, log, SHARD, kubeconfig=sandbox.user_kubeconfig(USER))
     running.start()
     eventually(lambda: "caches synced" in running.tail() or None, timeout=60, what="the caches synced")
     yield running
     running.stop()
-
-
-def ours(manifest: dict[str, Any]) -> dict[str, Any]:
-    manifest["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
-    return manifest
 
 
 @pytest.mark.usefixtures("recovering")
@@ -73,9 +62,9 @@ def test_a_pause_that_ends_in_an_outage_moves_on_soon_after_the_apiserver_answer
     sandbox: Sandbox, namespace: str, fault: str
 ) -> None:
     strategy = timed_canary(PAUSE)
-    apply(sandbox, ours(rollout("web", namespace, "web:1", strategy, replicas=2)))
+    apply(sandbox, in_shard(rollout("web", namespace, "web:1", strategy, replicas=2), SHARD))
     wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy")
-    apply(sandbox, ours(rollout("web", namespace, "web:2", strategy, replicas=2)))
+    apply(sandbox, in_shard(rollout("web", namespace, "web:2", strategy, replicas=2), SHARD))
 
     recovery = pause_ends_during(
         sandbox, faults(sandbox)[fault], "web", namespace, USER, pause=PAUSE, outage=OUTAGE
@@ -91,9 +80,9 @@ def test_a_replicaset_deleted_where_only_a_relist_after_a_410_shows_it_is_create
     sandbox: Sandbox, namespace: str, recovering: Controller
 ) -> None:
     strategy = {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}], "scaleDownDelaySeconds": 0}}
-    apply(sandbox, ours(rollout("web", namespace, "web:1", strategy, replicas=2)))
+    apply(sandbox, in_shard(rollout("web", namespace, "web:1", strategy, replicas=2), SHARD))
     wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy")
-    apply(sandbox, ours(rollout("web", namespace, "web:2", strategy, replicas=2)))
+    apply(sandbox, in_shard(rollout("web", namespace, "web:2", strategy, replicas=2), SHARD))
     canary = wait_for(sandbox, "web", namespace, phase="Paused", currentStepIndex=1)["canaryRevision"]
     paused = replicas_by_revision(sandbox, "web", namespace)
     name = f"web-{canary}"

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox, free_port
 from tests.controller import Controller
-from tests.rollouts import apply, rollout, wait_for
+from tests.rollouts import apply, in_shard, rollout, wait_for
 from tests.waiting import eventually
 
 STRATEGY = {
@@ -59,11 +57,6 @@ def writers(sandbox: Sandbox, namespace: str) -> dict[str, set[str]]:
     return found
 
 
-def labelled(body: dict[str, Any], controller_id: str) -> dict[str, Any]:
-    body["metadata"]["labels"] = {CONTROLLER_ID_LABEL: controller_id}
-    return body
-
-
 def test_controllers_with_different_ids_never_touch_each_others_rollouts(
     sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
 ) -> None:
@@ -78,8 +71,8 @@ def test_controllers_with_different_ids_never_touch_each_others_rollouts(
             running.start()
         for image in ("web:1", "web:2"):  # a release and an update: several writes each
             bodies = [
-                labelled(rollout("web-a", namespace, image, STRATEGY), "shard-a"),
-                labelled(rollout("web-b", namespace, image, STRATEGY), "shard-b"),
+                in_shard(rollout("web-a", namespace, image, STRATEGY), "shard-a"),
+                in_shard(rollout("web-b", namespace, image, STRATEGY), "shard-b"),
                 rollout("web-none", namespace, image, STRATEGY),
             ]
             apply(sandbox, *bodies)

@@ -12,11 +12,10 @@ from typing import Any
 
 from delivery.api.definition import DELIVERY_GROUP
 from delivery.machine import Reason
-from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.templating_budget import TIME_BUDGET
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
-from tests.rollouts import apply, rollout, status, wait_for
+from tests.rollouts import apply, in_shard, rollout, status, wait_for
 
 SHARD = "template-budget"
 LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
@@ -25,11 +24,6 @@ LOOPING = 3
 renders take two rounds of the whole budget, and every worker is busy when the pause falls due."""
 PAUSE = 3
 """Seconds: the other Rollout's pause, started with the looping renders, ends during their second round."""
-
-
-def labelled(body: dict[str, Any]) -> dict[str, Any]:
-    body["metadata"]["labels"] = {**(body["metadata"].get("labels") or {}), CONTROLLER_ID_LABEL: SHARD}
-    return body
 
 
 def looping_template(namespace: str) -> dict[str, Any]:
@@ -47,8 +41,8 @@ def looping_template(namespace: str) -> dict[str, Any]:
 
 
 def released(name: str, namespace: str, image: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    return labelled(
-        rollout(name, namespace, image, {"canary": {"steps": steps, "scaleDownDelaySeconds": 0}}, 2)
+    return in_shard(
+        rollout(name, namespace, image, {"canary": {"steps": steps, "scaleDownDelaySeconds": 0}}, 2), SHARD
     )
 
 
@@ -71,11 +65,7 @@ def pause_lateness(sandbox: Sandbox, name: str, namespace: str, pause_step: int)
 def test_a_looping_template_fails_on_its_budget_while_another_rollout_releases_on_time(
     sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
 ) -> None:
-    controller = Controller(
-        sandbox,
-        tmp_path / "delivery.log",
-        args=(f"--controller-id={SHARD}", f"--namespace={namespace}", "--webhook=off"),
-    )
+    controller = Controller.of_shard(sandbox, tmp_path / "delivery.log", SHARD, namespace=namespace)
     controller.start()
     try:
         analysed: list[dict[str, Any]] = [

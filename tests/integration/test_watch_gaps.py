@@ -16,12 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox.cluster import Sandbox
 from tests.components import component, wait_condition
 from tests.controller import Controller
 from tests.proxy import CuttableProxy, kubeconfig_through, partitioned
-from tests.rollouts import apply, get, replicas_by_revision, rollout, wait_for
+from tests.rollouts import apply, get, in_shard, replicas_by_revision, rollout, wait_for
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.faults
@@ -43,15 +42,8 @@ def behind_proxy(
     """A controller of its own shard that sees the apiserver only through the proxy (the session's
     controller keeps serving the conversion webhook that Components need)."""
     config = kubeconfig_through(sandbox.kubeconfig, proxy, tmp_path / "kubeconfig")
-    running = Controller(
-        sandbox,
-        tmp_path / "delivery.log",
-        args=(
-            f"--kubeconfig={config}",
-            f"--controller-id={SHARD}",
-            f"--namespace={namespace}",
-            "--webhook=off",
-        ),
+    running = Controller.of_shard(
+        sandbox, tmp_path / "delivery.log", SHARD, namespace=namespace, kubeconfig=config
     )
     running.start()
     eventually(lambda: "caches synced" in running.tail() or None, timeout=30, what="the caches synced")
@@ -63,8 +55,7 @@ def behind_proxy(
 def test_a_service_deleted_in_a_gap_is_put_back(
     sandbox: Sandbox, namespace: str, proxy: CuttableProxy
 ) -> None:
-    web = component("web", namespace)
-    web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+    web = in_shard(component("web", namespace), SHARD)
     apply(sandbox, web)
     wait_condition(sandbox, "web", namespace, "Ready")
     before = get(sandbox, "service", "web", namespace)["metadata"]["uid"]
@@ -84,8 +75,7 @@ def test_a_canary_replicaset_deleted_in_a_gap_is_created_again(
     sandbox: Sandbox, namespace: str, proxy: CuttableProxy
 ) -> None:
     strategy = {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}], "scaleDownDelaySeconds": 0}}
-    web = rollout("web", namespace, "web:1", strategy, replicas=2)
-    web["metadata"]["labels"] = {CONTROLLER_ID_LABEL: SHARD}
+    web = in_shard(rollout("web", namespace, "web:1", strategy, replicas=2), SHARD)
     apply(sandbox, web)
     first = wait_for(sandbox, "web", namespace, phase="Healthy")["stableRevision"]
     web["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2"
