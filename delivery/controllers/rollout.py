@@ -96,15 +96,6 @@ def _analysis_wait(measured: Advanced, runs: tuple[Run, ...], now: datetime.date
     return max((measured.next_check - now).total_seconds(), 0.0)
 
 
-def due_in(waits: list[float], decided_at: datetime.datetime, now: datetime.datetime) -> float | None:
-    """Seconds until the soonest of `waits` falls due, counted from `now`. Decisions are taken at a
-    whole second (the status's time resolution), so a wait counted from that second alone would
-    fire up to a second (plus the reconcile's own time) late: a 2 s pause took 2.5 s on average."""
-    if not waits:
-        return None
-    return max(min(waits) - (now - decided_at).total_seconds(), 0.0)
-
-
 def _status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     """A merge patch from `previous` to `status` (keys that went away are set to null)."""
     return {**{key: None for key in previous if key not in status}, **status}
@@ -202,7 +193,7 @@ class RolloutController:
             await self._retire_referenced(rollout)
         analysis_wait = _analysis_wait(measured, decision.runs, moment)
         waits = [w for w in (decision.requeue_after, analysis_wait) if w is not None]
-        return due_in(waits, moment, datetime.datetime.now(datetime.UTC))
+        return min(waits) if waits else None
 
     async def _referenced(self, rollout: Object) -> Object | None:
         reference = rollout["spec"].get("workloadRef")
