@@ -21,7 +21,7 @@ from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.client.rest import RESTResponse
 
 from delivery.kube.failpoints import Failpoints
-from delivery.kube.fence import Fence, Fenced, FencedBody
+from delivery.kube.fence import Fence, FencedBody
 from delivery.ops.metrics import record_api_error
 
 FIELD_MANAGER = "delivery"
@@ -156,7 +156,9 @@ class Kube:
         number = await self.failpoints.before_write(method, path) if write and self.failpoints else 0
         if write and self.fence is not None:
             self.fence.check(method, path)  # before the client even starts: the cheap refusal
-            response = await self._send_fenced(method, url, headers, body, timeout=timeout, fence=self.fence)
+            response = await self._send_fenced(
+                method, path, url, headers, body, timeout=timeout, fence=self.fence
+            )
         else:
             self.requests[method] += 1
             try:
@@ -171,23 +173,30 @@ class Kube:
         return response
 
     async def _send_fenced(
-        self, method: str, url: str, headers: dict[str, str], body: Any, *, timeout: float, fence: Fence
+        self,
+        method: str,
+        path: str,
+        url: str,
+        headers: dict[str, str],
+        body: Any,
+        *,
+        timeout: float,
+        fence: Fence,
     ) -> RESTResponse:
         """A write whose body checks the fence as it is written (see `delivery.kube.fence`), on the
         kubernetes client's own connection pool and TLS."""
         rest = self.client.rest_client
         if rest.pool_manager is None:
-            rest.pool_manager = rest._create_pool_manager()
-        what = f"{method} {url.removeprefix(self.client.configuration.host).partition('?')[0]}"
-        data = FencedBody(json.dumps({} if body is None else body).encode(), fence, what)
+            rest.pool_manager = rest._create_pool_manager()  # the hook its docstring names for this
+        data = FencedBody(json.dumps({} if body is None else body).encode(), fence, method, path)
         self.requests[method] += 1
         try:
             response = await rest.pool_manager.request(
                 method, url, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout)
             )
         except Exception as error:
-            if not fence.valid:
-                raise Fenced(f"{what} not sent: this replica's Lease is not known to be valid") from error
+            if not fence.valid:  # refused by the body's own check, as the bytes were to leave
+                raise fence.refusal(method, path) from error
             raise
         return RESTResponse(response)
 

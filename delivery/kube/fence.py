@@ -46,21 +46,25 @@ class Fence:
 
     def check(self, method: str, path: str) -> None:
         if not self.valid:
-            raise Fenced(f"{method} {path} not sent: this replica's Lease is not known to be valid")
+            raise self.refusal(method, path)
+
+    @staticmethod
+    def refusal(method: str, path: str) -> Fenced:
+        return Fenced(f"{method} {path} not sent: this replica's Lease is not known to be valid")
 
 
 class FencedBody(BytesPayload):
     """A request body that checks the fence at the moment it is written to the connection."""
 
-    def __init__(self, value: bytes, fence: Fence, what: str, **kwargs: Any) -> None:
+    def __init__(self, value: bytes, fence: Fence, method: str, path: str, **kwargs: Any) -> None:
         super().__init__(value, **kwargs)
         self._fence = fence
-        self._what = what
+        self._method = method
+        self._path = path
 
     async def write(self, writer: AbstractStreamWriter) -> None:
         await self.write_with_length(writer, None)
 
     async def write_with_length(self, writer: AbstractStreamWriter, content_length: int | None) -> None:
-        method, _space, path = self._what.partition(" ")
-        self._fence.check(method, path)  # nothing awaited between this and the bytes' leaving
+        self._fence.check(self._method, self._path)  # nothing awaited between this and the bytes' leaving
         await super().write_with_length(writer, content_length)
