@@ -149,11 +149,13 @@ class WorkQueue(Generic[Key]):
             result = "error"
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
-            if transient(error):  # the apiserver away: no traceback, it says nothing about the object
-                delay = min(BACKOFF_START * 2 ** (failures - 1), TRANSIENT_BACKOFF_MAX)
+            connection = transient(error)
+            delay = min(
+                BACKOFF_START * 2 ** (failures - 1), TRANSIENT_BACKOFF_MAX if connection else BACKOFF_MAX
+            )
+            if connection:  # the apiserver away: no traceback, it says nothing about the object
                 log.warning("reconcile of %s: %r (attempt %d); again in %.1fs", key, error, failures, delay)
             else:
-                delay = min(BACKOFF_START * 2 ** (failures - 1), BACKOFF_MAX)
                 log.exception("reconcile of %s failed (attempt %d); again in %.1fs", key, failures, delay)
         else:
             result = "ok" if delay is None else "requeue"

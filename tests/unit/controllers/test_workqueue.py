@@ -74,33 +74,30 @@ async def test_requeue_after_runs_again_later() -> None:
     assert runs[:2] == ["a", "a"]
 
 
-async def test_failures_are_retried_with_growing_delays() -> None:
+async def failing_runs(error: Exception, seconds: float) -> list[float]:
+    """When a reconcile that always raises `error` ran, over `seconds` of a queue's life."""
     times: list[float] = []
 
     async def failing(key: str) -> float | None:
         times.append(asyncio.get_running_loop().time())
-        raise RuntimeError("boom")
+        raise error
 
     queue = WorkQueue(failing, workers=1)
     queue.add("a")
     async with running(queue):
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(seconds)
+    return times
+
+
+async def test_failures_are_retried_with_growing_delays() -> None:
+    times = await failing_runs(RuntimeError("boom"), 0.5)
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(times) >= 3
     assert gaps[1] > gaps[0] * 1.5
 
 
 async def test_a_connection_failure_is_retried_within_a_second_however_often_it_failed() -> None:
-    times: list[float] = []
-
-    async def unreachable(key: str) -> float | None:
-        times.append(asyncio.get_running_loop().time())
-        raise ConnectionRefusedError("apiserver down")
-
-    queue = WorkQueue(unreachable, workers=1)
-    queue.add("a")
-    async with running(queue):
-        await asyncio.sleep(4.5)
+    times = await failing_runs(ConnectionRefusedError("apiserver down"), 4.5)
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(times) >= 6  # after 0.1, 0.2, 0.4 and 0.8 s, then once a second
     assert max(gaps) < TRANSIENT_BACKOFF_MAX + 0.2
