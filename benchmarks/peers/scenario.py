@@ -52,30 +52,25 @@ def _template(name: str, image: str) -> dict[str, Any]:
 def delivery_rollout(namespace: str, name: str, image: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     """Ours. The old revision goes as soon as the new one is promoted (scaleDownDelaySeconds 0), as
     Argo's basic canary without traffic routing does, so both finish the same work."""
-    return {
-        "apiVersion": DELIVERY_API,
-        "kind": "Rollout",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "replicas": REPLICAS,
-            "selector": {"matchLabels": {"app": name}},
-            "template": _template(name, image),
-            "strategy": {"canary": {"steps": steps, "scaleDownDelaySeconds": 0}},
-        },
-    }
+    return _rollout(DELIVERY_API, namespace, name, image, {"steps": steps, "scaleDownDelaySeconds": 0})
 
 
 def argo_rollout(namespace: str, name: str, image: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     """Argo Rollouts' basic canary: no traffic routing, so the weight is approximated by replica counts."""
+    return _rollout(ARGO_API, namespace, name, image, {"steps": steps})
+
+
+def _rollout(api: str, namespace: str, name: str, image: str, canary: dict[str, Any]) -> dict[str, Any]:
+    """The same Rollout in either controller's API: only the apiVersion and the canary differ."""
     return {
-        "apiVersion": ARGO_API,
+        "apiVersion": api,
         "kind": "Rollout",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "replicas": REPLICAS,
             "selector": {"matchLabels": {"app": name}},
             "template": _template(name, image),
-            "strategy": {"canary": {"steps": steps}},
+            "strategy": {"canary": canary},
         },
     }
 
