@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from sandbox.cluster import Sandbox, free_port
+from tests.waiting import eventually
 
 REQUESTS_PER_SECOND = 50.0
 
@@ -100,3 +102,17 @@ def export(sandbox: Sandbox, job: str) -> Exporter:
     assert sandbox.prometheus is not None
     sandbox.prometheus.add_target(job, f"127.0.0.1:{port}")
     return Exporter(traffic, job, server, thread)
+
+
+def wait_scraped(sandbox: Sandbox, job: str, revision: str, samples: int = 3, timeout: float = 60) -> None:
+    """Until Prometheus holds `samples` scrapes of `revision`'s requests in the error-rate query's
+    window, so a measurement taken at once has a value: on a loaded machine the first scrapes of a
+    new series can come late, and an empty result is an error measurement the test did not mean."""
+    query = f'count_over_time(app_requests_total{{job="{job}",revision="{revision}"}}[5s])'
+
+    def enough() -> bool:
+        answer = httpx.get(f"{sandbox.prometheus_url}/api/v1/query", params={"query": query}, timeout=5)
+        result = answer.json()["data"]["result"]
+        return bool(result) and float(result[0]["value"][1]) >= samples
+
+    eventually(enough, timeout=timeout, what=f"{samples} scrapes of revision {revision} in Prometheus")

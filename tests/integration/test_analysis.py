@@ -25,7 +25,7 @@ from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests import analysis_egress
 from tests.controller import Controller
-from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export
+from tests.integration.analysis_traffic import ERROR_RATE_QUERY, LATENCY_QUERY, Exporter, export, wait_scraped
 from tests.loopback import serving
 from tests.rollouts import PROMOTE, apply, events, get, in_shard, rollout, service, status, wait_for
 from tests.waiting import eventually
@@ -319,6 +319,7 @@ def test_a_controller_killed_mid_analysis_takes_each_measurement_once(
         second = in_shard(rollout("web", namespace, "web:2", strategy, replicas=2), "analysis")
         canary_hash = template_hash(second["spec"]["template"])
         exporter.traffic.set(canary_hash, error_ratio=0.001)
+        wait_scraped(sandbox, namespace, canary_hash)
         apply(sandbox, second)
         wait_for(sandbox, "web", namespace, TIMEOUT, state="analysing")
         schedule = random.Random(5)
@@ -330,10 +331,11 @@ def test_a_controller_killed_mid_analysis_takes_each_measurement_once(
     finally:
         chaos.stop()
     metric = done["analysisHistory"][-1]["metrics"][0]
-    assert (metric["count"], metric["successful"], metric["error"]) == (6, 6, 0)
+    said = events(sandbox, "web", namespace)
+    assert (metric["count"], metric["successful"], metric["error"]) == (6, 6, 0), said
     times = [datetime.datetime.fromisoformat(m["finishedAt"]) for m in metric["measurements"]]
     assert all((later - earlier).total_seconds() >= 2 for earlier, later in itertools.pairwise(times))
-    assert [reason for reason, _ in events(sandbox, "web", namespace)] == [
+    assert [reason for reason, _ in said] == [
         Reason.ROLLOUT_UPDATED,
         Reason.COMPLETED,
         Reason.ROLLOUT_UPDATED,
