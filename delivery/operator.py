@@ -31,6 +31,7 @@ from delivery.api.definition import WEBHOOK_SERVICE
 from delivery.component.batch import Batch
 from delivery.component.loadbalancer import LoadBalancerClient
 from delivery.component.slb import LoadBalancing
+from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE
 from delivery.controllers.cache import key_of
 from delivery.controllers.component import ComponentController
 from delivery.controllers.rollout import RolloutController
@@ -67,6 +68,7 @@ class Options:
     egress: Egress = field(default_factory=Egress)  # where analysis connects; the apiserver added at start
     rerender_limit: int = 5  # Components re-rendered at once after an input change
     rerender_deadline: float = 600.0  # seconds for a re-rendered Component to be ready
+    templates: tuple[str, str] = (TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP)  # the templates ConfigMap
 
     @property
     def shard_selector(self) -> str:
@@ -124,10 +126,15 @@ def informers(kube: Kube, options: Options, watches: list[tuple[Watch, Handler]]
 
         return told[0] if len(told) == 1 else tell
 
+    def where(watch: Watch) -> tuple[str | None, ...]:
+        if watch.namespace is not None:
+            return (watch.namespace,)
+        return options.namespaces if watch.kind.namespaced and options.namespaces else (None,)
+
     return [
         Informer(kube, watch, namespace, fan_out(told))
         for watch, told in handlers.items()
-        for namespace in (options.namespaces if watch.kind.namespaced and options.namespaces else (None,))
+        for namespace in where(watch)
     ]
 
 
@@ -199,7 +206,7 @@ async def run(options: Options) -> None:
     controller = RolloutController(writer, options.workers, options.identity)
     controller.queue.close()  # opened by _take_part
     batch = Batch(options.rerender_limit, datetime.timedelta(seconds=options.rerender_deadline))
-    components = ComponentController(writer, options.workers, batch=batch)
+    components = ComponentController(writer, options.workers, templates=options.templates, batch=batch)
     balancers = LoadBalancerClient(options.lb_endpoint) if options.lb_endpoint else None
     components.steps.append(LoadBalancing(components.kube, balancers))
     components.queue.close()  # opened with the Rollout controller's, by _take_part

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from delivery.analysis.check import check_files
 from delivery.analysis.egress import Egress
+from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE
 from delivery.operator import Options, run
 from delivery.ops import logs
 from delivery.ops.leader import LeaseConfig, default_identity, lease_name
@@ -123,6 +124,14 @@ def parser() -> argparse.ArgumentParser:
         help="URL of the luoji-slb load balancer service, for svc.type luoji-slb ($DELIVERY_LB_ENDPOINT)",
     )
     components.add_argument(
+        "--templates",
+        type=_namespaced_name,
+        default=(TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP),
+        metavar="NAMESPACE/NAME",
+        help="the ConfigMap whose files replace the shipped Component templates, read there only "
+        f"(default {TEMPLATES_NAMESPACE}/{TEMPLATES_CONFIGMAP})",
+    )
+    components.add_argument(
         "--rerender-limit",
         type=int,
         default=5,
@@ -135,6 +144,13 @@ def parser() -> argparse.ArgumentParser:
         help="seconds a re-rendered Component may take to be ready before the batch halts (default 600)",
     )
     return root
+
+
+def _namespaced_name(text: str) -> tuple[str, str]:
+    namespace, _, name = text.partition("/")
+    if not namespace or not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAMESPACE/NAME")
+    return namespace, name
 
 
 def _env_list(name: str) -> list[str]:
@@ -193,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         egress=_egress(args),
         rerender_limit=args.rerender_limit,
         rerender_deadline=args.rerender_deadline,
+        templates=args.templates,
     )
     try:
         asyncio.run(run(options))

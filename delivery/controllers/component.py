@@ -164,16 +164,17 @@ class ComponentController:
 
     def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
         """What this controller caches: the shard's Components, the objects they own (by the name
-        label, server-side), the ClusterProfiles and, of all ConfigMaps, the templates' one. Rollouts
-        come on the Rollout controller's stream (the same Watch, so one informer serves both)."""
+        label, server-side), the ClusterProfiles and the templates' ConfigMap, watched by name in
+        its namespace (a Role there allows that one name). Rollouts come on the Rollout controller's
+        stream (the same Watch, so one informer serves both)."""
         namespace, name = self.templates_ref
-        templates = f"metadata.namespace={namespace},metadata.name={name}"
+        by_name = f"metadata.name={name}"
         return [
             (Watch(COMPONENT, label_selector=shard_selector), self._on_component),
             *((Watch(kind, label_selector=NAME_LABEL), self._on_owned) for kind in OWNED),
             (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
             (Watch(CLUSTER_PROFILE), self._on_profile),
-            (Watch(CONFIG_MAP, field_selector=templates), self._on_configmap),
+            (Watch(CONFIG_MAP, namespace=namespace, field_selector=by_name), self._on_configmap),
         ]
 
     def _on_component(self, event_type: str, body: Object) -> None:

@@ -44,6 +44,9 @@ class Watch:
     kind: Kind
     label_selector: str = ""
     field_selector: str = ""
+    # One namespace whatever the controller watches (None: the controller's namespaces): an object
+    # that lives in a known place is read there, under a Role, not across the cluster.
+    namespace: str | None = None
 
     def query(self) -> dict[str, str]:
         pairs = {"labelSelector": self.label_selector, "fieldSelector": self.field_selector}

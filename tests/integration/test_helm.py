@@ -27,7 +27,7 @@ from delivery.api import crdgen
 from delivery.api.conversion import convert
 from delivery.cli.main import parser
 from delivery.component.render import RENDERABLE
-from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE
+from delivery.component.templating import TEMPLATES_CONFIGMAP
 from delivery.operator import CONTROLLER_ID_LABEL
 from sandbox import build
 from sandbox.cluster import AUDITED_READS_NAMESPACE, Sandbox, free_port
@@ -208,8 +208,19 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
             "resourceNames": [CONVERTED_CRD],
         }
     ]
-    election = one(objects, "Role", "delivery-system")["rules"]
+    election = one(objects, "Role", "delivery-system", name="delivery-leader-election")["rules"]
     assert all(rule["resources"] == ["leases"] for rule in election)
+    # Of all ConfigMaps, the templates' one, by name, in the release's namespace only.
+    assert "configmaps" not in by_resource
+    assert one(objects, "Role", "delivery-system", name="delivery-templates")["rules"] == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [TEMPLATES_CONFIGMAP],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
+    assert f"--templates=delivery-system/{TEMPLATES_CONFIGMAP}" in controller_args(one(objects, "Deployment"))
     balanced = controller_rules(render("components.loadBalancerEndpoint=http://slb.example"))
     assert {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]} in balanced
 
@@ -228,15 +239,8 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
         "customresourcedefinitions",
         "clusterprofiles",
         "clusteranalysistemplates",
-        "configmaps",  # the templates' one name, see below
     }
-    (templates,) = [rule for rule in cluster_rules if rule["resources"] == ["configmaps"]]
-    assert templates == {
-        "apiGroups": [""],
-        "resources": ["configmaps"],
-        "resourceNames": [TEMPLATES_CONFIGMAP],
-        "verbs": ["get"],
-    }
+    one(scoped, "Role", "delivery-system", name="delivery-templates")
     assert one(scoped, "Role", "shop")["rules"] == one(scoped, "Role", "pay")["rules"]
     assert any("rollouts" in rule["resources"] for rule in one(scoped, "Role", "shop")["rules"])
 
@@ -489,7 +493,7 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
         ("patch", "services", "-n", namespace),
         ("patch", "components/status", "-n", namespace),
         ("create", "events", "-n", namespace),
-        ("list", "configmaps", "-A"),
+        ("watch", f"configmaps/{TEMPLATES_CONFIGMAP}", "-n", system),
         ("patch", f"customresourcedefinitions/{CONVERTED_CRD}"),
         ("create", "leases", "-n", system),
         ("patch", f"leases/{lease}", "-n", system),
@@ -503,6 +507,9 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
         ("delete", "pods", "-n", namespace),
         ("update", "replicasets", "-n", namespace),
         ("update", "configmaps", "-n", system),
+        ("list", "configmaps", "-A"),
+        ("get", "configmaps/someone-elses", "-n", system),
+        ("watch", f"configmaps/{TEMPLATES_CONFIGMAP}", "-n", namespace),
         ("list", "nodes"),
         ("patch", "customresourcedefinitions/rollouts.delivery.luojilab.com"),
         ("create", "customresourcedefinitions"),
@@ -617,7 +624,7 @@ def test_with_watch_namespaces_the_controller_works_from_roles_there_only(
         assert can(sandbox, subject, "patch", "rollouts", "-n", namespace)
         assert not can(sandbox, subject, "patch", "rollouts", "-n", system)
         assert not can(sandbox, subject, "list", "rollouts", "-A")
-        assert can(sandbox, subject, "get", f"configmaps/{TEMPLATES_CONFIGMAP}", "-n", TEMPLATES_NAMESPACE)
+        assert can(sandbox, subject, "watch", f"configmaps/{TEMPLATES_CONFIGMAP}", "-n", system)
         assert not can(sandbox, subject, "list", "configmaps", "-n", system)
         controller = run_as_chart(sandbox, system, tmp_path)
         try:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+import pytest
+
+from delivery.cli.main import parser
+from delivery.kube.api import Kube
 from delivery.kube.informer import Watch, relist_events, trimmed
-from delivery.kube.kinds import SERVICE
+from delivery.kube.kinds import CONFIG_MAP, SERVICE
+from delivery.operator import Options, informers
 
 
 def body(name: str, version: int, namespace: str = "shop") -> dict[str, Any]:
@@ -49,3 +54,37 @@ def test_a_watch_sends_only_the_selectors_it_has() -> None:
     assert Watch(SERVICE).query() == {}
     assert Watch(SERVICE, label_selector="app").query() == {"labelSelector": "app"}
     assert Watch(SERVICE, field_selector="metadata.name=x").query() == {"fieldSelector": "metadata.name=x"}
+
+
+def test_a_watch_pinned_to_a_namespace_is_read_there_only_whatever_the_controller_watches() -> None:
+    pinned = Watch(
+        CONFIG_MAP, namespace="delivery-system", field_selector="metadata.name=component-templates"
+    )
+    told: list[str] = []
+
+    def handler(event_type: str, body: dict[str, Any]) -> None:
+        told.append(event_type)  # never called: informers() only routes events to it
+
+    kube = cast(Kube, object())  # never called: informers are only built here
+    confined = informers(
+        kube, Options(namespaces=("shop", "pay")), [(pinned, handler), (Watch(SERVICE), handler)]
+    )
+    assert sorted((i.watch.kind.plural, i.namespace) for i in confined) == [
+        ("configmaps", "delivery-system"),
+        ("services", "pay"),
+        ("services", "shop"),
+    ]
+    everywhere = informers(kube, Options(), [(pinned, handler), (Watch(SERVICE), handler)])
+    assert sorted((i.watch.kind.plural, i.namespace or "") for i in everywhere) == [
+        ("configmaps", "delivery-system"),
+        ("services", ""),
+    ]
+    assert told == []
+
+
+def test_the_templates_flag_names_a_namespace_and_a_name() -> None:
+    assert parser().parse_args(["run", "--templates", "ops/tpl"]).templates == ("ops", "tpl")
+    assert parser().parse_args(["run"]).templates == ("delivery-system", "component-templates")
+    for wrong in ("tpl", "ops/", "/tpl", "a/b/c"):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["run", "--templates", wrong])
