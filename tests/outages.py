@@ -84,7 +84,7 @@ def pause_ends_during(
     `outage` seconds so that the pause ends half-way through, start it again, and wait for the
     next transition's status write by `user` (the controller's identity in the audit log)."""
     status = wait_for(sandbox, name, namespace, phase="Paused", currentStepIndex=PAUSE_STEP)
-    # Pauses count from the whole second in pauseStartTime: that is when the controller acts.
+    # Pauses count from pauseStartTime (to the microsecond): that is when the controller acts.
     due = datetime.datetime.fromisoformat(status["pauseStartTime"]) + datetime.timedelta(seconds=pause)
     killed = due - datetime.timedelta(seconds=outage / 2)
     ahead = (killed - now()).total_seconds()

@@ -160,12 +160,13 @@ class RolloutController:
             else (status.get("weights") or {}).get("canary", 0)
         )
         annotations = rollout["metadata"].get("annotations") or {}
-        moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        moment = datetime.datetime.now(datetime.UTC)
+        measuring = moment.replace(microsecond=0)  # analysis is dated in whole seconds, as its status
         memory = Memory.from_status(status)
         roles = {role.value: name for role, name in plan.services.items()}
         builtin = builtin_args(namespace, key[1], revision, memory.stable or revision, roles)
         subject = Subject(namespace, builtin)
-        measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, moment)
+        measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, measuring)
         observed = Observed(
             plan=plan,
             revision=revision,
@@ -191,7 +192,7 @@ class RolloutController:
         await self._tell_measurements(rollout, measured)
         if decision.memory.state is State.HEALTHY:
             await self._retire_referenced(rollout)
-        analysis_wait = _analysis_wait(measured, decision.runs, moment)
+        analysis_wait = _analysis_wait(measured, decision.runs, measuring)
         waits = [w for w in (decision.requeue_after, analysis_wait) if w is not None]
         return min(waits) if waits else None
 

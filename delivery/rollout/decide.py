@@ -45,7 +45,9 @@ def parse_time(value: str | None) -> datetime.datetime | None:
 
 
 def format_time(value: datetime.datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """To the microsecond (RFC 3339, as a Lease's renewTime): a pause or a delay counts from when
+    it began, not from its whole second, so it is neither cut short nor waited for late."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -575,7 +577,7 @@ def _runs(
     return lifecycle(
         runs,
         _wanted(o, memory),
-        o.now,
+        o.now.replace(microsecond=0),  # analysis is dated in whole seconds, as its status
         promoted_by_person=promoted,
     )
 
