@@ -56,7 +56,7 @@ class Options:
     namespaces: tuple[str, ...] = ()  # empty: the whole cluster
     controller_id: str | None = None
     identity: str = ""  # this replica, in the Lease and its Events' reportingInstance
-    workers: int = 8
+    workers: int = 32
     webhook: str = "local"  # "local": a URL on 127.0.0.1; "off"; or the in-cluster Service "NAMESPACE/NAME"
     webhook_port: int = 0  # 0: any free port
     webhook_certificate: Path | None = None  # ca.crt, tls.crt, tls.key; None: made at start

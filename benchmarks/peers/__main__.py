@@ -40,7 +40,7 @@ from unittest import mock
 from kubernetes import client, config
 
 from benchmarks.peers import argo_build, scenario
-from benchmarks.peers.contenders import ALL, Contender
+from benchmarks.peers.contenders import ALL, DEFAULT, Contender
 from benchmarks.peers.measure import Key, Sampler, Watcher, percentiles, requests_by, verbs_of, what_by
 from benchmarks.peers.release import Audited, release_figures, timeline
 from benchmarks.record import cpu_seconds, record
@@ -408,7 +408,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="each controller in turn, this many times")
     parser.add_argument(
         "--contenders",
-        default=",".join(c.label for c in ALL),
+        default=",".join(c.label for c in DEFAULT),
         help="comma-separated labels, run in this order",
     )
     parser.add_argument("--idle-seconds", type=float, help="idle time measured (release: 60, idle: 300)")

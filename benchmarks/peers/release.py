@@ -5,9 +5,9 @@
 - reaction delay: each step's condition met (the new ReplicaSet ready at a new size, dated by the
   ReplicaSet controller's status write; the pause's end, its start plus its duration) to the
   controller's next write on that Rollout or its ReplicaSets, received by the apiserver (a
-  controller that scales before it reports has reacted at the scale). Both controllers date a
-  pause from the whole second it began, so a pause may be shorter than written and the overhead
-  beyond it may be below zero;
+  controller that scales before it reports has reacted at the scale); also per condition. Argo
+  dates a pause from the whole second it began and times it from there, so its pause may be
+  shorter than written; delivery dates it to the microsecond;
 - the controller's requests in the release window, total and writes.
 """
 
@@ -26,6 +26,7 @@ from benchmarks.peers.measure import (
     received,
     requests_by,
     timestamp,
+    what_by,
     writes_on,
 )
 from benchmarks.peers.scenario import PAUSE_SECONDS
@@ -79,6 +80,7 @@ class Timeline:
     changes: dict[Key, float]
     completed: dict[Key, float]
     delays: list[float]
+    delays_by_condition: dict[str, list[float]]  # "pause ended", "pods ready": where the time goes
 
 
 def timeline(
@@ -97,7 +99,7 @@ def timeline(
     status_writes = audited.rs_status_writes
     reactions = {key: list(controller_writes.get(key, [])) for key in keys}
     completed: dict[Key, float] = {}
-    conditions: list[tuple[Key, float]] = []
+    conditions: list[tuple[Key, float, str]] = []
     ready_sizes: set[tuple[Key, str, int]] = set()
     paused: set[Key] = set()
     owned: set[Key] = set()  # ReplicaSets whose controller writes count as their Rollout's
@@ -113,7 +115,7 @@ def timeline(
             # a pause of an earlier release may still be recorded: only this release's counts
             if start and timestamp(start) >= math.floor(since) and key not in paused and key not in completed:
                 paused.add(key)
-                conditions.append((key, timestamp(start) + PAUSE_SECONDS))
+                conditions.append((key, timestamp(start) + PAUSE_SECONDS, "pause ended"))
             continue
         owner = _owner(obj)
         key = (meta["namespace"], owner or "")
@@ -129,13 +131,15 @@ def timeline(
         ready = (obj.get("status") or {}).get("availableReplicas", 0)
         if replicas > 0 and ready == replicas and (key, meta["name"], replicas) not in ready_sizes:
             ready_sizes.add((key, meta["name"], replicas))
-            conditions.append((key, anchored(seen_at, status_writes.get(rs_key, []))))
+            conditions.append((key, anchored(seen_at, status_writes.get(rs_key, [])), "pods ready"))
     delays = []
-    for key, met in conditions:
+    by_condition: dict[str, list[float]] = {}
+    for key, met, what in conditions:
         reaction = next_write_after(met, reactions.get(key, []))
         if reaction is not None:
             delays.append(reaction - met)
-    return Timeline(changes, completed, delays)
+            by_condition.setdefault(what, []).append(reaction - met)
+    return Timeline(changes, completed, delays, by_condition)
 
 
 def release_figures(
@@ -161,7 +165,14 @@ def release_figures(
             [completed[key] - changes[key] - PAUSE_SECONDS for key in keys if key in changes]
         ),
         "reaction_delay_seconds": percentiles(found.delays),
+        "reaction_delay_seconds_by_condition": {
+            what: percentiles(delays) for what, delays in sorted(found.delays_by_condition.items())
+        },
         "requests": requests,
         "requests_per_rollout": {name: round(count / len(keys), 1) for name, count in requests.items()},
+        "requests_per_rollout_by_what": {
+            what: round(count / len(keys), 2)
+            for what, count in what_by(events, contender.label, start, end + 1e-6).items()
+        },
         "window": (start, end),
     }

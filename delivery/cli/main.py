@@ -29,7 +29,12 @@ def parser() -> argparse.ArgumentParser:
     controller.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then in-cluster)")
     controller.add_argument("--namespace", action="append", default=[], help="watch only this namespace")
     controller.add_argument("--controller-id", help="handle only objects labelled with this controller id")
-    controller.add_argument("--workers", type=int, default=8, help="reconciles running at once")
+    controller.add_argument(
+        "--workers",
+        type=int,
+        default=32,
+        help="reconciles running at once (default 32: most of a reconcile is waiting on the apiserver)",
+    )
     controller.add_argument(
         "--webhook",
         default="local",

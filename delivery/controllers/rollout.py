@@ -96,6 +96,14 @@ def _analysis_wait(measured: Advanced, runs: tuple[Run, ...], now: datetime.date
     return max((measured.next_check - now).total_seconds(), 0.0)
 
 
+def _left(wait: float | None, moment: datetime.datetime) -> float | None:
+    """A wait the decision counted from `moment`, less the time its writes took since: a pause
+    ends when it is due, not that late."""
+    if wait is None:
+        return None
+    return max(wait - (datetime.datetime.now(datetime.UTC) - moment).total_seconds(), 0.0)
+
+
 def _status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     """A merge patch from `previous` to `status` (keys that went away are set to null)."""
     return {**{key: None for key in previous if key not in status}, **status}
@@ -193,7 +201,7 @@ class RolloutController:
         if decision.memory.state is State.HEALTHY:
             await self._retire_referenced(rollout)
         analysis_wait = _analysis_wait(measured, decision.runs, measuring)
-        waits = [w for w in (decision.requeue_after, analysis_wait) if w is not None]
+        waits = [w for w in (_left(decision.requeue_after, moment), analysis_wait) if w is not None]
         return min(waits) if waits else None
 
     async def _referenced(self, rollout: Object) -> Object | None:
