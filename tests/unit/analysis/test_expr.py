@@ -215,6 +215,7 @@ EVALUATION_ERRORS: list[tuple[str, Value, str, int]] = [
     ("asInt('1.5')", None, "asInt() cannot read string '1.5' as an integer", 1),
     ("1 in 5", None, "'in' needs a list or map on its right, found number 5", 3),
     ("9" * 400 + " + 0.5", None, "number too large", 402),
+    ("'abc'[0]", None, "cannot look up number 0 in a string", 6),
 ]
 
 
@@ -242,6 +243,54 @@ def test_evaluation_has_a_step_budget() -> None:
     expression = parse("all(result, all(result, all(result, # > 0)))")
     with pytest.raises(ExprEvalError, match=f"more than {MAX_STEPS} steps"):
         expression.evaluate([1.0] * 100)
+
+
+# Forms of Argo Rollouts' expr that this language refuses, as the package docstring lists them: each
+# is a syntax error when the template is applied, never a condition that quietly means something else.
+ARGO_ONLY = [
+    "1 < result < 2",
+    "result > 0 ? 1 : 0",
+    "if true { 1 } else { 2 }",
+    "result ?? 0",
+    "result?.a",
+    "2 ** 3",
+    "2 ^ 3",
+    "1..3",
+    "result[1:2]",
+    "result | len()",
+    "let x = 1; x",
+    "$env",
+    "all(result, .a > 1)",
+    "result matches 'a'",
+    "result contains 'a'",
+    "result startsWith 'a'",
+    "result endsWith 'a'",
+    "none(result, # > 1)",
+    "filter(result, # > 1)",
+    "sum(result, # > 1)",
+    "upper('a')",
+    "int('1')",
+    "median(result)",
+    "now()",
+    "// comment\n1",
+    "/* comment */ 1",
+    "`raw`",
+    "b'x'",
+    "'\\a'",
+    "0x2A",
+    "0o52",
+    "0b101010",
+    "1_000",
+    ".5",
+    "{a: 1}",
+    "+1",
+]
+
+
+@pytest.mark.parametrize("source", ARGO_ONLY)
+def test_argo_only_forms_are_refused_when_parsing(source: str) -> None:
+    with pytest.raises(ExprSyntaxError):
+        parse(source)
 
 
 HOSTILE = [
