@@ -50,7 +50,7 @@ from delivery.kube.kinds import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, SE
 log = logging.getLogger(__name__)
 
 PROMETHEUS_ENV = "DELIVERY_PROMETHEUS_URL"
-"""The Prometheus a metric without `address` asks (the sandbox sets it for its shells)."""
+"""The Prometheus a metric without `address` asks (a local control plane's shell, say)."""
 SECRET_CONSENT_LABEL = "delivery.luojilab.com/analysis-secret"  # noqa: S105 - a label's name
 """A Secret analysis may read for a header carries this label, "true": set by whoever may write the
 Secret, so writing a template alone never reveals one."""
