@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from transitions import Machine, MachineError
 
+from delivery.api.rollout import AnalysisPhase, Phase
 from delivery.api.rollout import MachineState as State
-from delivery.api.rollout import Phase
 
 PHASE = {
     State.HEALTHY: Phase.HEALTHY,
@@ -49,6 +49,15 @@ class Reason(enum.StrEnum):
     MEASUREMENT_FAILED = "AnalysisMeasurementFailed"
     MEASUREMENT_INCONCLUSIVE = "AnalysisMeasurementInconclusive"
     MEASUREMENT_ERROR = "AnalysisMeasurementError"
+
+
+MEASURED = {
+    AnalysisPhase.FAILED: Reason.MEASUREMENT_FAILED,
+    AnalysisPhase.INCONCLUSIVE: Reason.MEASUREMENT_INCONCLUSIVE,
+    AnalysisPhase.ERROR: Reason.MEASUREMENT_ERROR,
+}
+"""The reason of a notable measurement's Event, by the measurement's phase: the reasons are all here,
+and analysis, which measures, knows nothing of the machine."""
 
 
 IN_FLIGHT = (State.PROGRESSING, State.PAUSED, State.ANALYSING, State.PROMOTING)

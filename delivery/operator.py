@@ -198,7 +198,7 @@ async def _stop(task: asyncio.Task[Any]) -> None:
 async def run(options: Options) -> None:
     """Run every controller until SIGTERM or SIGINT."""
     client = await api_client(options.kubeconfig)
-    kube = Kube(client)
+    kube = Kube(client, on_error=metrics.record_api_error)
     # The controllers' writes are fenced by the Lease (with election) and counted for failpoints;
     # the informers only read and the elector writes its Lease unfenced.
     fence = Fence() if options.leader is not None else None

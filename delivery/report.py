@@ -13,6 +13,7 @@ whose transitions count from 1 again: without it, its Events would be taken as w
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,12 @@ class EventNote:
     reason: str
     message: str
     warning: bool = False
+
+
+def sequence_of(*parts: object) -> int:
+    """A number that names an Event by what it reports (for Events that are not numbered transitions),
+    so reporting the same change twice is a no-op."""
+    return int(hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
 
 def event_name(involved: Object, sequence: int) -> str:

@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
-CA_KEY_USAGE = x509.KeyUsage(  # what a CA's certificate may sign, also the sandbox's
+CA_KEY_USAGE = x509.KeyUsage(  # what a CA's certificate may sign, for every CA made here
     digital_signature=True,
     key_cert_sign=True,
     crl_sign=True,

@@ -6,7 +6,7 @@ request therefore gets an answer: a conversion that fails is a `Failure` with a 
 the apiserver passes on to the client.
 
 The CRDs are generated pointing at the in-cluster Service; `point_conversion` re-points them at
-the running webhook (a URL where the apiserver cannot reach Services, as in the local sandbox)
+the running webhook (a URL where the apiserver cannot reach Services, as with a control plane on this machine)
 and gives them the CA that signed the webhook's certificate.
 
 A mounted certificate (a Secret that cert-manager or the chart renews) is followed without a

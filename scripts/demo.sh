@@ -7,4 +7,4 @@ scripts/setup.sh
 printf '\n== starting the local control plane\n'
 .venv/bin/python -m sandbox up
 eval "$(.venv/bin/python -m sandbox env)"
-exec .venv/bin/python -m delivery.demo
+exec .venv/bin/python -m demo

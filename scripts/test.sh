@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set up, then lint, type-check and run every test (unit, integration, e2e).
+# The whole test suite: set up, then lint, type-check, check the import contracts (lint-imports) and
+# run every test (unit, integration, e2e).
 # Extra arguments go to pytest. Fails when any check fails and when pytest collects no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ printf '\n== ruff\n'
 .venv/bin/ruff format --check .
 printf '\n== mypy\n'
 .venv/bin/mypy
+printf '\n== import contracts\n'
+.venv/bin/lint-imports
 printf '\n== pytest\n'
 set +e
 .venv/bin/pytest "$@"

@@ -22,6 +22,7 @@ import os
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from delivery import templating_budget
 from delivery.analysis import bounded, prometheus, web
@@ -42,16 +43,14 @@ from delivery.analysis.runner import (
 )
 from delivery.analysis.templates import Found, TemplateProblem, resolve
 from delivery.api.analysis import Metric, Web
-from delivery.api.rollout import RolloutAnalysis
+from delivery.api.rollout import AnalysisKind, RolloutAnalysis
 from delivery.kube.api import Kube, KubeError
 from delivery.kube.kinds import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, SECRET
-from delivery.machine import Reason
-from delivery.rollout.plan import Plan
 
 log = logging.getLogger(__name__)
 
 PROMETHEUS_ENV = "DELIVERY_PROMETHEUS_URL"
-"""The Prometheus a metric without `address` asks (the sandbox sets it for its shells)."""
+"""The Prometheus a metric without `address` asks (a local control plane's shell, say)."""
 SECRET_CONSENT_LABEL = "delivery.luojilab.com/analysis-secret"  # noqa: S105 - a label's name
 """A Secret analysis may read for a header carries this label, "true": set by whoever may write the
 Secret, so writing a template alone never reveals one."""
@@ -67,11 +66,13 @@ class Subject:
     builtin: Mapping[str, str]
 
 
-_REASONS = {
-    Phase.FAILED: Reason.MEASUREMENT_FAILED,
-    Phase.INCONCLUSIVE: Reason.MEASUREMENT_INCONCLUSIVE,
-    Phase.ERROR: Reason.MEASUREMENT_ERROR,
-}
+class Analyses(Protocol):
+    """Where the analyses a release asks for are found (a Rollout's plan): analysis needs only this of
+    the Rollout, so it is used without Rollout planning."""
+
+    def analysis(self, kind: AnalysisKind, step_index: int | None = None) -> RolloutAnalysis | None: ...
+
+
 EVENT_SEQUENCES = 0x80000000
 """Measurement Events are numbered from here (a hash below it), apart from the transitions'."""
 
@@ -93,14 +94,14 @@ class Taken:
             phase is Phase.ERROR and self.metric.consecutive_error == 1
         )
 
-    def note(self) -> tuple[Reason, str]:
+    def message(self) -> str:
+        """What the measurement's Event says (its reason is the machine's, by the measurement's phase)."""
         measured = self.measurement
         what = f"value {measured.value}" if measured.value is not None else "no value"
         counts = (
             f"{self.metric.failed} failed, {self.metric.inconclusive} inconclusive, {self.metric.count} taken"
         )
-        message = f"{self.run.where}: metric {self.metric.name}: {what}: {measured.message} ({counts})"
-        return _REASONS[measured.phase], message
+        return f"{self.run.where}: metric {self.metric.name}: {what}: {measured.message} ({counts})"
 
     @property
     def sequence(self) -> int:
@@ -128,14 +129,19 @@ class Analyst:
         self.on_measurement: list[Callable[[Measurement], None]] = []
 
     async def advance(
-        self, runs: tuple[Run, ...], plan: Plan, revision: str, subject: Subject, now: datetime.datetime
+        self,
+        runs: tuple[Run, ...],
+        analyses: Analyses,
+        revision: str,
+        subject: Subject,
+        now: datetime.datetime,
     ) -> Advanced:
         """Every unfinished analysis of `revision` measured where due, recorded and concluded."""
         checks: list[datetime.datetime] = []
         taken: list[Taken] = []
         advanced = list(runs)
         for position, run in enumerate(runs):
-            analysis = plan.analysis(run.kind, run.step_index)
+            analysis = analyses.analysis(run.kind, run.step_index)
             if run.final or run.revision != revision or analysis is None:
                 continue  # finished, or about to be stopped by the decision
             try:

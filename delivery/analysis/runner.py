@@ -26,13 +26,13 @@ from typing import Any
 
 from delivery.analysis.expr import ExprError, Value, parse
 from delivery.api.analysis import Metric
+from delivery.api.durations import seconds
 from delivery.api.rollout import (
     ANALYSIS_HISTORY_LIMIT,
     MEASUREMENT_HISTORY_LIMIT,
     AnalysisKind,
     AnalysisPhase,
 )
-from delivery.rollout.durations import seconds
 
 Phase = AnalysisPhase
 FINAL = (Phase.SUCCESSFUL, Phase.FAILED, Phase.INCONCLUSIVE)

@@ -38,7 +38,8 @@ def parser() -> argparse.ArgumentParser:
     controller.add_argument(
         "--webhook",
         default="local",
-        help="conversion webhook: 'local' (127.0.0.1, for the sandbox), 'off', or a Service NAMESPACE/NAME",
+        help="conversion webhook: 'local' (127.0.0.1, for a control plane on this machine), 'off', "
+        "or a Service NAMESPACE/NAME",
     )
     controller.add_argument(
         "--webhook-port", type=int, default=0, help="webhook port (default: any free one)"

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from delivery.component.status import READY, RECONCILED
-from delivery.controllers.cache import ObjectKey, key_of
 from delivery.kube.api import Object
+from delivery.kube.informer import Key as ObjectKey
+from delivery.kube.informer import key_of
 from delivery.report import Condition
 
 RERENDERED = "Rerendered"
@@ -129,6 +130,16 @@ def _time(text: str | None) -> datetime.datetime | None:
     return datetime.datetime.fromisoformat(text) if text else None
 
 
+def awaits_turn(component: Object, revision: str) -> bool:
+    """Whether `component` is re-rendered from `revision` only when the batch admits it: it was
+    rendered from other inputs and its spec is unchanged since (a change of its owner's, or a first
+    render, goes at once, with the current inputs)."""
+    status = component.get("status") or {}
+    if status.get("renderedRevision") in (None, revision):
+        return False
+    return bool(status.get("observedGeneration") == component["metadata"].get("generation"))
+
+
 def member_of(component: Object) -> Member:
     """What the batch reads of a Component: its status, for its current generation."""
     status = component.get("status") or {}
@@ -156,6 +167,12 @@ class Batch:
     deadline: datetime.timedelta
     granted: dict[ObjectKey, datetime.datetime] = field(default_factory=dict)
     last: Pacing | None = None
+
+    def settled(self, target: str) -> bool:
+        """Nothing left to pace towards `target`: no batch has started, or the last decision was for
+        `target` and complete. While it is not, every render looks at the batch again, since nothing
+        else wakes it when the last ones in flight never become ready."""
+        return self.last is None or (self.last.target == target and self.last.complete)
 
     def decide(self, components: Iterable[Object], target: str, now: datetime.datetime) -> Pacing:
         """Which of `components` (all those the inputs apply to) may be rendered from `target` now.

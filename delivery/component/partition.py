@@ -27,10 +27,10 @@ from dataclasses import dataclass
 
 from delivery.api.component import Release
 from delivery.api.definition import COMPONENT_GROUP
+from delivery.api.durations import seconds
 from delivery.api.rollout import StrategyName
 from delivery.component.templating import RenderError
 from delivery.kube.api import Object
-from delivery.rollout.durations import seconds
 from delivery.rollout.revision import template_hash
 
 REVISION_ANNOTATION = f"{COMPONENT_GROUP}/release-revision"

@@ -32,7 +32,7 @@ from delivery.component.loadbalancer import (
     Protocol,
 )
 from delivery.component.render import LOAD_BALANCER_ANNOTATION, Rendered
-from delivery.controllers.component import StepOutcome
+from delivery.component.steps import StepOutcome
 from delivery.kube.api import Kube, Object
 from delivery.kube.kinds import COMPONENT, NODE, SERVICE
 from delivery.report import Condition, EventNote
@@ -110,7 +110,7 @@ def service_patch(service: Object, load_balancer: LoadBalancerStatus | None) -> 
 
 
 class LoadBalancing:
-    """The step (a `delivery.controllers.component.Step`), with the LB service's client (None when
+    """The step (a `delivery.component.steps.Step`), with the LB service's client (None when
     the controller has no --lb-endpoint)."""
 
     def __init__(self, kube: Kube, client: LoadBalancerClient | None) -> None:

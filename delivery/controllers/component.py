@@ -15,20 +15,18 @@ selectors of the Services a Component renders; the Component never sets those ke
 A Component annotated `component.luojilab.com/unmanaged: "true"` is left alone entirely: no
 write to it or its objects, until the annotation goes.
 
-After the objects are applied, `steps` run in order (the load balancer is one): each may add
-conditions, status fields and Events, and keeps working while the Component is being deleted
-(its finalizer is its own business).
+After the objects are applied, `steps` run in order (`delivery.component.steps`; the load
+balancer is one). A Component rendered from older inputs waits for the batch re-render's turn
+(`delivery.component.rerender`, which holds the batch's state and reports it on the ClusterProfile).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -37,11 +35,14 @@ from delivery.api.component import ComponentSpecV1Beta1
 from delivery.api.profile import ClusterProfileSpec
 from delivery.component import adoption, drift, partition
 from delivery.component.adoption import ObjectId, object_id
-from delivery.component.batch import Batch, Pacing, profile_condition
+from delivery.component.batch import Batch
 from delivery.component.inputs import DEFAULT_PROFILE, Inputs
 from delivery.component.render import NAME_LABEL, RENDERABLE, Cluster, Rendered, render
-from delivery.component.scope import rendered, unmanaged
+from delivery.component.rerender import RECHECK as BATCH_RECHECK
+from delivery.component.rerender import Rerender
+from delivery.component.scope import unmanaged
 from delivery.component.status import READY, RECONCILED, rendered_objects, status_patch, workload_ready
+from delivery.component.steps import Steps
 from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
@@ -58,7 +59,7 @@ from delivery.kube.kinds import (
     SERVICE,
     STATEFUL_SET,
 )
-from delivery.report import Condition, EventNote, merge_conditions, now, record_event
+from delivery.report import Condition, EventNote, now, record_event, sequence_of
 
 log = logging.getLogger(__name__)
 
@@ -66,33 +67,6 @@ FIELD_MANAGER = "delivery-component"
 OWNED = (DEPLOYMENT, STATEFUL_SET, DAEMON_SET, SERVICE, INGRESS)
 """The kinds a Component renders besides Rollouts, watched by the Component's name label."""
 INGRESS_GROUPS = ("networking.k8s.io", "extensions")
-BATCH_RECHECK = 5.0
-"""Seconds: a Component held back by the batch looks again (and so notices a deadline passing)."""
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """What a step after the apply did, for the status, the Events and the requeue."""
-
-    component: Object
-    """The Component as last written (a finalizer change moves its resourceVersion)."""
-    conditions: tuple[Condition, ...] = ()
-    status: Mapping[str, Any] = field(default_factory=dict)
-    """Status fields the step owns (None removes one)."""
-    notes: tuple[EventNote, ...] = ()
-    requeue_after: float | None = None
-    released: bool = False
-    """A Component being deleted may now disappear: write nothing more to it."""
-
-
-class Step(Protocol):
-    """A part of the reconcile that runs after the rendered objects are applied (a load balancer).
-    `live` holds the Component's objects as they are now; `rendered` is None while the Component is
-    being deleted or cannot be rendered."""
-
-    async def __call__(
-        self, component: Object, rendered: Rendered | None, live: Mapping[ObjectId, Object]
-    ) -> StepOutcome: ...
 
 
 class NotApplied(Exception):
@@ -127,11 +101,6 @@ def _version(body: Object) -> int:
     return int(body["metadata"].get("resourceVersion") or 0)
 
 
-def _sequence(*parts: object) -> int:
-    """A number that names an Event by what it reports, so reporting the same change twice is a no-op."""
-    return int(hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:8], 16)
-
-
 class ComponentController:
     def __init__(
         self,
@@ -140,19 +109,22 @@ class ComponentController:
         *,
         profile: str = DEFAULT_PROFILE,
         templates: tuple[str, str] = (TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP),
-        steps: Sequence[Step] = (),
         batch: Batch | None = None,
     ) -> None:
         self.kube = kube.managed_as(FIELD_MANAGER)
         self.profile_name = profile
         self.templates_ref = templates
-        self.steps = list(steps)
-        self.batch = batch or Batch(limit=5, deadline=datetime.timedelta(minutes=10))
-        self._reported: tuple[str, str] | None = None
-        self._report_lock = asyncio.Lock()
+        self.steps = Steps(self.kube)
         self.cache = Cache()
         self.owned = Owned()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "components")
+        self.rerender = Rerender(
+            self.kube,
+            batch or Batch(limit=5, deadline=datetime.timedelta(minutes=10)),
+            profile,
+            self.cache.values,
+            self.queue.add,
+        )
         self.templates = TemplateSet.shipped()
         self.profile = ClusterProfileSpec()
         self.profile_error: str | None = None
@@ -262,7 +234,7 @@ class ComponentController:
         await self._know_cluster()
         live = dict(self.owned.of(key))
         if component["metadata"].get("deletionTimestamp"):
-            return (await self._run_steps(component, None, live)).requeue_after
+            return (await self.steps.run(component, None, live, self._observe)).requeue_after
         try:
             return await self._converge(component, live)
         except NotApplied as failure:
@@ -283,7 +255,7 @@ class ComponentController:
 
     async def _converge(self, component: Object, live: dict[ObjectId, Object]) -> float | None:
         revision = Inputs(self.cluster(), self.templates).revision
-        if await self._held_back(component, revision):
+        if await self.rerender.held_back(component, revision):
             return BATCH_RECHECK
         rendered, again = self._release(component, await self.render(component), live)
         try:
@@ -295,7 +267,7 @@ class ComponentController:
                 raise  # a stale read: the work queue retries with backoff, by then the cache is fresh
             raise NotApplied("ApplyFailed", str(error)) from error
         await self._prune(component, rendered, live)
-        outcome = await self._run_steps(component, rendered, live)
+        outcome = await self.steps.run(component, rendered, live, self._observe)
         if outcome.released:
             return None
         ready = workload_ready(live.get(object_id(rendered.workload)))
@@ -309,13 +281,7 @@ class ComponentController:
             **_rendered_from(component, revision),
             **outcome.status,
         )
-        last = self.batch.last
-        settling = None
-        if last is not None and not (last.target == revision and last.complete):
-            decision = self._pace(revision)
-            await self._report_batch(decision)
-            # Nothing else wakes the batch when the last ones in flight never become ready.
-            settling = None if decision.complete or decision.halted else BATCH_RECHECK
+        settling = await self.rerender.settle(revision)
         delays = [delay for delay in (again, outcome.requeue_after, settling) if delay is not None]
         return min(delays, default=None)
 
@@ -335,60 +301,6 @@ class ComponentController:
         released, again = partition.released(workload, live.get(object_id(workload)), steps, promoted, moment)
         objects = tuple(released if obj is workload else obj for obj in rendered.objects)
         return Rendered(objects, rendered.workload_kind), again
-
-    # -- batch re-render ----------------------------------------------------------------------
-
-    async def _held_back(self, component: Object, revision: str) -> bool:
-        """A Component rendered from older inputs, its spec unchanged since, waits for its turn."""
-        status = component.get("status") or {}
-        if status.get("renderedRevision") in (None, revision):
-            return False
-        if status.get("observedGeneration") != component["metadata"].get("generation"):
-            return False  # its owner changed it: rendered at once, with the current inputs
-        decision = self._pace(revision)
-        await self._report_batch(decision)
-        return key_of(component) not in decision.admitted
-
-    def _pace(self, revision: str) -> Pacing:
-        """The batch's decision over every managed Component; those admitted are queued."""
-        managed = [c for c in self.cache.values() if rendered(c)]
-        decision = self.batch.decide(managed, revision, datetime.datetime.now(datetime.UTC))
-        for key in decision.admitted:
-            self.queue.add(key)
-        return decision
-
-    async def _report_batch(self, decision: Pacing) -> None:
-        """The batch's progress as the ClusterProfile's `Rerendered` condition, written when it changes.
-        One report at a time: the workers' reconciles would otherwise race on the one object."""
-        condition = profile_condition(decision, self.batch.limit)
-        async with self._report_lock:
-            if (condition.reason, condition.message) != self._reported:
-                await self._write_report(decision, condition)
-
-    async def _write_report(self, decision: Pacing, condition: Condition) -> None:
-        if decision.halted:
-            log.warning("batch re-render: %s", condition.message)
-        profile = await self.kube.get(CLUSTER_PROFILE, None, self.profile_name)
-        if profile is not None:
-            metadata = profile["metadata"]
-            previous = profile.get("status") or {}
-            conditions = merge_conditions(
-                previous.get("conditions", []), [condition], metadata.get("generation", 1), now()
-            )
-            try:
-                await self.kube.patch_guarded(
-                    CLUSTER_PROFILE,
-                    None,
-                    metadata["name"],
-                    metadata["resourceVersion"],
-                    {"status": {"conditions": conditions}},
-                    subresource="status",
-                )
-            except KubeError as error:
-                if error.conflict:
-                    return  # changed meanwhile (its owner applied it): the next decision reports again
-                raise
-        self._reported = (condition.reason, condition.message)
 
     async def _apply(
         self, component: Object, rendered: Rendered, live: dict[ObjectId, Object]
@@ -457,25 +369,9 @@ class ComponentController:
             del live[key]
             self.owned.observe("DELETED", key_of(component), obj)
 
-    async def _run_steps(
-        self, component: Object, rendered: Rendered | None, live: Mapping[ObjectId, Object]
-    ) -> StepOutcome:
-        conditions: list[Condition] = []
-        status: dict[str, Any] = {}
-        delays: list[float] = []
-        for step in self.steps:
-            outcome = await step(component, rendered, live)
-            component = outcome.component
-            self.cache.observe("MODIFIED", component)
-            for note in outcome.notes:
-                await record_event(self.kube, component, _sequence(component["metadata"]["uid"], note), note)
-            if outcome.released:
-                return outcome
-            conditions += outcome.conditions
-            status.update(outcome.status)
-            if outcome.requeue_after is not None:
-                delays.append(outcome.requeue_after)
-        return StepOutcome(component, tuple(conditions), status, requeue_after=min(delays, default=None))
+    def _observe(self, component: Object) -> None:
+        """The Component as a step left it (a finalizer moves its version): what is read next."""
+        self.cache.observe("MODIFIED", component)
 
     async def _failed(self, component: Object, reason: str, message: str) -> None:
         """Say why nothing (more) was applied; the objects already running stay as they are.
@@ -483,7 +379,7 @@ class ComponentController:
         metadata = component["metadata"]
         log.warning("%s/%s: %s: %s", metadata["namespace"], metadata["name"], reason, message)
         note = EventNote(reason, message, warning=True)
-        sequence = _sequence(
+        sequence = sequence_of(
             metadata["uid"], metadata.get("generation"), self.templates.digest, reason, message
         )
         await record_event(self.kube, component, sequence, note)
@@ -499,14 +395,14 @@ class ComponentController:
         if was_ready == ready.status or (before is None and not ready.status):
             return
         since = before["lastTransitionTime"] if before else ""
-        sequence = _sequence(component["metadata"]["uid"], READY, ready.status, since)
+        sequence = sequence_of(component["metadata"]["uid"], READY, ready.status, since)
         note = EventNote("Ready" if ready.status else "NotReady", ready.message, warning=not ready.status)
         await record_event(self.kube, component, sequence, note)
 
     async def _event(self, component: Object, verb: str, obj: Object, current: Object | None) -> None:
         version = current["metadata"].get("resourceVersion") if current else None
         annotations = obj["metadata"].get("annotations") or {}
-        sequence = _sequence(component["metadata"]["uid"], verb, *object_id(obj), version, annotations)
+        sequence = sequence_of(component["metadata"]["uid"], verb, *object_id(obj), version, annotations)
         message = f"{verb} {obj['kind']} {obj['metadata']['name']}"
         await record_event(self.kube, component, sequence, EventNote(verb, message))
 
@@ -538,4 +434,4 @@ def _kind(obj: Object) -> Kind:
     return RENDERABLE[obj["apiVersion"], obj["kind"]]
 
 
-__all__ = ["READY", "RECONCILED", "ComponentController", "Step", "StepOutcome"]
+__all__ = ["READY", "RECONCILED", "ComponentController"]

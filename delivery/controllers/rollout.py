@@ -30,6 +30,7 @@ from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
 from delivery.kube.informer import Handler, Watch, trimmed
 from delivery.kube.kinds import DEPLOYMENT, REPLICA_SET, ROLLOUT
+from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
 from delivery.rollout import act, history
@@ -340,8 +341,8 @@ class RolloutController:
         """An Event for each notable measurement, once it is in the status."""
         for taken in measured.taken:
             if taken.notable:
-                reason, message = taken.note()
-                note = EventNote(reason.value, message, warning=True)
+                reason = MEASURED[taken.measurement.phase]
+                note = EventNote(reason.value, taken.message(), warning=True)
                 await record_event(self.kube, rollout, taken.sequence, note, self.instance)
 
     async def _consume(self, rollout: Object, names: tuple[str, ...]) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +22,6 @@ from kubernetes.aio.client.rest import RESTResponse
 
 from delivery.kube.failpoints import Failpoints
 from delivery.kube.fence import Fence, FencedBody
-from delivery.ops.metrics import record_api_error
 
 FIELD_MANAGER = "delivery"
 APPLY = "application/apply-patch+yaml"
@@ -82,7 +81,9 @@ class Kube:
     """Async access to the apiserver through one `kubernetes.aio` ApiClient.
 
     A Kube given a `fence` sends no write unless the fence says this replica's Lease is valid;
-    one given `failpoints` counts its writes and lets a test kill or stall the process at one."""
+    one given `failpoints` counts its writes and lets a test kill or stall the process at one.
+    `on_error` is told of each request refused or failed, by verb and HTTP status (0: no answer):
+    the process counts them in its metrics (`delivery.ops.metrics`), which this layer does not know."""
 
     def __init__(
         self,
@@ -91,11 +92,13 @@ class Kube:
         *,
         fence: Fence | None = None,
         failpoints: Failpoints | None = None,
+        on_error: Callable[[str, int], None] | None = None,
     ) -> None:
         self.client = client
         self.field_manager = field_manager
         self.fence = fence
         self.failpoints = failpoints
+        self.on_error = on_error
         self.requests: Counter[str] = Counter()
 
     def managed_as(self, field_manager: str) -> Kube:
@@ -103,13 +106,17 @@ class Kube:
         so the process's count is whole."""
         if field_manager == self.field_manager:
             return self
-        other = Kube(self.client, field_manager, fence=self.fence, failpoints=self.failpoints)
+        other = Kube(
+            self.client, field_manager, fence=self.fence, failpoints=self.failpoints, on_error=self.on_error
+        )
         other.requests = self.requests
         return other
 
     def guarded(self, fence: Fence | None, failpoints: Failpoints | None) -> Kube:
         """The same connection and counts, its writes fenced and counted for failpoints."""
-        other = Kube(self.client, self.field_manager, fence=fence, failpoints=failpoints)
+        other = Kube(
+            self.client, self.field_manager, fence=fence, failpoints=failpoints, on_error=self.on_error
+        )
         other.requests = self.requests
         return other
 
@@ -130,12 +137,16 @@ class Kube:
         try:
             data: bytes = await response.read()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
         except ApiException as error:
-            record_api_error(method, error.status or 0)
+            self._failed(method, error.status or 0)
             raise _kube_error(error.status or 0, error.body or "") from error
         if response.status >= 400:
-            record_api_error(method, response.status)
+            self._failed(method, response.status)
             raise _kube_error(response.status, data.decode(errors="replace"))
         return json.loads(data) if data else {}
+
+    def _failed(self, method: str, status: int) -> None:
+        if self.on_error is not None:
+            self.on_error(method, status)
 
     async def _send(
         self,
@@ -166,7 +177,7 @@ class Kube:
                     method, url, header_params=headers, body=body, _request_timeout=timeout
                 )
             except ApiException as error:
-                record_api_error(method, error.status or 0)
+                self._failed(method, error.status or 0)
                 raise _kube_error(error.status or 0, error.body or "") from error
         if number and self.failpoints is not None:
             await self.failpoints.after_write(number, method, path)

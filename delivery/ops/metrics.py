@@ -1,9 +1,10 @@
 """The controller's Prometheus metrics, all in one place so their names are stable and listed once.
 
-Counters and histograms are updated where things happen (the work queue, the Kube layer, the
-analysis runner, the notifier); what the cache already knows (rollouts by phase) is computed at
-scrape time from it instead of being kept twice. The scrape runs on the event loop (see
-`delivery.ops.health`), so reading the cache needs no lock.
+Counters and histograms are updated where things happen (the work queue, the notifier; the Kube
+layer and the analysis runner, which sit below this module, through the callbacks `delivery.operator`
+gives them: `Kube(on_error=...)`, `Analyst.on_measurement`); what the cache already knows (rollouts
+by phase) is computed at scrape time from it instead of being kept twice. The scrape runs on the
+event loop (see `delivery.ops.health`), so reading the cache needs no lock.
 """
 
 from __future__ import annotations

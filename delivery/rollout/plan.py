@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from delivery.api.durations import seconds
 from delivery.api.rollout import (
     AnalysisKind,
     BackgroundAnalysis,
@@ -21,7 +22,6 @@ from delivery.api.rollout import (
     TrafficRouting,
 )
 from delivery.kube.api import Object
-from delivery.rollout.durations import seconds
 from delivery.traffic.gatewayapi import GatewayAPIRouter
 from delivery.traffic.nginx import NginxRouter
 from delivery.traffic.route import Match, Router

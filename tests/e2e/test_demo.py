@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from delivery.demo import flow
+from demo import flow
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
 

@@ -36,7 +36,7 @@ from delivery.api.rollout import (
     AnalysisKind,
     RolloutStatus,
 )
-from delivery.machine import Reason
+from delivery.machine import MEASURED, Reason
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -334,7 +334,7 @@ def test_notable_measurements_have_one_event_each_even_after_a_restart() -> None
     again = Taken(run, MetricState.from_status(state.to_status()), taken[-1].measurement)
     assert again.sequence == taken[-1].sequence  # recorded again after a restart: the same Event
     assert all(t.sequence >= EVENT_SEQUENCES for t in taken)  # never a transition's number
-    reason, message = taken[1].note()
+    reason, message = MEASURED[taken[1].measurement.phase], taken[1].message()  # the Event's
     assert reason is Reason.MEASUREMENT_FAILED
     assert (
         message == "step 1 analysis: metric error-rate: value [0.01]: m (1 failed, 0 inconclusive, 2 taken)"

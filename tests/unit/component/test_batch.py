@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from delivery.component.batch import Batch, Member, member_of, pace
+from delivery.component.batch import Batch, Member, awaits_turn, member_of, pace
 
 NOW = datetime.datetime(2026, 11, 25, 10, 0, tzinfo=datetime.UTC)
 DEADLINE = datetime.timedelta(minutes=2)
@@ -126,3 +126,27 @@ def test_the_controllers_batch_keeps_its_grants_until_they_are_rendered() -> Non
     assert batch.decide(components, NEW, NOW).admitted == {("ns", "c-1")}  # c-0 rendered, not ready
     assert batch.granted.keys() == {("ns", "c-1")}
     assert batch.decide(components, "rev-newer", NOW).admitted == {("ns", "c-0"), ("ns", "c-1")}
+
+
+def test_only_a_component_rendered_from_other_inputs_with_its_spec_unchanged_awaits_its_turn() -> None:
+    rendered_before = component("a", OLD, "True")
+    rendered_before["status"]["observedGeneration"] = 2  # type: ignore[index]
+    assert awaits_turn(rendered_before, NEW)
+    assert not awaits_turn(rendered_before, OLD)  # rendered from these inputs already
+    changed = component("a", OLD, "True", generation=3)
+    changed["status"]["observedGeneration"] = 2  # type: ignore[index]
+    assert not awaits_turn(changed, NEW)  # its owner changed it: rendered at once
+    assert not awaits_turn(component("a", None, "False"), NEW)  # never rendered: rendered at once
+
+
+def test_a_batch_is_settled_before_it_starts_and_once_complete_for_its_target() -> None:
+    batch = Batch(limit=1, deadline=DEADLINE)
+    assert batch.settled(NEW)
+    components = [component(f"c-{i}", OLD, "True") for i in range(2)]
+    batch.decide(components, NEW, NOW)
+    assert not batch.settled(NEW)
+    for c in components:
+        c["status"]["renderedRevision"] = NEW  # type: ignore[index]
+    batch.decide(components, NEW, NOW)
+    assert batch.settled(NEW)
+    assert not batch.settled("rev-newer")  # other inputs: a batch to start

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from delivery.demo.traffic import BAD, GOOD, behaviour, shares
+from demo.traffic import BAD, GOOD, behaviour, shares
 
 
 def test_weights_split_traffic_between_stable_and_canary() -> None:

@@ -2,7 +2,7 @@
 bad one back, by itself, printing the progress.
 
 Run by scripts/demo.sh after `python -m sandbox up`. It starts the simulated traffic (kwok's pods
-run nothing; delivery.demo.traffic answers for them and Prometheus scrapes it) and the controller,
+run nothing; demo.traffic answers for them and Prometheus scrapes it) and the controller,
 both as part of the sandbox, so they keep running afterwards and `make down` stops everything.
 """
 
@@ -131,7 +131,7 @@ class Demo:
 def run(sandbox: Sandbox, namespace: str = "default", start_controller: bool = True) -> tuple[str, str]:
     """The demo on a running sandbox; returns the phases the good and the bad release ended in.
     Without `start_controller`, the CRDs and a controller are already there (the e2e test's)."""
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[1]
     demo = Demo(sandbox, namespace)
     port = free_port()
     print(f"== simulated traffic for the demo's pods on 127.0.0.1:{port}, scraped by Prometheus", flush=True)
@@ -140,7 +140,7 @@ def run(sandbox: Sandbox, namespace: str = "default", start_controller: bool = T
         [
             sys.executable,
             "-m",
-            "delivery.demo.traffic",
+            "demo.traffic",
             f"--kubeconfig={sandbox.kubeconfig}",
             f"--namespace={namespace}",
             f"--rollout={NAME}",

@@ -1,4 +1,6 @@
-"""Duration strings as Kubernetes users write them (`30s`, `5m`, `1h30m`, `250ms`)."""
+"""Duration strings as Kubernetes users write them (`30s`, `5m`, `1h30m`, `250ms`): the value of a
+`delivery.api.common.Duration` field. Beside the schema, so that Rollout plans, analysis schedules
+and Component releases read durations the one way without importing each other."""
 
 from __future__ import annotations
 

@@ -1,1 +1,0 @@
-"""The demo behind `make demo`: simulated traffic, Prometheus, the controller and two releases."""

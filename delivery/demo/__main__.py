@@ -1,5 +1,0 @@
-import sys
-
-from delivery.demo.flow import main
-
-sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from demo.flow import main
+
+sys.exit(main())
