@@ -327,7 +327,8 @@ def profile_plan(sandbox: Sandbox, namespace: str) -> None:
     sandbox.kubectl_run("apply", "-f", str(EXAMPLES / "clusterprofile.yaml"))
     planned = plugin(sandbox, namespace, "plan", "--all", "--profile", str(EXAMPLES / "clusterprofile.yaml"))
     assert planned.returncode == 1, planned.stderr  # 1: something would change
-    assert "+          image: registry.idc1.example.com/apps/python-demo:latest" in planned.stdout
+    added = [line for line in planned.stdout.splitlines() if line.startswith("+")]
+    assert any("image: registry.idc1.example.com/apps/python-demo:latest" in line for line in added), added
     assert get(sandbox, "deployment", "nginx", namespace)["metadata"]["resourceVersion"] == before
 
 
