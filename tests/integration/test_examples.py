@@ -118,13 +118,8 @@ def canary_nginx(sandbox: Sandbox, namespace: str) -> None:
 def canary_gatewayapi(sandbox: Sandbox, namespace: str) -> None:
     kubectl_apply(sandbox, "rollout-canary-gatewayapi.yaml", namespace)
     old = healthy(sandbox, "search", namespace)
-    eventually(
-        lambda: get(sandbox, "deployment", "search", namespace)["spec"]["replicas"] == 0,
-        timeout=60,
-        what="the Deployment handed over",
-    )
     image = "registry.example.com/shop/search:5.1.0"
-    sandbox.kubectl_run("set", "image", "deployment/search", f"search={image}", "-n", namespace)
+    set_image(sandbox, namespace, "search", image)
     paused_at(sandbox, "search", namespace, 5)
     refs = get(sandbox, "httproute", "search", namespace)["spec"]["rules"][0]["backendRefs"]
     assert {ref["name"]: ref["weight"] for ref in refs} == {"search": 50, "search-canary": 50}
