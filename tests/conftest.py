@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from delivery.analysis.run import PROMETHEUS_ENV
 from sandbox.cluster import Sandbox
 from tests import analysis_egress, namespaces
 from tests.controller import Controller
@@ -59,8 +60,13 @@ def crds(sandbox: Sandbox, repo_root: Path) -> None:
 def controller(
     sandbox: Sandbox, crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Controller]:
+    # The sandbox's Prometheus is the controller's own, as the chart's `analysis.prometheusUrl` makes
+    # it in a cluster: metrics that name no address (the examples') query it.
     running = Controller(
-        sandbox, tmp_path_factory.mktemp("controller") / "delivery.log", args=(analysis_egress.FLAG,)
+        sandbox,
+        tmp_path_factory.mktemp("controller") / "delivery.log",
+        args=(analysis_egress.FLAG,),
+        env={PROMETHEUS_ENV: sandbox.prometheus_url},
     )
     running.start()
     # Components are unreadable until the conversion webhook serves and the CRD points at it.

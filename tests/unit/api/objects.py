@@ -25,7 +25,14 @@ def validate(obj: Mapping[str, Any]) -> Model:
 
 
 def examples() -> dict[str, dict[str, Any]]:
-    return {path.name: yaml.safe_load(path.read_text()) for path in sorted(EXAMPLES.glob("*.yaml"))}
+    """The objects of this API in the examples, by file and kind (an example also carries the
+    Services, Ingresses and such it needs, which are not ours to validate)."""
+    return {
+        f"{path.name} {obj['kind']}": obj
+        for path in sorted(EXAMPLES.glob("*.yaml"))
+        for obj in yaml.safe_load_all(path.read_text())
+        if (obj["apiVersion"], obj["kind"]) in MODELS
+    }
 
 
 def _path(location: tuple[int | str, ...]) -> str:

@@ -85,7 +85,7 @@ STATUS: dict[str, Any] = {
         }
     ],
 }
-WITH_STATUS = {**examples()["rollout-canary-nginx.yaml"], "status": STATUS}
+WITH_STATUS = {**examples()["rollout-canary-nginx.yaml Rollout"], "status": STATUS}
 TYPED = (*examples().values(), *VALID_BASES, WITH_STATUS)
 
 

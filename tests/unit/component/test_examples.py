@@ -18,9 +18,10 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 COMPONENTS = sorted(EXAMPLES.glob("component*.yaml"))
 
 
-def load(path: Path) -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(path.read_text())
-    return document
+def load(path: Path, kind: str = "Component") -> dict[str, Any]:
+    """The example's object of `kind` (an example also carries what it needs, a Secret, say)."""
+    found: dict[str, Any] = next(obj for obj in yaml.safe_load_all(path.read_text()) if obj["kind"] == kind)
+    return found
 
 
 def as_stored(path: Path) -> dict[str, Any]:
@@ -31,7 +32,7 @@ def as_stored(path: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("path", COMPONENTS, ids=[path.name for path in COMPONENTS])
 def test_every_example_component_renders_with_the_example_profile(path: Path) -> None:
-    profile = ClusterProfile.model_validate(load(EXAMPLES / "clusterprofile.yaml")).spec
+    profile = ClusterProfile.model_validate(load(EXAMPLES / "clusterprofile.yaml", "ClusterProfile")).spec
     rendered = render(as_stored(path), Cluster(profile), TemplateSet.shipped())
     assert rendered.workload["metadata"]["name"] == load(path)["metadata"]["name"]
     image = rendered.workload["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -39,7 +40,7 @@ def test_every_example_component_renders_with_the_example_profile(path: Path) ->
 
 
 def test_the_example_template_configmap_replaces_the_pod_template() -> None:
-    configmap = load(EXAMPLES / "component-templates" / "configmap.yaml")
+    configmap = load(EXAMPLES / "component-templates" / "configmap.yaml", "ConfigMap")
     templates = TemplateSet.shipped().replace(
         configmap["data"], "ConfigMap delivery-system/component-templates"
     )
