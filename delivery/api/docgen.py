@@ -67,7 +67,7 @@ def _constraints(node: Schema) -> list[str]:
         if key in node and not (key == "maximum" and node[key] == _INT32_MAX)
     ]
     if "enum" in node:
-        said.append("one of " + ", ".join(f"`{value}`" for value in node["enum"]))
+        said.append("one of " + ", ".join(f"`{json.dumps(value)}`" for value in node["enum"]))
     rules = node.get("x-kubernetes-validations", [])
     said += [f"rule: {rule.get('message') or rule['rule']}" for rule in rules]
     return said

@@ -21,7 +21,7 @@ import pytest
 from kubernetes import client
 
 from sandbox.cluster import Sandbox
-from tests import docblocks
+from tests import docblocks, namespaces
 from tests.controller import Controller
 
 BLOCK_TIMEOUT = 300  # seconds: the longest wait a page asks for (`kubectl delivery status --timeout`)
@@ -52,6 +52,10 @@ def _environment(tmp_path: Path, sandbox: Sandbox) -> dict[str, str]:
     return {**os.environ, **sandbox.env(), "KUBECONFIG": str(tmp_path / "kubeconfig"), "PATH": path}
 
 
+def _namespaces(core: client.CoreV1Api) -> set[str]:
+    return {str(ns.metadata.name) for ns in core.list_namespace().items}
+
+
 def _run(block: docblocks.Block, work: Path, env: dict[str, str], sandbox: Sandbox) -> None:
     if block.language in docblocks.APPLY and block.title:
         (work / block.title).write_text(block.text)
@@ -79,14 +83,14 @@ def test_page_runs(
     page: Path, sandbox: Sandbox, api: client.ApiClient, controller: Controller, tmp_path: Path
 ) -> None:
     core = client.CoreV1Api(api)
-    before = {ns.metadata.name for ns in core.list_namespace().items}
+    before = _namespaces(core)
     work, env = _workdir(tmp_path, sandbox), _environment(tmp_path, sandbox)
     try:
         for block in _RUN_BY_PAGE[page]:
             _run(block, work, env, sandbox)
     finally:
-        for name in {ns.metadata.name for ns in core.list_namespace().items} - before:
-            core.delete_namespace(name)
+        for name in _namespaces(core) - before:
+            namespaces.delete(api, name)
 
 
 @pytest.mark.parametrize("block", _SKIPPED, ids=[block.where for block in _SKIPPED])
