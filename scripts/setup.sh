@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Install everything the project needs on a fresh machine; safe to run again (each step is skipped
 # when already done). Debian's prometheus, a Python venv with the project, the control-plane binaries.
+# `--python`: the Python environment only (what `make docs` needs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python_only=false
+[ "${1:-}" = "--python" ] && python_only=true
 
 say() { printf '\n== %s\n' "$*"; }
 
-if ! command -v prometheus >/dev/null 2>&1; then
+if ! $python_only && ! command -v prometheus >/dev/null 2>&1; then
   say "installing Debian's prometheus"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -22,6 +25,8 @@ if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+$python_only && exit 0
 
 say "control-plane binaries (cached under ${DELIVERY_CACHE:-~/.cache/delivery})"
 .venv/bin/python -m sandbox build

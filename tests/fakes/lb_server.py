@@ -1,5 +1,6 @@
-"""Our load balancer service's REST contract (README.md, "The luoji-slb load balancer"), served for
-real on loopback: tests and the demo talk HTTP to it exactly as the controller talks to the real one.
+"""Our load balancer service's REST contract (docs/components.md, "The luoji-slb load balancer"),
+served for real on loopback: tests and the demo talk HTTP to it exactly as the controller talks to
+the real one.
 
 It keeps its load balancers in memory and can misbehave on demand: fail the next N requests
 with a status, answer slowly, or drop the connection, so the client's retries are exercised
