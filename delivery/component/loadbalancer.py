@@ -1,4 +1,4 @@
-"""Client of our company's load balancer service (`luoji-slb`), the REST contract in README.md.
+"""Client of our company's load balancer service (`luoji-slb`), the REST contract in docs/components.md.
 
 The service has no public implementation, so the contract is ours; in short:
 

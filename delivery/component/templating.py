@@ -1,7 +1,7 @@
 """The templates Components are rendered from: shipped with the package, replaceable per cluster.
 
 A cluster replaces any of them by putting a file of the same name in the ConfigMap
-`delivery-system/component-templates` (see README, "Components"): a key there wins over the shipped
+`delivery-system/component-templates` (see docs/components.md): a key there wins over the shipped
 file, the others stay as shipped. Keys are flat file names because ConfigMap keys cannot hold `/`.
 
 Templates are written by platform engineers but fed values that application developers chose
