@@ -115,5 +115,14 @@ DELIVERY_W8 = Contender(
     delivery_pause_start,
     ("--workers=8",),
 )
+DELIVERY_W16 = Contender(
+    "delivery-w16",
+    "delivery",
+    "delivery.luojilab.com",
+    "v1alpha1",
+    delivery_complete,
+    delivery_pause_start,
+    ("--workers=16",),
+)
 DEFAULT = (DELIVERY, ARGO, ARGO_RAISED)
-ALL = (*DEFAULT, DELIVERY_W8)  # any of them by --contenders
+ALL = (*DEFAULT, DELIVERY_W8, DELIVERY_W16)  # any of them by --contenders
