@@ -13,7 +13,6 @@ the apiserver to refuse at install time.
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from delivery.api import CUSTOM_RESOURCES
+from delivery.api import CUSTOM_RESOURCES, generated
 from delivery.api.definition import CATEGORY, WEBHOOK_SERVICE, CustomResource, Version
 
 COMMAND = "python -m delivery.api.crdgen"
@@ -219,39 +218,26 @@ def render() -> dict[str, str]:
 
 def _generated(directory: Path) -> dict[str, str]:
     """The files in `directory` that this generator wrote, by name."""
-    files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
-    return {path.name: path.read_text() for path in files if path.read_text().startswith(HEADER)}
+    return generated.owned(directory, "*.yaml", HEADER)
 
 
 def stale(*directories: Path) -> str:
     """A unified diff from the files in `directories` (default: `DIRECTORIES`) to what the models
     give; empty when fresh."""
     wanted = render()
-    diff: list[str] = []
-    for directory in directories or DIRECTORIES:
-        current = _generated(directory)
-        shown = (
-            directory.relative_to(root)
-            if directory.is_relative_to(root := CRD_DIRECTORY.parent)
-            else directory
+    root = CRD_DIRECTORY.parent
+    return "".join(
+        generated.diff(
+            _generated(directory),
+            wanted,
+            str(directory.relative_to(root) if directory.is_relative_to(root) else directory),
         )
-        for name in sorted(current.keys() | wanted.keys()):
-            diff += difflib.unified_diff(
-                current.get(name, "").splitlines(keepends=True),
-                wanted.get(name, "").splitlines(keepends=True),
-                fromfile=f"{shown}/{name}",
-                tofile=f"{shown}/{name} (generated)",
-            )
-    return "".join(diff)
+        for directory in directories or DIRECTORIES
+    )
 
 
 def write(directory: Path = CRD_DIRECTORY) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    wanted = render()
-    for name in _generated(directory).keys() - wanted.keys():
-        (directory / name).unlink()
-    for name, content in wanted.items():
-        (directory / name).write_text(content)
+    generated.rewrite(directory, _generated(directory), render())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,12 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         for directory in directories:
             write(directory)
         return 0
-    diff = stale(*directories)
-    if diff:
-        sys.stdout.write(diff)
-        sys.stderr.write(f"{', '.join(map(str, directories))}: stale, run `{COMMAND}`\n")
-        return 1
-    return 0
+    return generated.report(stale(*directories), ", ".join(map(str, directories)), COMMAND)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,13 @@ would drift from the models. This one cannot: a unit test fails when it is stale
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from delivery.api import CUSTOM_RESOURCES
+from delivery.api import CUSTOM_RESOURCES, generated
 from delivery.api.crdgen import version_schema
 from delivery.api.definition import CustomResource, Version
 
@@ -170,33 +169,18 @@ def render() -> dict[str, str]:
     return {INDEX: index(), **pages}
 
 
+def _generated(directory: Path) -> dict[str, str]:
+    """The pages in `directory` that this generator wrote, by name."""
+    return generated.owned(directory, "*.md", HEADER)
+
+
 def stale(directory: Path = REFERENCE_DIRECTORY) -> str:
     """A unified diff from the files in `directory` to what the models give; empty when fresh."""
-    wanted = render()
-    current = {
-        path.name: path.read_text()
-        for path in sorted(directory.glob("*.md"))
-        if path.read_text().startswith(HEADER)
-    }
-    diff: list[str] = []
-    for name in sorted(current.keys() | wanted.keys()):
-        diff += difflib.unified_diff(
-            current.get(name, "").splitlines(keepends=True),
-            wanted.get(name, "").splitlines(keepends=True),
-            fromfile=f"docs/reference/{name}",
-            tofile=f"docs/reference/{name} (generated)",
-        )
-    return "".join(diff)
+    return generated.diff(_generated(directory), render(), "docs/reference")
 
 
 def write(directory: Path = REFERENCE_DIRECTORY) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    wanted = render()
-    for path in directory.glob("*.md"):
-        if path.name not in wanted and path.read_text().startswith(HEADER):
-            path.unlink()
-    for name, content in wanted.items():
-        (directory / name).write_text(content)
+    generated.rewrite(directory, _generated(directory), render())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,12 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.check:
         write(args.directory)
         return 0
-    diff = stale(args.directory)
-    if diff:
-        sys.stdout.write(diff)
-        sys.stderr.write(f"{args.directory}: stale, run `{COMMAND}`\n")
-        return 1
-    return 0
+    return generated.report(stale(args.directory), str(args.directory), COMMAND)
 
 
 if __name__ == "__main__":
