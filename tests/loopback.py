@@ -28,7 +28,9 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         thread.join()
 
 
-class _Quiet(BaseHTTPRequestHandler):
+class Quiet(BaseHTTPRequestHandler):
+    """A handler that logs no access lines."""
+
     def log_message(self, *_: Any) -> None:  # pytest shows failures, not access logs
         return
 
@@ -38,7 +40,7 @@ def constant(document: Any) -> Iterator[str]:
     """Answer every GET, whatever its path, with `document` as JSON; the base URL."""
     body = json.dumps(document).encode()
 
-    class Handler(_Quiet):
+    class Handler(Quiet):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -68,7 +70,7 @@ def recording() -> Iterator[Received]:
     """A web hook that answers 200 to every POST and keeps its JSON body under its path."""
     received = Received()
 
-    class Handler(_Quiet):
+    class Handler(Quiet):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with received.lock:

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -17,6 +14,7 @@ from delivery.analysis.run import SECRET_CONSENT_LABEL
 from delivery.machine import Reason
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
+from tests import loopback
 from tests.controller import Controller
 from tests.rollouts import apply, events, rollout, wait_for
 
@@ -35,7 +33,7 @@ class Health:
 def health() -> Iterator[tuple[Health, str]]:
     state = Health()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(loopback.Quiet):
         def do_GET(self) -> None:
             state.seen.append(self.headers.get("Authorization", ""))
             if self.headers.get("Authorization") != TOKEN:
@@ -49,15 +47,8 @@ def health() -> Iterator[tuple[Health, str]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *_: Any) -> None:  # quiet: pytest shows failures, not access logs
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join()
+    with loopback.serving(Handler) as url:
+        yield state, url
 
 
 def test_a_web_check_with_a_secret_header_gates_the_canary(

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,7 @@ from delivery.analysis.run import SECRET_CONSENT_LABEL
 from delivery.machine import Reason
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
-from tests import namespaces
+from tests import loopback, namespaces
 from tests.components import wait_condition
 from tests.controller import Controller
 from tests.integration import app_metrics
@@ -259,7 +257,7 @@ TOKEN = "Bearer example-token"  # a made-up credential
 def health_endpoint() -> Iterator[str]:
     """A service's health endpoint as the web example reads it: JSON `status`, behind a token."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(loopback.Quiet):
         def do_GET(self) -> None:
             allowed = self.path == "/health" and self.headers.get("Authorization") == TOKEN
             body = json.dumps({"status": "ok"}).encode()
@@ -270,15 +268,8 @@ def health_endpoint() -> Iterator[str]:
             if allowed:
                 self.wfile.write(body)
 
-        def log_message(self, *_: Any) -> None:  # quiet: pytest shows failures, not access logs
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join()
+    with loopback.serving(Handler) as url:
+        yield url
 
 
 def web_check(sandbox: Sandbox, namespace: str, base_url: str) -> None:
