@@ -151,7 +151,17 @@ def test_a_statefulset_is_released_by_lowering_its_partition_step_by_step(
     eventually(lambda: images() == at_pause, timeout=120, what="two pods released")
     statefulset = get(sandbox, "statefulset", "db", namespace)
     assert statefulset["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 1
-    assert statefulset["metadata"]["annotations"]["component.luojilab.com/release-step"] == "1"
+    # The step is recorded once the two released pods are ready, which is after their image shows.
+    eventually(
+        lambda: (
+            get(sandbox, "statefulset", "db", namespace)["metadata"]["annotations"].get(
+                "component.luojilab.com/release-step"
+            )
+            == "1"
+        ),
+        timeout=60,
+        what="the release at step 1",
+    )
 
     sandbox.kubectl_run("annotate", "component", "db", "-n", namespace, "component.luojilab.com/promote=1")
     eventually(lambda: set(images().values()) == {"db:2"}, timeout=120, what="every pod released")
