@@ -34,7 +34,8 @@ from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
 from delivery.rollout import act, history
-from delivery.rollout.decide import COMMANDS, Decision, Memory, Observed, decide
+from delivery.rollout.decide import ANNOTATIONS, Decision, Memory, Observed, decide
+from delivery.rollout.hooks import Gatekeeper
 from delivery.rollout.plan import InvalidSpec, Plan, plan_of
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference, template_hash
 from delivery.rollout.status import status_of
@@ -120,7 +121,8 @@ class RolloutController:
         self.cache = Cache()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
-        self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = []
+        self.gatekeeper = Gatekeeper(kube, lambda: self.analyst.egress)  # spec.hooks, with analysis' egress
+        self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = [self.gatekeeper.tell]
 
     def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
         """What this controller caches: the shard's Rollouts and the ReplicaSets of Rollouts."""
@@ -141,6 +143,7 @@ class RolloutController:
         rollout = self.cache.get(key)
         if rollout is None:
             self.queue.forget(key)
+            self.gatekeeper.forget(key)
             return None
         try:
             return await self._reconcile(rollout)
@@ -176,6 +179,7 @@ class RolloutController:
         builtin = builtin_args(namespace, key[1], revision, memory.stable or revision, roles)
         subject = Subject(namespace, builtin)
         measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, measuring)
+        record, answers = await self.gatekeeper.ask(rollout, plan, memory, revision, moment)
         observed = Observed(
             plan=plan,
             revision=revision,
@@ -183,9 +187,11 @@ class RolloutController:
             replicasets=states,
             applied_weight=applied_weight,
             applied_selectors=await act.applied_selectors(self.kube, namespace, services),
-            commands={k: v for k, v in annotations.items() if k in COMMANDS},
+            commands={k: v for k, v in annotations.items() if k in ANNOTATIONS},
             now=moment,
             runs=measured.runs,
+            gates=record,
+            answers=answers,
         )
         decision = decide(observed)
         await self._act(
@@ -202,7 +208,10 @@ class RolloutController:
         if decision.memory.state is State.HEALTHY:
             await self._retire_referenced(rollout)
         analysis_wait = _analysis_wait(measured, decision.runs, measuring)
-        waits = [w for w in (_left(decision.requeue_after, moment), analysis_wait) if w is not None]
+        hook_wait = _left(self.gatekeeper.next_ask(rollout, plan, decision, revision, moment), moment)
+        waits = [
+            w for w in (_left(decision.requeue_after, moment), analysis_wait, hook_wait) if w is not None
+        ]
         return min(waits) if waits else None
 
     async def _referenced(self, rollout: Object) -> Object | None:
@@ -315,6 +324,8 @@ class RolloutController:
             )
             note = EventNote(transition.reason.value, transition.message, transition.warning)
             await record_event(self.kube, rollout, status["transitionCount"], note, self.instance)
+        for sequence, gate_note in decision.events:  # a gate opened or held: once each, by its name
+            await record_event(self.kube, rollout, sequence, gate_note, self.instance)
         if status != previous:
             try:
                 written = await self.kube.patch_guarded(
