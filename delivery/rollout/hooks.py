@@ -130,7 +130,12 @@ class Gatekeeper:
             if len(self._sending) >= SENDING:
                 log.warning("hook %s: %d calls under way; %s not sent", hook.name, SENDING, note.reason)
                 continue
-            body = body_of(rollout, status, hook, None) | {"reason": note.reason, "message": note.message}
+            told = {
+                "reason": note.reason,
+                "message": note.message,
+                "transition": status.get("transitionCount"),
+            }
+            body = body_of(rollout, status, hook, None) | told
             task = asyncio.get_running_loop().create_task(self._told(rollout, hook, body))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
