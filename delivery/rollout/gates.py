@@ -122,14 +122,14 @@ class Record:
         def mark(m: Mark) -> dict[str, Any]:
             return {"name": m.name} | ({"stepIndex": m.step} if m.step is not None else {})
 
-        status: dict[str, Any] = {"revision": self.revision, "started": self.started}
-        if self.opened:
-            status["opened"] = [mark(o.mark) | {"by": o.by.value} for o in self.opened]
-        if self.waiting:
-            status["waiting"] = [
-                mark(w.mark) | ({"message": w.message} if w.message else {}) for w in self.waiting
-            ]
-        return status
+        # The lists always, empty too: the status is written as a merge patch, which leaves alone
+        # a nested key that is only missing.
+        return {
+            "revision": self.revision,
+            "started": self.started,
+            "opened": [mark(o.mark) | {"by": o.by.value} for o in self.opened],
+            "waiting": [mark(w.mark) | ({"message": w.message} if w.message else {}) for w in self.waiting],
+        }
 
     def is_open(self, mark: Mark) -> bool:
         return any(opened.mark == mark for opened in self.opened)
