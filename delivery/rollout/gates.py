@@ -52,10 +52,9 @@ REASONS = {
     HookType.CONFIRM_ROLLOUT: "ConfirmRolloutRefused",
     HookType.CONFIRM_TRAFFIC_INCREASE: "ConfirmTrafficIncreaseRefused",
     HookType.CONFIRM_PROMOTION: "ConfirmPromotionRefused",
-    HookType.PRE_ROLLOUT: "PreRolloutPending",
 }
-"""The Gated condition's reason while held at a gate that said no (or a pre-rollout check not
-answered yet); WAITING before the first answer."""
+"""The Gated condition's reason while held at a gate that said no; WAITING before its first answer
+(and while a pre-rollout check is asked: its no aborts instead)."""
 WAITING = "WaitingForHook"
 OPEN = "NotGated"
 GATE_HELD = "GateHeld"
