@@ -42,8 +42,9 @@ Key = tuple[str, str]  # namespace, name
 
 
 def body_of(rollout: Object, status: Mapping[str, Any], hook: Hook, step: int | None) -> dict[str, Any]:
-    """What a hook is sent: which Rollout, which release and where it stands (Flagger's payload has
-    name, namespace, phase, type and metadata too, so its load tester reads this one)."""
+    """What a hook is sent: which Rollout, which release and where it stands. Flagger's payload
+    (name, namespace, phase, metadata; its checksum is our revision) is a part of it, so Flagger's
+    load tester and other receivers written for Flagger read this one."""
     metadata = rollout["metadata"]
     return {
         "name": metadata["name"],
