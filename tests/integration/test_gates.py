@@ -29,6 +29,7 @@ from tests.loopback import Quiet, serving
 from tests.rollouts import (
     apply,
     event_objects,
+    events,
     get,
     in_shard,
     replicas_by_revision,
@@ -240,8 +241,10 @@ def test_a_pre_rollout_no_aborts_and_a_hanging_gate_holds_with_its_deadline(
         released(sandbox, namespace, denied, "web:2")
         new = released(sandbox, namespace, stuck, "web:2")
 
-        aborted = wait_for(sandbox, "denied", namespace, timeout=60, phase="Aborted")
-        assert aborted["message"] == "pre-rollout hook deny said no: HTTP 403: refused by the test"
+        wait_for(sandbox, "denied", namespace, timeout=60, phase="Aborted", state="aborted")
+        assert (Reason.ABORTED, "pre-rollout hook deny said no: HTTP 403: refused by the test") in events(
+            sandbox, "denied", namespace
+        )
         held = gated_with(sandbox, "stuck", namespace, "ConfirmRolloutRefused")
         assert (
             held["message"] == "stuck: hook stuck (" + hooks.url + "/stuck) did not answer in full within 1s"
