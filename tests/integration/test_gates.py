@@ -263,9 +263,10 @@ def test_a_controller_killed_after_a_gate_opened_neither_forgets_it_nor_tells_tw
 ) -> None:
     """The release is held at confirm-promotion (its hook says no throughout), a person opens the
     gate with no controller running, and the next controller is killed right after its `write`-th
-    write: the opening's Event, its status, the annotation's removal, then the promotion's. The
-    restarted controller promotes (the opening is in the status, or the annotation still there),
-    and no transition reaches the event hook twice."""
+    write. It opens and promotes in one reconcile, so its writes are the new revision's scale-up,
+    the promotion's Event, the opening's Event, the status recording both, then the annotation's
+    removal. The restarted controller completes the release (the opening is in the status, or the
+    annotation still there to open it again), and no transition reaches the event hook twice."""
     hooks.answer("/ship", "no")
     specs = [hook(hooks, "ship", "confirm-promotion"), hook(hooks, "all", "event")]
     setup = controller_for(sandbox, tmp_path, namespace, "setup")
