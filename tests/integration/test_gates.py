@@ -255,20 +255,32 @@ def test_a_pre_rollout_no_aborts_and_a_hanging_gate_holds_with_its_deadline(
         controller.stop()
 
 
+WRITES_AFTER_OPENING = 12
+"""Writes of the rest of the release after a person's opening, and beyond (a kill not reached
+is a release completed by the first controller, which must hold the same promises)."""
+
+
 @pytest.mark.faults
 @pytest.mark.usefixtures("crds")
-@pytest.mark.parametrize("write", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("write", range(1, WRITES_AFTER_OPENING + 1))
 def test_a_controller_killed_after_a_gate_opened_neither_forgets_it_nor_tells_twice(
     sandbox: Sandbox, namespace: str, tmp_path: Path, hooks: Hooks, write: int
 ) -> None:
     """The release is held at confirm-promotion (its hook says no throughout), a person opens the
     gate with no controller running, and the next controller is killed right after its `write`-th
-    write. It opens and promotes in one reconcile, so its writes are the new revision's scale-up,
-    the promotion's Event, the opening's Event, the status recording both, then the annotation's
-    removal. The restarted controller completes the release (the opening is in the status, or the
-    annotation still there to open it again), and no transition reaches the event hook twice."""
+    write. It opens and promotes in one reconcile, so its first writes are the new revision's
+    scale-up, the promotion's Event, the opening's Event, the status recording both, then the
+    annotation's removal; the later ones scale the old revision down and complete the release,
+    when the post-rollout hook is due. The restarted controller completes the release (the opening
+    is in the status, or the annotation still there to open it again); no transition reaches the
+    event hook twice, nor the post-rollout hook more than once, and a kill loses at most the one
+    transition's calls it fell between."""
     hooks.answer("/ship", "no")
-    specs = [hook(hooks, "ship", "confirm-promotion"), hook(hooks, "all", "event")]
+    specs = [
+        hook(hooks, "ship", "confirm-promotion"),
+        hook(hooks, "all", "event"),
+        hook(hooks, "after", "post-rollout"),
+    ]
     setup = controller_for(sandbox, tmp_path, namespace, "setup")
     setup.start()
     try:
@@ -277,18 +289,23 @@ def test_a_controller_killed_after_a_gate_opened_neither_forgets_it_nor_tells_tw
         wait_for(sandbox, "web", namespace, timeout=60, phase="Healthy")
         new = released(sandbox, namespace, web, "web:2")
         gated_with(sandbox, "web", namespace, "ConfirmPromotionRefused", timeout=90)
+        count = status(sandbox, "web", namespace)["transitionCount"]
+        eventually(lambda: len(hooks.seen("/all")) == count or None, timeout=30, what="the setup's told")
     finally:
         setup.stop()
     sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{OPEN_GATE}=ship")
 
     killed = controller_for(sandbox, tmp_path, namespace, "killed", **{ENVIRONMENT: f"written:{write}=kill"})
     killed.start()
+
+    def died_or_done() -> bool | None:
+        if f"failpoint written:{write}=kill" in killed.log.read_text():
+            return True
+        current = status(sandbox, "web", namespace)
+        return True if current.get("phase") == "Healthy" and current.get("stableRevision") == new else None
+
     try:
-        eventually(
-            lambda: f"failpoint written:{write}=kill" in killed.log.read_text() or None,
-            timeout=60,
-            what=f"the kill after write {write}",
-        )
+        eventually(died_or_done, timeout=60, what=f"the kill after write {write}, or the release done")
     finally:
         killed.stop()
     restarted = controller_for(sandbox, tmp_path, namespace, "restarted")
@@ -301,17 +318,15 @@ def test_a_controller_killed_after_a_gate_opened_neither_forgets_it_nor_tells_tw
         )
         opened = [e for e in gate_events(sandbox, "web", namespace) if e[0] == gates.GATE_OPENED]
         assert opened == [(gates.GATE_OPENED, "ship opened by a person")]
-        # The completion is the restarted controller's own transition: told, once. A kill may lose
-        # the one told right before it (at most once), never tell one twice.
+        time.sleep(2)  # anything still on its way
         last = final["transitionCount"]
-        eventually(
-            lambda: last in [body["transition"] for body in hooks.seen("/all")] or None,
-            timeout=30,
-            what="the completion told",
-        )
-        time.sleep(1)  # anything still on its way
         numbers = [body["transition"] for body in hooks.seen("/all")]
-        assert len(numbers) == len(set(numbers)), numbers
+        assert len(numbers) == len(set(numbers)), numbers  # never twice
         assert set(numbers) <= set(range(1, last + 1))
+        assert len(set(range(1, last + 1)) - set(numbers)) <= 1, numbers  # only the kill's own
+        after = hooks.seen("/after")
+        assert len(after) <= 1
+        if last in numbers:  # the completion was told, so its post-rollout call was sent with it
+            assert [(body["reason"], body["revision"]) for body in after] == [(Reason.COMPLETED, new)]
     finally:
         restarted.stop()
