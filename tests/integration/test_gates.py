@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from delivery.analysis.run import SECRET_CONSENT_LABEL
 from delivery.kube.failpoints import ENVIRONMENT
 from delivery.machine import Reason
 from delivery.rollout import gates
@@ -219,27 +220,42 @@ def test_gates_hold_until_yes_or_opened_and_event_hooks_hear_every_transition_on
         assert [body["transition"] for body in told] == list(range(1, len(transitions) + 1))
         after = eventually(lambda: hooks.seen("/after") or None, timeout=30, what="post-rollout")
         assert [(body["reason"], body["revision"]) for body in after] == [(Reason.COMPLETED, new)]
+        # Done, its gates in the status: nothing more is written (the status settles, no write loop).
+        version = get(sandbox, "rollout", "web", namespace)["metadata"]["resourceVersion"]
+        time.sleep(3)
+        assert get(sandbox, "rollout", "web", namespace)["metadata"]["resourceVersion"] == version
     finally:
         controller.stop()
 
 
-def test_a_pre_rollout_no_aborts_and_a_hanging_gate_holds_with_its_deadline(
+def test_a_pre_rollout_no_aborts_a_hanging_gate_holds_with_its_deadline_and_secrets_need_consent(
     sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path, hooks: Hooks
 ) -> None:
     hooks.answer("/deny", "no")
     hooks.answer("/stuck", "hang")
     denied = gated_rollout(namespace, "web:1", [hook(hooks, "deny", "pre-rollout")], name="denied")
+    token = {"name": "Authorization", "valueFrom": {"secretKeyRef": {"name": "approvals", "key": "token"}}}
+    unconsented = gated_rollout(
+        namespace, "web:1", [hook(hooks, "approve", "confirm-rollout", headers=[token])], name="unconsented"
+    )
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "approvals", "namespace": namespace},  # not labelled: no consent
+        "stringData": {"token": "Bearer s3cret"},
+    }
     stuck = gated_rollout(
         namespace, "web:1", [hook(hooks, "stuck", "confirm-rollout", timeout="1s")], name="stuck"
     )
     controller = controller_for(sandbox, tmp_path, namespace)
     controller.start()
     try:
-        apply(sandbox, denied, stuck)
-        for name in ("denied", "stuck"):
+        apply(sandbox, secret, denied, stuck, unconsented)
+        for name in ("denied", "stuck", "unconsented"):
             wait_for(sandbox, name, namespace, timeout=60, phase="Healthy")
         released(sandbox, namespace, denied, "web:2")
         new = released(sandbox, namespace, stuck, "web:2")
+        released(sandbox, namespace, unconsented, "web:2")
 
         wait_for(sandbox, "denied", namespace, timeout=60, phase="Aborted", state="aborted")
         assert (Reason.ABORTED, "pre-rollout hook deny said no: HTTP 403: refused by the test") in events(
@@ -251,6 +267,13 @@ def test_a_pre_rollout_no_aborts_and_a_hanging_gate_holds_with_its_deadline(
         )
         assert replicas_by_revision(sandbox, "stuck", namespace).get(new, 0) == 0
         assert status(sandbox, "stuck", namespace)["phase"] == "Progressing"  # held, not degraded
+        # Headers from Secrets with the consent analysis asks for: without the label, a no that says so.
+        refused = gated_with(sandbox, "unconsented", namespace, "ConfirmRolloutRefused")
+        assert refused["message"] == (
+            "approve: header Authorization: Secret approvals is not labelled "
+            f"{SECRET_CONSENT_LABEL}=true, so analysis may not read it (label it to consent)"
+        )
+        assert hooks.seen("/approve") == []  # nothing was sent without it
     finally:
         controller.stop()
 
