@@ -311,3 +311,33 @@ def test_hooks_refused_with_a_rolling_update_and_out_of_range_durations() -> Non
         plan_of(spec([hook("a", "rollout", timeout="2m")]))
     with pytest.raises(InvalidSpec, match="interval 500ms"):
         plan_of(spec([hook("a", "rollout", interval="500ms")]))
+
+
+def _status(decision: Decision, previous: dict[str, Any], at: str) -> dict[str, Any]:
+    from delivery.rollout.status import status_of  # noqa: PLC0415 - only here
+
+    pods = (ReplicaSetState("old", 4, 4),)
+    return status_of(
+        previous, decision, generation=1, replicasets=pods, replicas=4, selector="app=web", now=at
+    )
+
+
+def test_the_gated_condition_holds_its_time_while_held_and_goes_with_the_hooks() -> None:
+    o = observed([hook("approve", "confirm-rollout")], HEALTHY)
+    held = decide(o)
+    first = _status(held, {}, "2026-01-01T00:00:00Z")
+    gated = next(c for c in first["conditions"] if c["type"] == "Gated")
+    assert (gated["status"], gated["reason"]) == ("True", gates.WAITING)
+    assert first["gates"] == {
+        "revision": "new",
+        "started": False,
+        "opened": [],
+        "waiting": [{"name": "approve"}],
+    }
+    again_held = decide(again(o, held))
+    later = _status(again_held, first, "2026-01-01T00:01:00Z")
+    assert later == first  # nothing new: the same status, so no write
+    without = decide(replace(again(o, held), plan=plan_of({**spec([]), "hooks": None})))
+    dropped = _status(without, first, "2026-01-01T00:02:00Z")
+    assert "gates" not in dropped
+    assert all(c["type"] != "Gated" for c in dropped["conditions"])
