@@ -25,7 +25,10 @@ from delivery.analysis.provider import Unmeasurable
 RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 """Answers that say "not now" rather than no: retried."""
 BACKOFF = 0.5
-"""Seconds before the first retry, doubled at each."""
+"""Seconds before the first retry, doubled at each, up to MAX_BACKOFF."""
+MAX_BACKOFF = 5.0
+"""Seconds between two attempts at most: a reconcile waits for its hooks, so a call takes at most
+(1 + retries) x timeout plus these pauses."""
 
 
 @dataclass(frozen=True)
@@ -67,5 +70,5 @@ async def call(
             if answer.status not in RETRYABLE:
                 return Reply(False, detail)
         if attempt < attempts:
-            await asyncio.sleep(backoff * 2 ** (attempt - 1))
+            await asyncio.sleep(min(backoff * 2 ** (attempt - 1), MAX_BACKOFF))
     return Reply(False, f"{detail} ({attempts} attempts)" if attempts > 1 else detail)
