@@ -73,6 +73,4 @@ def test_the_command_says_which_file_and_template_and_exits_1(
     )
     assert main(["check", str(path)]) == 1
     said = capsys.readouterr().err
-    assert said.startswith(
-        f"{path}: AnalysisTemplate t: spec.metrics[0].successCondition: column 12: "
-    )
+    assert said.startswith(f"{path}: AnalysisTemplate t: spec.metrics[0].successCondition: column 12: ")
