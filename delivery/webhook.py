@@ -323,6 +323,19 @@ async def _point(
     return False
 
 
+async def _point_late(kube: Kube, name: str, ca_bundle: bytes, target: str | ServiceReference) -> bool:
+    """`point_validation` for a configuration missing at start; a failure is retried, apart
+    from the certificate's reload (which it must not hold up)."""
+    try:
+        pointed = await point_validation(kube, name, ca_bundle, target)
+    except Exception as error:
+        log.warning("ValidatingWebhookConfiguration %s not pointed at the webhook: %s", name, error)
+        return False
+    if pointed:
+        log.info("ValidatingWebhookConfiguration %s pointed at the webhook", name)
+    return pointed
+
+
 def _bundle(ca: bytes, previous: bytes) -> bytes:
     return ca if ca == previous else ca.rstrip(b"\n") + b"\n" + previous
 
@@ -353,11 +366,9 @@ async def follow(
     trusted = served.ca  # the caBundle written last
     while True:
         await asyncio.sleep(interval)
+        if not pointed and validating is not None:
+            pointed = await _point_late(kube, validating, trusted, target)
         try:
-            if not pointed and validating is not None:
-                pointed = await point_validation(kube, validating, trusted, target)
-                if pointed:
-                    log.info("ValidatingWebhookConfiguration %s pointed at the webhook", validating)
             newest = tls.ServingCertificate.read(mounted)
             if newest == served:
                 continue
