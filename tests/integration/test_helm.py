@@ -191,6 +191,9 @@ def test_the_example_values_give_what_they_say() -> None:
     pod = deployment["spec"]["template"]["spec"]
     assert {"secretName": "delivery-webhook-cert"} in [volume.get("secret") for volume in pod["volumes"]]
     assert not [o for o in objects if o["kind"] == "Secret"]  # cert-manager's, not Helm's
+    validating = one(objects, "ValidatingWebhookConfiguration")["webhooks"][0]
+    assert validating["clientConfig"]["service"]["name"] == "delivery-webhook"  # cert-manager's certificate's
+    assert validating["failurePolicy"] == "Ignore"
     environment = {variable["name"]: variable for variable in pod["containers"][0]["env"]}
     assert environment["DELIVERY_PROMETHEUS_URL"]["value"].startswith("http://prometheus-operated")
     assert environment["DELIVERY_NOTIFY_SLACK"]["valueFrom"]["secretKeyRef"]["name"] == "delivery-notify"
@@ -334,6 +337,7 @@ def installed(sandbox: Sandbox, *values: str, namespace: str = "") -> Iterator[s
         *sets, "--wait", "--timeout=120s",
     )  # fmt: skip
     assert f"kubectl -n {namespace} get lease delivery-controller-{SHARD}" in notes  # NOTES.txt
+    assert f"kubectl get validatingwebhookconfiguration {VALIDATING} " in notes
     try:
         yield namespace
     finally:
