@@ -1,10 +1,11 @@
-"""Build the control-plane binaries (and helm, for the chart's tests) from Go modules and cache
-them by version.
+"""Build the control-plane binaries (with metrics-server, and helm for the chart's tests) from Go
+modules and cache them by version.
 
 Nothing is downloaded but Go modules: Kubernetes and etcd are built from small modules of our own
 under `sandbox/gomod/` (their own modules carry replace directives, so `go install` refuses them),
-kwok and helm with `go install`. A build goes to a temporary directory and is renamed into the cache only
-when complete, so an interrupted build never leaves a half-filled cache behind.
+kwok, metrics-server and helm with `go install`. A build goes to a temporary directory and is
+renamed into the cache only when complete, so an interrupted build never leaves a half-filled
+cache behind.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sandbox.versions import (
     HELM,
     KUBERNETES,
     KWOK,
+    METRICS_SERVER,
     Component,
 )
 
@@ -88,6 +90,11 @@ def _go_commands(component: Component, out: Path) -> tuple[list[list[str]], Path
     if component is KWOK:
         install = ["go", "install", "-v", "-trimpath", "-ldflags", "-s -w"]
         return [[*install, f"sigs.k8s.io/kwok/cmd/kwok@{component.version}"]], GOMOD_DIR
+    if component is METRICS_SERVER:
+        # No replace directives either; `version` reports the tag, as its own Makefile stamps it.
+        flags = f"-s -w -X k8s.io/client-go/pkg/version.gitVersion={component.version}"
+        install = ["go", "install", "-v", "-trimpath", "-ldflags", flags]
+        return [[*install, f"sigs.k8s.io/metrics-server/cmd/metrics-server@{component.version}"]], GOMOD_DIR
     if component is HELM:
         # helm's module has no replace directives, so `go install` builds it with its own go.sum.
         install = ["go", "install", "-v", "-trimpath", "-ldflags", _helm_ldflags()]
