@@ -145,18 +145,37 @@ def build(component: Component) -> Path:
     return target
 
 
+def _module_dir(module: str) -> Path:
+    """Where the Go module cache holds `module` (path@version), downloaded if it is not there."""
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", module], capture_output=True, text=True, check=True
+    )
+    return Path(json.loads(result.stdout)["Dir"])
+
+
 def gateway_api_crds() -> Path:
     """The directory of the Gateway API standard CRDs, from the Go module cache."""
-    result = subprocess.run(
-        ["go", "mod", "download", "-json", GATEWAY_API_MODULE], capture_output=True, text=True, check=True
-    )
-    return Path(json.loads(result.stdout)["Dir"]) / "config" / "crd" / "standard"
+    return _module_dir(GATEWAY_API_MODULE) / "config" / "crd" / "standard"
+
+
+def kwok_metrics_configs() -> list[Path]:
+    """kwok's own configurations for simulated resource metrics, from its module (the one built):
+    a `Metric` serving the kubelet's `/metrics/resource` at `/metrics/nodes/{nodeName}/metrics/resource`
+    (containers', pods' and nodes' CPU and memory), and a `ClusterResourceUsage` that takes each
+    pod's usage from its annotations `kwok.x-k8s.io/usage-cpu` and `kwok.x-k8s.io/usage-memory`
+    (1m and 1Mi without them)."""
+    kustomize = _module_dir(f"sigs.k8s.io/kwok@{KWOK.version}") / "kustomize" / "metrics"
+    return [
+        kustomize / "resource" / "metrics-resource.yaml",
+        kustomize / "usage" / "usage-from-annotation.yaml",
+    ]
 
 
 def build_all() -> None:
     for component in ALL:
         build(component)
     gateway_api_crds()
+    kwok_metrics_configs()
 
 
 if __name__ == "__main__":
