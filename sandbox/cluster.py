@@ -181,6 +181,7 @@ class Sandbox:
             self._start_scheduler()
             self._start_kwok(pki)
             self._create_nodes()
+            self._register_metrics_api(pki)
             self._start_metrics_server(pki)
             self._wait_for_default_service_account()
             self.kubectl_run("apply", "--server-side", "-f", str(build.gateway_api_crds()))
@@ -391,32 +392,12 @@ class Sandbox:
             ],
         )
 
-    def _start_metrics_server(self, pki: ClusterPki) -> None:
-        """metrics-server on loopback, registered as the `metrics.k8s.io` APIService, and
-        available through the apiserver before `up` returns (until then every client's discovery
-        would report the group as failing). It checks kwok's certificate against the sandbox's CA,
-        and the aggregator checks its certificate (for the Service's `.svc` name) the same way."""
-        kubeconfig = self.user_kubeconfig("metrics-server")
-        process = self._spawn(
-            "metrics-server",
-            [
-                str(build.binary(METRICS_SERVER, "metrics-server")),
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={self.ports.metrics_server}",
-                f"--tls-cert-file={pki.metrics_server.cert}",
-                f"--tls-private-key-file={pki.metrics_server.key}",
-                f"--kubelet-certificate-authority={pki.ca.cert}",
-                "--kubelet-preferred-address-types=InternalIP",
-                "--kubelet-use-node-status-port",
-                f"--metric-resolution={METRIC_RESOLUTION}",
-                f"--kubelet-request-timeout={KUBELET_REQUEST_TIMEOUT}",
-                "--profiling=false",
-            ],
-        )
-        _wait_healthy(process, self.ports.metrics_server)
+    def _register_metrics_api(self, pki: ClusterPki) -> None:
+        """metrics-server's APIService, and the Service it names: an ExternalName `localhost`,
+        which the aggregator dials as `https://localhost:<the APIService's port>`, checking the
+        certificate for `metrics-server.kube-system.svc` against the sandbox's CA. Registered
+        before metrics-server starts, the APIService becomes available within a few seconds of
+        it: the aggregator retries a failed check after 5 ms, doubling."""
         self._request(
             "POST",
             "/api/v1/namespaces/kube-system/services",
@@ -448,6 +429,33 @@ class Sandbox:
                 },
             },
         )
+
+    def _start_metrics_server(self, pki: ClusterPki) -> None:
+        """metrics-server on loopback, returning once `metrics.k8s.io` is available through the
+        apiserver (until then every client's discovery reports the group as failing, and the
+        namespace controller holds back deletions). It checks kwok's certificate against the
+        sandbox's CA."""
+        kubeconfig = self.user_kubeconfig("metrics-server")
+        process = self._spawn(
+            "metrics-server",
+            [
+                str(build.binary(METRICS_SERVER, "metrics-server")),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports.metrics_server}",
+                f"--tls-cert-file={pki.metrics_server.cert}",
+                f"--tls-private-key-file={pki.metrics_server.key}",
+                f"--kubelet-certificate-authority={pki.ca.cert}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--kubelet-use-node-status-port",
+                f"--metric-resolution={METRIC_RESOLUTION}",
+                f"--kubelet-request-timeout={KUBELET_REQUEST_TIMEOUT}",
+                "--profiling=false",
+            ],
+        )
+        _wait_healthy(process, self.ports.metrics_server)
         wait_until(process, self._metrics_api_available, timeout=START_TIMEOUT, what="serving metrics.k8s.io")
 
     def _metrics_api_available(self) -> bool:
@@ -557,18 +565,21 @@ class Sandbox:
         self._save_state()
 
     def _restart_clients(self, pki: ClusterPki) -> None:
-        """The controller manager and the scheduler, killed and started again once the apiserver
-        is back. Left running, their client-go watches back off after the outage's failures (up
-        to 30 s, jittered up to twice that, reset only after 2 minutes without one): after a 10 s
-        outage the controller manager made a new namespace's service account 23 s late, and
-        after a 410 that followed, 50 s late: later tests of the session would wait that out. A real
-        cluster restarts them anyway: with leader election they exit once they cannot renew
-        their lease, and the kubelet starts them again. kwok is left alone: it caught up within
+        """The controller manager, the scheduler and metrics-server, killed and started again once
+        the apiserver is back. Left running, their client-go watches back off after the outage's
+        failures (up to 30 s, jittered up to twice that, reset only after 2 minutes without one):
+        after a 10 s outage the controller manager made a new namespace's service account 23 s
+        late, and after a 410 that followed, 50 s late: later tests of the session would wait that
+        out (metrics-server serves a pod's metrics only once its own watch has seen the pod). A
+        real cluster restarts them anyway: with leader election they exit once they cannot renew
+        their lease, and the kubelet starts them again; metrics-server, started again, serves a
+        pod's usage after its next two scrapes (20 s). kwok is left alone: it caught up within
         a second every time, while a kwok started again waits 30 s to take back its nodes'
         Leases (they exist) and makes no pod Ready meanwhile."""
         starts: list[tuple[str, Callable[[], object]]] = [
             ("kube-controller-manager", lambda: self._start_controller_manager(pki)),
             ("kube-scheduler", self._start_scheduler),
+            ("metrics-server", lambda: self._start_metrics_server(pki)),
         ]
         for name, start in starts:
             self._kill(name)
