@@ -15,8 +15,8 @@ from tests.usage import PodUsage, held_usage, pod_usage, set_usage
 from tests.waiting import eventually
 
 # metrics-server needs two scrapes (10 s apart) for a rate, then the HPA one sync (5 s): a change
-# shows within about 25 s; the margin is for a loaded 2-core machine.
-METRICS_TIMEOUT = 60
+# shows within about 25 s (a scale-down 10 s more); the margin is for a loaded 2-core machine.
+METRICS_TIMEOUT = 90
 
 
 def _deployment(apps: client.AppsV1Api, namespace: str, name: str, replicas: int) -> None:
