@@ -150,8 +150,8 @@ class Answer:
 @dataclass(frozen=True)
 class Hold:
     point: Point
-    marks: tuple[Mark, ...]  # the gates (or pre-rollout checks) not passed yet, asked next
-    step: int | None = None  # Point.STEP: the step whose weight increase waits
+    marks: tuple[Mark, ...]  # the gates (or pre-rollout checks) not passed yet, asked next (a step's
+    # confirm-traffic-increase gates carry the step whose weight increase waits)
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def hold(plan: Plan, record: Record, release: Release) -> Hold | None:
     index = release.index
     if index < len(plan.steps) and _raises_weight(plan, index):
         closed = _closed(plan, record, HookType.CONFIRM_TRAFFIC_INCREASE, index)
-        return Hold(Point.STEP, closed, index) if closed else None
+        return Hold(Point.STEP, closed) if closed else None
     if index >= len(plan.steps):
         return promotion(plan, record)
     return None
