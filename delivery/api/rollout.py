@@ -449,13 +449,17 @@ class RolloutStatus(ObservedStatus):
     """The pod-template-hash of the revision being released."""
     weights: Weights | None = None
     replicas: Count | None = None
-    """All pods of the Rollout, every revision (the scale subresource reads it)."""
+    """All pods of the Rollout, every revision."""
     ready_replicas: Count | None = None
     updated_replicas: Count | None = None
     """Pods of the revision being released."""
     available_replicas: Count | None = None
     selector: Annotated[str, Field(max_length=4096)] | None = None
-    """The pod selector as a string, for the scale subresource (an HPA reads it)."""
+    """The pods an HPA measures (the scale subresource's selector): those that carry production
+    traffic. Canary and rolling: every pod of the Rollout; blue-green: the active revision's."""
+    hpa_replicas: Count | None = None
+    """The scale subresource's replicas: the pods of `selector`, at most spec.replicas (a routed
+    canary's and a surge's pods beyond it are the strategy's, not replicas an HPA asked for)."""
     analysis_history: Annotated[list[AnalysisRecord], Field(max_length=ANALYSIS_HISTORY_LIMIT)] | None = None
     """The latest analysis outcomes, newest last."""
     # The controller's memory between reconciles (see delivery.rollout.decide.Memory).

@@ -311,8 +311,9 @@ class RolloutController:
             generation=metadata.get("generation", 1),
             replicasets=states,
             replicas=plan.replicas,
-            selector=",".join(f"{k}={v}" for k, v in sorted(plan.match_labels.items())),
+            selector=plan.pod_selector,
             now=now(),
+            active=decision.desired.selectors.get(Role.ACTIVE),
         )
         note = None
         if decision.transition is not None:
