@@ -305,6 +305,9 @@ class RolloutSpec(Model):
     """Old ReplicaSets kept (scaled to zero) for a rollback."""
     progress_deadline_seconds: Annotated[Integer, Field(ge=1, le=2**31 - 1)] = 600
     """A step that makes no progress for this long marks the Rollout Degraded."""
+    restart_at: datetime.datetime | None = None
+    """Replace every pod made before this moment, a few at a time, without a new revision (Argo
+    Rollouts' field; `kubectl delivery restart` sets it to now). A moment to come is waited for."""
     strategy: Strategy
 
     rules = (
@@ -397,6 +400,8 @@ class RolloutStatus(ObservedStatus):
     """The last progress (a transition or a change of ready pods), for progressDeadlineSeconds."""
     transition_count: Count | None = None
     """Transitions so far: the sequence number that names each transition's Event."""
+    restarted_at: datetime.datetime | None = None
+    """The spec.restartAt whose restart is done: no pod of the Rollout is older than it."""
 
 
 class Rollout(Resource):

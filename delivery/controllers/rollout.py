@@ -33,7 +33,7 @@ from delivery.kube.kinds import DEPLOYMENT, REPLICA_SET, ROLLOUT
 from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
-from delivery.rollout import act, history
+from delivery.rollout import act, history, restart
 from delivery.rollout.decide import COMMANDS, Decision, Memory, Observed, decide
 from delivery.rollout.plan import InvalidSpec, Plan, plan_of
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference, template_hash
@@ -197,12 +197,17 @@ class RolloutController:
             target=target,
             applied_weight=applied_weight,
         )
-        await self._report(rollout, plan, decision, states)
+        desired = decision.desired.replicas
+        restarting = await restart.restart(
+            self.kube, rollout, plan, by_revision, desired=desired, current=revision, now=moment
+        )
+        await self._report(rollout, plan, decision, states, restarting.restarted_at)
         await self._tell_measurements(rollout, measured)
         if decision.memory.state is State.HEALTHY:
             await self._retire_referenced(rollout)
         analysis_wait = _analysis_wait(measured, decision.runs, measuring)
-        waits = [w for w in (_left(decision.requeue_after, moment), analysis_wait) if w is not None]
+        candidates = (_left(decision.requeue_after, moment), analysis_wait, restarting.wait)
+        waits = [w for w in candidates if w is not None]
         return min(waits) if waits else None
 
     async def _referenced(self, rollout: Object) -> Object | None:
@@ -284,7 +289,12 @@ class RolloutController:
         )
 
     async def _report(
-        self, rollout: Object, plan: Plan, decision: Decision, states: tuple[ReplicaSetState, ...]
+        self,
+        rollout: Object,
+        plan: Plan,
+        decision: Decision,
+        states: tuple[ReplicaSetState, ...],
+        restarted_at: str | None = None,
     ) -> None:
         metadata = rollout["metadata"]
         namespace, name = metadata["namespace"], metadata["name"]
@@ -301,6 +311,8 @@ class RolloutController:
             selector=",".join(f"{k}={v}" for k, v in sorted(plan.match_labels.items())),
             now=now(),
         )
+        if restarted_at is not None:
+            status["restartedAt"] = restarted_at
         note = None
         if decision.transition is not None:
             transition = decision.transition
