@@ -187,7 +187,9 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
         if "resourceNames" not in rule:
             for resource in rule["resources"]:
                 by_resource.setdefault(resource, set()).update(rule["verbs"])
-    assert not {"pods", "namespaces", "nodes", "roles", "clusterroles", "serviceaccounts"} & set(by_resource)
+    assert not {"namespaces", "nodes", "roles", "clusterroles", "serviceaccounts"} & set(by_resource)
+    # Pods only for spec.restartAt (issue 16): listed, and evicted rather than deleted.
+    assert (by_resource["pods"], by_resource["pods/eviction"]) == ({"list"}, {"create"})
     assert all(not {"escalate", "bind", "impersonate", "deletecollection"} & v for v in by_resource.values())
     # Replaced whole and deleted: only what a Component renders and may stop rendering; deleted
     # too, a Rollout's old ReplicaSets beyond its revisionHistoryLimit.
