@@ -72,6 +72,8 @@ def test_the_command_says_which_file_and_template_and_exits_1(
     )
     assert main(["check", str(path)]) == 1
     said = capsys.readouterr().err
+    # The line is where the metric's entry begins (issue 16 added file:line to the message).
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if text.strip() == "- name: m")
     assert said.startswith(
-        f"{path}: AnalysisTemplate t: metric m: successCondition `result[0] <<< 1`: column"
+        f"{path}:{line}: AnalysisTemplate t: metric m: successCondition `result[0] <<< 1`: column"
     )
