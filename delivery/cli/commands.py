@@ -55,6 +55,8 @@ def list_row(rollout: Object, now: datetime.datetime) -> tuple[str, ...]:
     strategy = next(iter(spec.get("strategy") or {}), "?")
     steps = ((spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
     index = status.get("currentStepIndex")
+    if _condition(status, "Completed"):
+        index = len(steps)  # a first release is complete at step 0: it had no steps to take
     step = f"{min(index, len(steps))}/{len(steps)}" if steps and index is not None else "-"
     weight = (status.get("weights") or {}).get("canary")
     return (

@@ -356,9 +356,12 @@ async def wait_for(kube: Kube, namespace: str, name: str, goal: Goal, timeout: f
 
 
 def completion(shell: str) -> int:
-    """The script for `kubectl-delivery` (shtab walks this parser, so every command and option is
-    in it); `kubectl delivery` itself completes through kubectl_complete-delivery (see docs/cli.md)."""
-    print(shtab.complete(parser(), shell=shell))
+    """The script for the `kubectl-delivery` command, from this parser (shtab walks it, so every
+    command, option and choice is in it). Named for the executable: a script for `kubectl delivery`
+    would take over the completion of kubectl itself."""
+    root = parser()
+    root.prog = "kubectl-delivery"
+    print(shtab.complete(root, shell=shell))
     return 0
 
 

@@ -88,6 +88,10 @@ def test_a_list_row_says_phase_step_weight_and_revisions() -> None:
         NOW,
     )
     assert row == ("web", "canary", "Paused", "1/3", "20", "5/4", "aaa", "bbb", "5m")
+    complete = rollout(
+        phase="Healthy", currentStepIndex=0, conditions=[{"type": "Completed", "status": "True"}]
+    )
+    assert list_row(complete, NOW)[3] == "3/3"
     empty = list_row({"metadata": {"name": "new"}, "spec": {"strategy": {"rolling": {}}}}, NOW)
     assert empty == ("new", "rolling", "Unknown", "-", "-", "0/1", "-", "-", "<unknown>")
 
