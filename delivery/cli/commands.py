@@ -211,8 +211,13 @@ def undo_target(
 
 
 def format_restart_at(moment: datetime.datetime) -> str:
-    """RFC 3339 in whole seconds, UTC, as `spec.restartAt` and Argo's plugin write it."""
-    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in whole seconds, UTC, as `spec.restartAt` is written, rounded up: a pod's creation
+    time is in whole seconds too, and one made earlier in the same second is then older than
+    restartAt, as it should be (Argo rounds down, and leaves such a pod alone)."""
+    whole = moment.astimezone(datetime.UTC).replace(microsecond=0)
+    if whole < moment:
+        whole += datetime.timedelta(seconds=1)
+    return whole.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- wait ------------------------------------------------------------------------------------------

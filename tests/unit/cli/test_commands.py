@@ -13,6 +13,7 @@ from delivery.cli.commands import (
     Goal,
     Outcome,
     age,
+    format_restart_at,
     image_patch,
     list_row,
     parse_assignments,
@@ -204,3 +205,9 @@ def test_wait_is_done_at_the_goal_or_another_end(
     status: dict[str, Any], goal: Goal, outcome: Outcome | None
 ) -> None:
     assert reached(rollout(**status), goal) is outcome
+
+
+def test_restart_at_is_rounded_up_to_the_second() -> None:
+    """So a pod made earlier in the same second as the command is older than restartAt."""
+    assert format_restart_at(NOW + datetime.timedelta(microseconds=1)) == "2026-12-01T12:00:01Z"
+    assert format_restart_at(NOW) == "2026-12-01T12:00:00Z"
