@@ -89,12 +89,13 @@ def target(kubeconfig: str | None, context: str | None, namespace: str | None) -
             raise KubeconfigError(f"context {context!r}: no kubeconfig ($KUBECONFIG, ~/.kube/config)")
         in_pod = SERVICE_ACCOUNT_NAMESPACE.read_text().strip() if SERVICE_ACCOUNT_NAMESPACE.exists() else ""
         return Target((), None, namespace or in_pod or DEFAULT_NAMESPACE)
-    documents = [_load(path) for path in files]
+    documents = [load(path) for path in files]
     chosen, resolved = resolve(documents, context=context, namespace=namespace)
     return Target(files, chosen, resolved)
 
 
-def _load(path: Path) -> Mapping[str, Any]:
+def load(path: Path) -> Mapping[str, Any]:
+    """One kubeconfig file (an empty one: no keys)."""
     try:
         document = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:

@@ -275,3 +275,20 @@ def test_completion_scripts(sandbox: Sandbox, kubeconfig: Path, tmp_path: Path) 
     assert ok(kubectl(sandbox, kubeconfig, "delivery", "completion", "zsh")).startswith(
         "#compdef kubectl-delivery"
     )
+
+
+def test_kubectl_completes_the_plugins_words(
+    sandbox: Sandbox, namespace: str, kubeconfig: Path, crds: None
+) -> None:
+    """kubectl's own completion asks kubectl_complete-delivery: the plugin's commands and choices,
+    and the Rollouts of the context's namespace."""
+    apply(sandbox, rollout("web", namespace, "web:1", CANARY), rollout("worker", namespace, "w:1", CANARY))
+
+    def offered(*words: str) -> list[str]:
+        return ok(kubectl(sandbox, kubeconfig, "__complete", "delivery", *words)).splitlines()
+
+    assert offered("wa") == ["wait", ":4"]
+    assert offered("wait", "web", "--for", "") == ["healthy", "paused", "completed", "aborted", ":4"]
+    assert offered("get", "rollout", "") == ["web", "worker", ":4"]
+    assert offered("undo", "wo") == ["worker", ":4"]
+    assert offered("lint", "") == [":0"]  # file names, from the shell
