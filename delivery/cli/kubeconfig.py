@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 from kubernetes.aio import config as aio_config
 from kubernetes.aio.client import ApiClient
+from kubernetes.aio.config.config_exception import ConfigException
 
 DEFAULT_NAMESPACE = "default"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -111,5 +112,10 @@ async def client_for(where: Target) -> ApiClient:
             config_file=where.config_file, context=where.context
         )
         return client
-    aio_config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
+    try:
+        aio_config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
+    except ConfigException as error:
+        raise KubeconfigError(
+            f"no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config), nor in a pod: {error}"
+        ) from error
     return ApiClient()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import shtab
+from kubernetes.aio.config.config_exception import ConfigException
 from rich.console import Console
 from rich.live import Live
 
@@ -401,10 +402,10 @@ async def run(args: argparse.Namespace) -> int:
             getattr(args, "context", None),
             getattr(args, "namespace", None),
         )
-    except KubeconfigError as error:
+        client = await client_for(where)
+    except (KubeconfigError, ConfigException) as error:
         print(f"kubectl delivery: {error}", file=sys.stderr)
         return EXIT_FAILED
-    client = await client_for(where)
     kube = Kube(client, field_manager="kubectl-delivery")
     try:
         return await HANDLERS.get(args.command, _action)(kube, where.namespace, args)
