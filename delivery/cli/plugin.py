@@ -142,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
         "--to-revision",
         metavar="REVISION",
         help="the revision (pod-template hash, as get and list show it); default: the stable one during "
-        "a release, else the one before the current",
+        "a release, else the newest other one",
     )
     restart = command(
         "restart", "replace every pod, a few at a time, without a new revision (spec.restartAt)"
