@@ -296,6 +296,13 @@ async def _patch_template(kube: Kube, owner: TemplateOwner, body: Object, operat
         raise
 
 
+def _not_watched(owner: TemplateOwner) -> str:
+    """What a person should know when the template written is a workloadRef Deployment's."""
+    if owner.kind is ROLLOUT:
+        return ""
+    return "; released at the Rollout's next reconcile (its Deployment's changes are not watched)"
+
+
 async def set_image(kube: Kube, namespace: str, name: str, images: list[str]) -> int:
     rollout = await _rollout(kube, namespace, name)
     owner, body = await _template_owner(kube, rollout)
@@ -305,7 +312,7 @@ async def set_image(kube: Kube, namespace: str, name: str, images: list[str]) ->
         print(f"{where}: images unchanged")
         return 0
     await _patch_template(kube, owner, body, operations)
-    print(f"{where}: image updated ({', '.join(images)})")
+    print(f"{where}: image updated ({', '.join(images)}){_not_watched(owner)}")
     return 0
 
 
@@ -316,10 +323,14 @@ async def undo(kube: Kube, namespace: str, name: str, to: str | None) -> int:
     current = body["spec"]["template"]
     target = undo_target(current, rollout.get("status") or {}, replicasets, to)
     revision = revision_of(target)
+    if revision == template_hash(current):
+        print(f"rollout {namespace}/{name}: already at revision {revision}")
+        return 0
     await _patch_template(
         kube, owner, body, [{"op": "replace", "path": "/spec/template", "value": written_template(target)}]
     )
-    print(f"rollout {namespace}/{name}: back to revision {revision} (from {template_hash(current)})")
+    went = f"back to revision {revision} (from {template_hash(current)})"
+    print(f"rollout {namespace}/{name}: {went}{_not_watched(owner)}")
     return 0
 
 

@@ -178,6 +178,8 @@ def test_set_image_starts_a_release_and_undo_goes_back(
     second = paused["canaryRevision"]
     ok(kubectl(sandbox, kubeconfig, "delivery", "undo", "web", "--to-revision", second))
     wait_for(sandbox, "web", namespace, phase="Paused", canaryRevision=second)
+    same = ok(kubectl(sandbox, kubeconfig, "delivery", "undo", "web", "--to-revision", second))
+    assert same.strip() == f"rollout {namespace}/web: already at revision {second}"
     absent = kubectl(sandbox, kubeconfig, "delivery", "undo", "web", "--to-revision", "0000000000")
     assert (absent.returncode, "no revision 0000000000 in the history" in absent.stderr) == (1, True)
 
