@@ -493,6 +493,8 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
         ("create", "replicasets", "-n", namespace),
         ("delete", "replicasets", "-n", namespace),
         ("patch", "services", "-n", namespace),
+        ("list", "pods", "-n", namespace),  # spec.restartAt
+        ("create", "pods", "--subresource=eviction", "-n", namespace),
         ("patch", "components/status", "-n", namespace),
         ("create", "events", "-n", namespace),
         ("watch", f"configmaps/{TEMPLATES_CONFIGMAP}", "-n", system),

@@ -18,6 +18,7 @@ from kubernetes import client
 from sandbox.cluster import Sandbox
 from tests import namespaces
 from tests.controller import Controller
+from tests.integration.test_rollout_targets import deployment
 from tests.rollouts import apply, get, rollout, wait_for
 from tests.waiting import eventually
 
@@ -294,3 +295,37 @@ def test_kubectl_completes_the_plugins_words(
     assert offered("get", "rollout", "") == ["web", "worker", ":4"]
     assert offered("undo", "wo") == ["worker", ":4"]
     assert offered("lint", "") == [":0"]  # file names, from the shell
+
+
+def test_set_image_and_undo_of_a_workload_ref_write_the_deployment(
+    sandbox: Sandbox, namespace: str, kubeconfig: Path, controller: Controller
+) -> None:
+    apply(sandbox, deployment(namespace))
+    referencing = {
+        "apiVersion": "delivery.luojilab.com/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "legacy", "namespace": namespace},
+        "spec": {"replicas": 2, "workloadRef": {"name": "legacy"}, "strategy": CANARY},
+    }
+    apply(sandbox, referencing)
+    first = wait_for(sandbox, "legacy", namespace, phase="Healthy")["stableRevision"]
+
+    def image() -> str:
+        return str(
+            get(sandbox, "deployment", "legacy", namespace)["spec"]["template"]["spec"]["containers"][0][
+                "image"
+            ]
+        )
+
+    said = ok(kubectl(sandbox, kubeconfig, "delivery", "set", "image", "legacy", "app=legacy:2"))
+    assert said.startswith(
+        f"deployment {namespace}/legacy: image updated (app=legacy:2); released at the Rollout's next"
+    )
+    assert image() == "legacy:2"
+    sandbox.kubectl_run("annotate", "rollout", "legacy", "-n", namespace, "touched=1")  # its next reconcile
+    wait_for(sandbox, "legacy", namespace, phase="Paused", currentStepIndex=1)
+    ok(kubectl(sandbox, kubeconfig, "delivery", "undo", "legacy"))
+    assert image() == "legacy:1"
+    sandbox.kubectl_run("annotate", "rollout", "legacy", "-n", namespace, "touched=2", "--overwrite")
+    # The Deployment's template as the apiserver defaulted it: the same revision as before.
+    wait_for(sandbox, "legacy", namespace, phase="Healthy", stableRevision=first, canaryRevision=first)
