@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import json
 import ssl
 import subprocess
@@ -25,6 +26,7 @@ import yaml
 
 from delivery.api import crdgen
 from delivery.api.conversion import convert
+from delivery.cli.commands import format_restart_at
 from delivery.cli.main import parser
 from delivery.component.render import RENDERABLE
 from delivery.component.templating import TEMPLATES_CONFIGMAP
@@ -598,6 +600,11 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
             "RolloutPromoted",
             "RolloutCompleted",
         ]
+        # spec.restartAt under the chart's RBAC: the pods listed, then evicted one at a time.
+        at = format_restart_at(datetime.datetime.now(datetime.UTC))
+        restart = json.dumps({"spec": {"restartAt": at}})
+        sandbox.kubectl_run("patch", "rollout", "web", "-n", namespace, "--type=merge", "-p", restart)
+        wait_for(sandbox, "web", namespace, timeout=90, restartedAt=at)
 
         release_component(sandbox, namespace)
     finally:
