@@ -338,6 +338,9 @@ class RolloutSpec(Model):
     """Old ReplicaSets kept (scaled to zero) for a rollback."""
     progress_deadline_seconds: Annotated[Integer, Field(ge=1, le=2**31 - 1)] = 600
     """A step that makes no progress for this long marks the Rollout Degraded."""
+    restart_at: datetime.datetime | None = None
+    """Replace every pod made before this moment, a few at a time, without a new revision (Argo
+    Rollouts' field; `kubectl delivery restart` sets it to now). A moment to come is waited for."""
     strategy: Strategy
     hooks: Annotated[list[Hook], KeyedBy("name"), Field(max_length=16)] | None = None
     """Gates and hooks of each release (canary and blue-green): see docs/gates.md."""
@@ -479,6 +482,8 @@ class RolloutStatus(ObservedStatus):
     """Transitions so far: the sequence number that names each transition's Event."""
     gates: GatesStatus | None = None
     """The release's gates and once-only hooks (spec.hooks): which passed, which hold it."""
+    restarted_at: datetime.datetime | None = None
+    """The spec.restartAt whose restart is done: no pod of the Rollout is older than it."""
 
 
 class Rollout(Resource):
