@@ -108,8 +108,11 @@ class Tracker:
         """The revision of `template` with its tracked configuration, or why it cannot be known.
         `current` are the ReplicaSets of the revisions in use (the latest and the stable): an
         object they were released with that the cache lacks is read from the apiserver, and
-        missing or unreadable it is a `Problem`, never taken as "not tracked any more"."""
+        missing or unreadable it is a `Problem`, never taken as "not tracked any more". A
+        Rollout's first revision reads what the cache lacks too (a ConfigMap applied with its
+        Rollout may reach the controller after it), missing then being merely untracked."""
         namespace, name = rollout["metadata"]["namespace"], rollout["metadata"]["name"]
+        current = list(current)
         released_with: set[Ref] = set()
         for replicaset in current:
             released_with |= set(
@@ -120,8 +123,9 @@ class Tracker:
             if kind not in self.kinds:
                 continue
             source = self.sources.get((kind, namespace, ref_name))
-            if source is None and (kind, ref_name) in released_with:
-                source_or_problem = await self._confirm(kube, namespace, kind, ref_name)
+            if source is None and (not current or (kind, ref_name) in released_with):
+                required = (kind, ref_name) in released_with
+                source_or_problem = await self._confirm(kube, namespace, kind, ref_name, required)
                 if isinstance(source_or_problem, Problem):
                     return source_or_problem
                 source = source_or_problem
@@ -132,17 +136,28 @@ class Tracker:
                 sources[(kind, ref_name)] = source
         return config.release(template, sources, name)
 
-    async def _confirm(self, kube: Kube, namespace: str, kind: str, name: str) -> Object | Problem | None:
-        """A tracked object the cache lacks, read once: gone, unreadable, or no longer tracked
-        (its label removed: from now on it is used as it is, which is a change like any other)."""
+    async def _confirm(
+        self, kube: Kube, namespace: str, kind: str, name: str, required: bool
+    ) -> Object | Problem | None:
+        """An object the cache lacks, read once: unreadable, missing (a `Problem` if `required`:
+        the running revision uses it), or not tracked (its label removed: from now on it is used
+        as it is, which is a change like any other). Not `required`, it is asked for by name and
+        label together, so an object nobody labelled is never read."""
         try:
-            body = await kube.get(KINDS[kind], namespace, name)
+            if required:
+                body = await kube.get(KINDS[kind], namespace, name)
+            else:
+                query = {"labelSelector": f"{TRACK_LABEL}=true", "fieldSelector": f"metadata.name={name}"}
+                items = (await kube.request("GET", KINDS[kind].path(namespace), query=query)).get("items")
+                body = {"apiVersion": "v1", "kind": kind, **items[0]} if items else None
         except KubeError as error:
             return Problem(
                 f"{kind}Unreadable",
                 f"{kind} {name} could not be read ({error.status} {error.reason or error.message}):"
                 " its data is unknown, so nothing is released until it can be read",
             )
+        if body is None and not required:
+            return None
         if body is None:
             return Problem(
                 f"{kind}Missing",
