@@ -7,21 +7,27 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
+from delivery.kube.failpoints import ENVIRONMENT
 from delivery.rollout.config import COPY_LABEL, TRACK_LABEL
 from delivery.rollout.revision import HASH_LABEL
 from sandbox.cluster import Sandbox
+from tests import namespaces
 from tests.controller import Controller
 from tests.rollouts import ABORT, apply, events, get, in_shard, replicas_by_revision, rollout, wait_for
 from tests.waiting import eventually
 
 SHARD = "config"
 STEPS: list[dict[str, Any]] = [{"setWeight": 40}, {"pause": {}}]
+RELEASE_TIMEOUT = 120.0
 
 
 @pytest.fixture
@@ -231,3 +237,148 @@ def test_copies_go_with_their_replicasets(sandbox: Sandbox, namespace: str, trac
         timeout=60,
         what="the copies of the deleted ReplicaSets collected",
     )
+
+
+# -- a kill at each write of a configuration release ----------------------------------------------
+TRACED = re.compile(r"failpoint write:(\d+)=sleep at (\S+) (\S+)")
+KILLED = re.compile(r"failpoint (?:write|written):\d+=kill at (\S+ \S+)")
+TRACE_LENGTH = 60  # writes traced: beyond this release's
+
+
+def of_shard(sandbox: Sandbox, namespace: str, log: Path, failpoints: str = "") -> Controller:
+    """A tracking controller of the namespace's own shard, with `failpoints` if given."""
+    return Controller.of_shard(
+        sandbox,
+        log,
+        namespace,
+        "--track-configmaps",
+        "--track-secrets",
+        namespace=namespace,
+        env={ENVIRONMENT: failpoints} if failpoints else {},
+    )
+
+
+def alive(controller: Controller) -> bool:
+    return controller.process is not None and controller.process.alive()
+
+
+def done(sandbox: Sandbox, namespace: str, first: str) -> str | None:
+    """The new revision, once it is stable, Healthy and every copy is its ReplicaSet's alone."""
+    current = get(sandbox, "rollout", "web", namespace)["status"]
+    revision: str = current["stableRevision"]
+    if current["phase"] != "Healthy" or revision == first or current["canaryRevision"] != revision:
+        return None
+    owned = all(
+        owned_by_its_replicaset(sandbox, kind, namespace, f"{name}-{r}", r)
+        for kind, name in (("ConfigMap", "app"), ("Secret", "db"))
+        for r in (first, revision)
+    )
+    return revision if owned else None
+
+
+def release_under(
+    sandbox: Sandbox, api: client.ApiClient, logs: Path, failpoints: str
+) -> tuple[str, str, str]:
+    """A tracked ConfigMap's change released by a controller run under `failpoints`, restarted
+    without them if it was killed: the new revision, the request it was killed at ("" if never)
+    and the measured controller's log."""
+    namespace = namespaces.create(api, prefix="cfgkill")
+    try:
+        pod_uses_both = using(
+            "ConfigMap", "app", namespace, "web:1", [{"setWeight": 50}, {"pause": {"duration": "1s"}}]
+        )
+        pod_uses_both["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+            {"secretRef": {"name": "db"}}
+        ]
+        pod_uses_both = in_shard(pod_uses_both, namespace)
+        apply(
+            sandbox,
+            configuration("ConfigMap", "app", namespace, "v1"),
+            configuration("Secret", "db", namespace, "s"),
+        )
+        apply(sandbox, pod_uses_both)
+        setup = of_shard(sandbox, namespace, logs / f"{namespace}-setup.log")
+        setup.start()
+        try:
+            first = wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy")["stableRevision"]
+            eventually(
+                lambda: done_first(sandbox, namespace, first), timeout=30, what="the first copies owned"
+            )
+        finally:
+            setup.stop()
+        apply(sandbox, configuration("ConfigMap", "app", namespace, "v2"))
+        measured = of_shard(sandbox, namespace, logs / f"{namespace}-measured.log", failpoints)
+        measured.start()
+        running = measured
+        try:
+            eventually(
+                lambda: not alive(measured) or done(sandbox, namespace, first),
+                timeout=RELEASE_TIMEOUT,
+                what=f"killed at {failpoints} or released",
+            )
+            text = measured.log.read_text()
+            killed = KILLED.search(text)
+            if not alive(measured):
+                measured.kill()
+                assert killed, f"died without its failpoint's line:\n{measured.tail()}"
+                running = of_shard(sandbox, namespace, logs / f"{namespace}-restarted.log")
+                running.start()
+            revision = eventually(
+                lambda: done(sandbox, namespace, first), timeout=RELEASE_TIMEOUT, what="released"
+            )
+        finally:
+            running.stop()
+            measured.stop()
+        # Exactly the two revisions' copies, nothing left over from the kill.
+        for kind, name in (("ConfigMap", "app"), ("Secret", "db")):
+            assert set(copies(sandbox, kind, namespace)) == {f"{name}-{first}", f"{name}-{revision}"}
+        assert set(replicas_by_revision(sandbox, "web", namespace)) == {first, revision}
+        return revision, killed[1] if killed else "", measured.log.read_text()
+    finally:
+        namespaces.delete(api, namespace)
+
+
+def done_first(sandbox: Sandbox, namespace: str, first: str) -> bool:
+    return all(
+        owned_by_its_replicaset(sandbox, kind, namespace, f"{name}-{first}", first)
+        for kind, name in (("ConfigMap", "app"), ("Secret", "db"))
+    )
+
+
+def test_a_kill_at_each_configuration_write_resumes_to_the_same_release(
+    sandbox: Sandbox, api: client.ApiClient, crds: None, tmp_path: Path
+) -> None:
+    """The writes that make a revision's configuration (each copy's create, the ReplicaSet's,
+    each copy handed to its ReplicaSet): killed right before and right after each, a restarted
+    controller ends with the same revision, its copies each owned by its ReplicaSet alone, and no
+    copy left over."""
+    trace = ",".join(f"write:{n}=sleep:0" for n in range(1, TRACE_LENGTH + 1))
+    expected, _, log = release_under(sandbox, api, tmp_path, trace)
+    writes = [(int(n), method, path) for n, method, path in TRACED.findall(log)]
+    configuring = [
+        n
+        for n, method, path in writes
+        if re.search(r"/(configmaps|secrets)(/|$)", path)
+        or (method == "POST" and path.endswith("/replicasets"))
+    ]
+    kinds = Counter(
+        (method, path.rstrip("/").split("/")[-1 if method == "POST" else -2])
+        for n, method, path in writes
+        if n in configuring
+    )
+    assert kinds == {
+        ("POST", "configmaps"): 1,
+        ("POST", "secrets"): 1,
+        ("POST", "replicasets"): 1,
+        ("PATCH", "configmaps"): 1,
+        ("PATCH", "secrets"): 1,
+    }, writes
+    failures = []
+    for n in configuring:
+        for when in ("write", "written"):
+            revision, killed, _ = release_under(sandbox, api, tmp_path, f"{when}:{n}=kill")
+            if not killed:
+                failures.append(f"{when}:{n}: never reached")
+            if revision != expected:
+                failures.append(f"{when}:{n} (killed at {killed}): released {revision}, not {expected}")
+    assert not failures, failures
