@@ -22,6 +22,7 @@ from delivery.rollout.revision import HASH_LABEL
 from sandbox.cluster import Sandbox
 from tests import namespaces
 from tests.controller import Controller
+from tests.integration.test_helm import kubeconfig_for_token
 from tests.rollouts import ABORT, apply, events, get, in_shard, replicas_by_revision, rollout, wait_for
 from tests.waiting import eventually
 
@@ -382,3 +383,101 @@ def test_a_kill_at_each_configuration_write_resumes_to_the_same_release(
             if revision != expected:
                 failures.append(f"{when}:{n} (killed at {killed}): released {revision}, not {expected}")
     assert not failures, failures
+
+
+# -- a read refused ----------------------------------------------------------------------------------
+def rules(*grants: tuple[str, str, str]) -> list[dict[str, Any]]:
+    """RBAC rules from (API group, resources, verbs), the last two space-separated."""
+    return [
+        {"apiGroups": [group], "resources": res.split(), "verbs": verbs.split()}
+        for group, res, verbs in grants
+    ]
+
+
+def rbac(kind: str, name: str, namespace: str | None = None, **fields: Any) -> dict[str, Any]:
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": metadata, **fields}
+
+
+def role_ref(kind: str, name: str) -> dict[str, str]:
+    return {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name}
+
+
+def refused_get(sandbox: Sandbox, namespace: str, workdir: Path) -> Path:
+    """A kubeconfig of a ServiceAccount that may do what a controller confined to `namespace` does,
+    with ConfigMaps listed, watched, created and patched but never read by name."""
+    grants = rules(
+        ("delivery.luojilab.com", "rollouts", "get list watch patch"),
+        ("delivery.luojilab.com", "rollouts/status", "patch"),
+        ("component.luojilab.com", "components", "list watch"),
+        ("apps", "replicasets", "list watch create patch delete"),
+        ("apps", "deployments statefulsets daemonsets", "list watch"),
+        ("networking.k8s.io", "ingresses", "list watch"),
+        ("", "services", "get list watch"),
+        ("", "events", "create"),
+        ("", "configmaps", "list watch create patch"),  # no get
+    )
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "tracker", "namespace": namespace},
+    }
+    subjects = [{"kind": "ServiceAccount", "name": "tracker", "namespace": namespace}]
+    cluster_name = f"tracker-{namespace}"
+    role = rbac("Role", "tracker", namespace, rules=grants)
+    binding = rbac(
+        "RoleBinding", "tracker", namespace, roleRef=role_ref("Role", "tracker"), subjects=subjects
+    )
+    profiles = rbac(
+        "ClusterRole", cluster_name, rules=rules(("component.luojilab.com", "clusterprofiles", "list watch"))
+    )
+    cluster_binding = rbac(
+        "ClusterRoleBinding", cluster_name, roleRef=role_ref("ClusterRole", cluster_name), subjects=subjects
+    )
+    apply(sandbox, account, role, binding, profiles, cluster_binding)
+    token = sandbox.kubectl_run("create", "token", "tracker", "-n", namespace, "--duration=1h").strip()
+    return kubeconfig_for_token(sandbox, token, workdir / "tracker.kubeconfig")
+
+
+def test_a_tracked_configmap_that_cannot_be_read_is_unknown_and_starts_nothing(
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
+) -> None:
+    """Flagger's #989 the other way round: the controller may not read the ConfigMap a running
+    revision uses once it is gone from its watch, and that read's failure holds the Rollout."""
+    kubeconfig = refused_get(sandbox, namespace, tmp_path)
+    templates = f"--templates={namespace}/component-templates"  # read where this account may
+    limited = Controller.of_shard(
+        sandbox,
+        tmp_path / "delivery.log",
+        SHARD,
+        "--track-configmaps",
+        templates,
+        namespace=namespace,
+        kubeconfig=kubeconfig,
+    )
+    limited.start()
+    try:
+        apply(sandbox, configuration("ConfigMap", "app", namespace, "hello"))
+        apply(sandbox, using("ConfigMap", "app", namespace, "web:1", STEPS))
+        first = wait_for(sandbox, "web", namespace, timeout=90, phase="Healthy")["stableRevision"]
+        sandbox.kubectl_run("label", "configmap", "app", "-n", namespace, f"{TRACK_LABEL}-")  # off the watch
+        eventually(
+            lambda: configured(sandbox, namespace) == ("False", "ConfigMapUnreadable") or None,
+            timeout=30,
+            what="ConfigurationReady=False, unreadable",
+        )
+        held = condition(sandbox, namespace)
+        assert held is not None
+        assert "403" in held["message"]
+        apply(sandbox, using("ConfigMap", "app", namespace, "web:2", STEPS))
+        eventually(
+            lambda: get(sandbox, "rollout", "web", namespace)["status"]["observedGeneration"] == 2 or None,
+            timeout=30,
+            what="the new spec seen",
+        )
+        assert replicas_by_revision(sandbox, "web", namespace) == {first: 5}  # nothing started
+    finally:
+        limited.stop()
+        sandbox.kubectl_run(
+            "delete", "clusterrolebinding,clusterrole", f"tracker-{namespace}", "--ignore-not-found"
+        )
