@@ -48,7 +48,9 @@ async def scale(
             continue
         if current is None:
             if revision == workload.revision:
-                body = replica_set(rollout, workload.template, workload.match_labels, replicas)
+                body = replica_set(
+                    rollout, workload.template, workload.match_labels, replicas, workload.revision
+                )
                 await kube.create(REPLICA_SET, rollout["metadata"]["namespace"], body)
             continue  # an old revision that is gone needs nothing
         metadata = current["metadata"]
