@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from delivery.analysis import job
 from delivery.analysis.run import Advanced, Analyst, Subject
 from delivery.analysis.runner import Run, runs_from_status
 from delivery.analysis.templates import builtin_args
@@ -29,7 +30,7 @@ from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
 from delivery.kube.informer import Handler, Watch, trimmed
-from delivery.kube.kinds import DEPLOYMENT, REPLICA_SET, ROLLOUT
+from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT
 from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
@@ -118,15 +119,18 @@ class RolloutController:
         self.analyst = Analyst(kube, prometheus_url)  # unset: $DELIVERY_PROMETHEUS_URL
         self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
+        self.jobs = Cache()  # the analysis Jobs of `job` metrics, by Rollout
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
         self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = []
 
     def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
-        """What this controller caches: the shard's Rollouts and the ReplicaSets of Rollouts."""
+        """What this controller caches: the shard's Rollouts, the ReplicaSets of Rollouts and the
+        Jobs of their analyses (a Job's end reconciles its Rollout at once)."""
         return [
             (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
             (Watch(REPLICA_SET, label_selector=ROLLOUT_LABEL), self._on_replicaset),
+            (Watch(JOB, label_selector=job.JOB_LABEL), self._on_job),
         ]
 
     def _on_rollout(self, event_type: str, body: Object) -> None:
@@ -135,6 +139,11 @@ class RolloutController:
     def _on_replicaset(self, event_type: str, body: Object) -> None:
         owner = (body["metadata"]["namespace"], body["metadata"]["labels"][ROLLOUT_LABEL])
         self.cache.observe_child(event_type, owner, body)
+        self.queue.add(owner)
+
+    def _on_job(self, event_type: str, body: Object) -> None:
+        owner = (body["metadata"]["namespace"], body["metadata"]["labels"][job.JOB_LABEL])
+        self.jobs.observe_child(event_type, owner, body)
         self.queue.add(owner)
 
     async def reconcile(self, key: ObjectKey) -> float | None:
@@ -174,7 +183,7 @@ class RolloutController:
         memory = Memory.from_status(status)
         roles = {role.value: name for role, name in plan.services.items()}
         builtin = builtin_args(namespace, key[1], revision, memory.stable or revision, roles)
-        subject = Subject(namespace, builtin)
+        subject = Subject(namespace, builtin, rollout, dict(self.jobs.children(key)))
         measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, measuring)
         observed = Observed(
             plan=plan,
@@ -199,6 +208,7 @@ class RolloutController:
         )
         await self._report(rollout, plan, decision, states)
         await self._tell_measurements(rollout, measured)
+        await self.analyst.collect(decision.runs, subject)
         if decision.memory.state is State.HEALTHY:
             await self._retire_referenced(rollout)
         analysis_wait = _analysis_wait(measured, decision.runs, measuring)
