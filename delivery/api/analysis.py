@@ -85,7 +85,10 @@ class Argument(Model):
 
 
 def _pattern(text: str) -> str:
-    re.compile(text)  # re.error is a ValueError: the model refuses the object, naming the field
+    try:
+        re.compile(text)
+    except re.error as error:  # a ValueError: the model refuses the object, naming the field
+        raise ValueError(f"not a regular expression: {error}") from error
     return text
 
 
