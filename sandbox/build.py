@@ -138,18 +138,36 @@ def build(component: Component) -> Path:
     return target
 
 
+def _module_dir(module: str) -> Path:
+    """Where the Go module cache holds `module` (path@version), downloaded if it is not there."""
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", module], capture_output=True, text=True, check=True
+    )
+    return Path(json.loads(result.stdout)["Dir"])
+
+
 def gateway_api_crds() -> Path:
     """The directory of the Gateway API standard CRDs, from the Go module cache."""
-    result = subprocess.run(
-        ["go", "mod", "download", "-json", GATEWAY_API_MODULE], capture_output=True, text=True, check=True
-    )
-    return Path(json.loads(result.stdout)["Dir"]) / "config" / "crd" / "standard"
+    return _module_dir(GATEWAY_API_MODULE) / "config" / "crd" / "standard"
+
+
+KWOK_JOB_POD_STAGES = Path(__file__).resolve().parent / "kwok" / "job-pods.yaml"
+
+
+def kwok_pod_stages() -> list[Path]:
+    """The Stages kwok moves pods through: its own pod-ready and pod-delete (from the module of
+    the kwok built), and ours for the pods of Jobs (`kwok/job-pods.yaml`: succeeded, failed, or
+    left running, by an annotation) in place of its pod-complete. Given any pod Stage, kwok uses
+    none of its defaults, so the two it keeps are named here."""
+    fast = _module_dir(f"sigs.k8s.io/kwok@{KWOK.version}") / "kustomize" / "stage" / "pod" / "fast"
+    return [fast / "pod-ready.yaml", fast / "pod-delete.yaml", KWOK_JOB_POD_STAGES]
 
 
 def build_all() -> None:
     for component in ALL:
         build(component)
     gateway_api_crds()
+    kwok_pod_stages()
 
 
 if __name__ == "__main__":

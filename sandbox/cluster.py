@@ -1,5 +1,6 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, kwok (fake nodes whose pods become Running and Ready) and Prometheus.
+kube-scheduler, kwok (fake nodes whose pods become Running and Ready, and a Job's pods Succeeded,
+or Failed or left Running as their annotation says: `sandbox/kwok/job-pods.yaml`) and Prometheus.
 
 Every component listens on 127.0.0.1 on a port picked at start; TLS material is generated per
 sandbox; the admin kubeconfig embeds its certificates so it can be copied anywhere. The state
@@ -335,6 +336,7 @@ class Sandbox:
             [
                 str(build.binary(KWOK, "kwok")),
                 f"--kubeconfig={self.kubeconfig}",
+                *(f"--config={path}" for path in build.kwok_pod_stages()),
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
                 f"--cidr={POD_CIDR}",

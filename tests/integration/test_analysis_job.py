@@ -1,0 +1,158 @@
+"""The `job` metric provider on the sandbox: the real Job controller runs each measurement's Job,
+kwok ends its pod as the pod's annotation says (`sandbox/kwok/job-pods.yaml`). A Job that completes
+promotes the canary; one that fails aborts it with the Job's and its pod's reasons in the
+measurement; an abort while a Job runs deletes that Job and its pod."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from delivery.analysis.job import JOB_LABEL, RUN_ANNOTATION
+from delivery.machine import Reason
+from delivery.rollout.revision import template_hash
+from sandbox.cluster import Sandbox
+from tests.controller import Controller
+from tests.rollouts import ABORT, apply, events, rollout, wait_for
+from tests.waiting import eventually
+
+OUTCOME = "sandbox.delivery.luojilab.com/pod-outcome"
+
+
+def template(namespace: str, outcome: str | None) -> dict[str, Any]:
+    """An AnalysisTemplate with one job metric, as Argo Rollouts' documentation writes one."""
+    pod_metadata = {"annotations": {OUTCOME: outcome}} if outcome else {}
+    return {
+        "apiVersion": "delivery.luojilab.com/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "smoke", "namespace": namespace},
+        "spec": {
+            "args": [{"name": "service"}],
+            "metrics": [
+                {
+                    "name": "smoke-test",
+                    "provider": {
+                        "job": {
+                            "metadata": {"labels": {"team": "web"}},
+                            "spec": {
+                                "backoffLimit": 0,
+                                "template": {
+                                    "metadata": pod_metadata,
+                                    "spec": {
+                                        "restartPolicy": "Never",
+                                        "containers": [
+                                            {
+                                                "name": "test",
+                                                "image": "curlimages/curl",
+                                                "command": ["curl", "-f", "http://{{args.service}}/health"],
+                                            }
+                                        ],
+                                    },
+                                },
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+STRATEGY = {
+    "canary": {
+        "steps": [
+            {"setWeight": 50},
+            {
+                "analysis": {
+                    "templates": [{"templateName": "smoke"}],
+                    "args": [{"name": "service", "value": "web-canary"}],
+                    "analysisRunMetadata": {"labels": {"release": "web"}},
+                }
+            },
+        ],
+        "scaleDownDelaySeconds": 0,
+        "abortScaleDownDelaySeconds": 0,
+    }
+}
+
+
+def jobs(sandbox: Sandbox, namespace: str) -> list[dict[str, Any]]:
+    listed = sandbox.kubectl_run("get", "jobs", "-n", namespace, "-l", JOB_LABEL, "-o", "json")
+    items: list[dict[str, Any]] = json.loads(listed)["items"]
+    return items
+
+
+def job_pods(sandbox: Sandbox, namespace: str) -> list[dict[str, Any]]:
+    listed = sandbox.kubectl_run(
+        "get", "pods", "-n", namespace, "-l", "batch.kubernetes.io/job-name", "-o", "json"
+    )
+    items: list[dict[str, Any]] = json.loads(listed)["items"]
+    return items
+
+
+def released(sandbox: Sandbox, namespace: str, outcome: str | None) -> dict[str, Any]:
+    """A Rollout at web:1, then web:2 applied: its second revision's Rollout body."""
+    apply(sandbox, template(namespace, outcome), rollout("web", namespace, "web:1", STRATEGY, replicas=2))
+    wait_for(sandbox, "web", namespace, phase="Healthy")
+    second = rollout("web", namespace, "web:2", STRATEGY, replicas=2)
+    apply(sandbox, second)
+    return second
+
+
+def test_a_job_that_completes_promotes_the_canary(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    second = released(sandbox, namespace, None)
+    promoted = wait_for(
+        sandbox,
+        "web",
+        namespace,
+        120,
+        phase="Healthy",
+        stableRevision=template_hash(second["spec"]["template"]),
+    )
+    metric = promoted["analysisHistory"][-1]["metrics"][0]
+    assert (metric["phase"], metric["count"], metric["successful"]) == ("Successful", 1, 1)
+    (made,) = jobs(sandbox, namespace)
+    assert metric["measurements"][-1]["message"] == f"Job {made['metadata']['name']} completed"
+    owner = made["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["name"]) == ("Rollout", "web")
+    labels = made["metadata"]["labels"]
+    assert (labels[JOB_LABEL], labels["team"], labels["release"]) == ("web", "web", "web")
+    command = made["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command == ["curl", "-f", "http://web-canary/health"]  # the argument filled in
+
+
+def test_a_job_that_fails_aborts_the_canary_and_says_why(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    released(sandbox, namespace, "failed")
+    aborted = wait_for(sandbox, "web", namespace, 120, phase="Aborted", state="aborted")
+    measurement = aborted["analysisHistory"][-1]["metrics"][0]["measurements"][-1]
+    assert measurement["phase"] == "Failed"
+    assert "failed: BackoffLimitExceeded" in measurement["message"]
+    assert "container test exited 1 (Error)" in measurement["message"]
+    message = dict(events(sandbox, "web", namespace))[Reason.ANALYSIS_FAILED]
+    assert "metric smoke-test failed" in message
+    assert "BackoffLimitExceeded" in message
+    assert len(jobs(sandbox, namespace)) == 1  # finished: kept (up to a few) for its logs
+
+
+def test_an_abort_while_the_job_runs_deletes_it_and_its_pod(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    released(sandbox, namespace, "running")
+    running = eventually(
+        lambda: [j for j in jobs(sandbox, namespace) if (j.get("status") or {}).get("active")] or None,
+        timeout=60,
+        what="the analysis Job running",
+    )
+    assert running[0]["metadata"]["annotations"][RUN_ANNOTATION].startswith("Step/")
+    eventually(lambda: job_pods(sandbox, namespace) or None, timeout=60, what="the Job's pod")
+    status = wait_for(sandbox, "web", namespace, 30, state="analysing")
+    assert all(metric["count"] == 0 for metric in status["analysisHistory"][-1]["metrics"])  # in progress
+
+    sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{ABORT}=true")
+    wait_for(sandbox, "web", namespace, 60, phase="Aborted", state="aborted")
+    eventually(lambda: not jobs(sandbox, namespace), timeout=60, what="the running Job deleted")
+    eventually(lambda: not job_pods(sandbox, namespace), timeout=60, what="its pod deleted with it")
