@@ -1,19 +1,24 @@
 """The `job` metric provider on the sandbox: the real Job controller runs each measurement's Job,
 kwok ends its pod as the pod's annotation says (`sandbox/kwok/job-pods.yaml`). A Job that completes
 promotes the canary; one that fails aborts it with the Job's and its pod's reasons in the
-measurement; an abort while a Job runs deletes that Job and its pod."""
+measurement; an abort while a Job runs deletes that Job and its pod; a controller killed while its
+Job runs takes that same Job's outcome after its restart, never creating a second."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from delivery.analysis.job import JOB_LABEL, RUN_ANNOTATION
 from delivery.machine import Reason
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
+from tests import analysis_egress
 from tests.controller import Controller
-from tests.rollouts import ABORT, apply, events, rollout, wait_for
+from tests.rollouts import ABORT, apply, events, in_shard, rollout, wait_for
 from tests.waiting import eventually
 
 OUTCOME = "sandbox.delivery.luojilab.com/pod-outcome"
@@ -90,13 +95,28 @@ def job_pods(sandbox: Sandbox, namespace: str) -> list[dict[str, Any]]:
     return items
 
 
-def released(sandbox: Sandbox, namespace: str, outcome: str | None) -> dict[str, Any]:
-    """A Rollout at web:1, then web:2 applied: its second revision's Rollout body."""
-    apply(sandbox, template(namespace, outcome), rollout("web", namespace, "web:1", STRATEGY, replicas=2))
+def released(sandbox: Sandbox, namespace: str, outcome: str | None, shard: str = "") -> dict[str, Any]:
+    """A Rollout at web:1, then web:2 applied (in `shard`, if given): its second revision's body."""
+
+    def made(image: str) -> dict[str, Any]:
+        body = rollout("web", namespace, image, STRATEGY, replicas=2)
+        return in_shard(body, shard) if shard else body
+
+    apply(sandbox, template(namespace, outcome), made("web:1"))
     wait_for(sandbox, "web", namespace, phase="Healthy")
-    second = rollout("web", namespace, "web:2", STRATEGY, replicas=2)
+    second = made("web:2")
     apply(sandbox, second)
     return second
+
+
+def running_job(sandbox: Sandbox, namespace: str) -> dict[str, Any]:
+    found = eventually(
+        lambda: [j for j in jobs(sandbox, namespace) if (j.get("status") or {}).get("active")] or None,
+        timeout=60,
+        what="the analysis Job running",
+    )
+    (job,) = found
+    return job
 
 
 def test_a_job_that_completes_promotes_the_canary(
@@ -142,12 +162,7 @@ def test_an_abort_while_the_job_runs_deletes_it_and_its_pod(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:
     released(sandbox, namespace, "running")
-    running = eventually(
-        lambda: [j for j in jobs(sandbox, namespace) if (j.get("status") or {}).get("active")] or None,
-        timeout=60,
-        what="the analysis Job running",
-    )
-    assert running[0]["metadata"]["annotations"][RUN_ANNOTATION].startswith("Step/")
+    assert running_job(sandbox, namespace)["metadata"]["annotations"][RUN_ANNOTATION].startswith("Step/")
     eventually(lambda: job_pods(sandbox, namespace) or None, timeout=60, what="the Job's pod")
     status = wait_for(sandbox, "web", namespace, 30, state="analysing")
     assert all(metric["count"] == 0 for metric in status["analysisHistory"][-1]["metrics"])  # in progress
@@ -156,3 +171,31 @@ def test_an_abort_while_the_job_runs_deletes_it_and_its_pod(
     wait_for(sandbox, "web", namespace, 60, phase="Aborted", state="aborted")
     eventually(lambda: not jobs(sandbox, namespace), timeout=60, what="the running Job deleted")
     eventually(lambda: not job_pods(sandbox, namespace), timeout=60, what="its pod deleted with it")
+
+
+@pytest.mark.faults
+def test_a_controller_killed_while_its_job_runs_takes_that_jobs_outcome_after_restart(
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
+) -> None:
+    shard = "jobs"
+    own = Controller.of_shard(
+        sandbox, tmp_path / "delivery.log", shard, analysis_egress.FLAG, namespace=namespace
+    )
+    own.start()
+    try:
+        released(sandbox, namespace, "running", shard)
+        job = running_job(sandbox, namespace)
+        own.kill()
+        own.start()
+        # The pod fails now: only the restarted controller can record it, from the Job it finds.
+        (pod,) = eventually(lambda: job_pods(sandbox, namespace) or None, timeout=60, what="the Job's pod")
+        name = pod["metadata"]["name"]
+        sandbox.kubectl_run("annotate", "pod", name, "-n", namespace, f"{OUTCOME}=failed", "--overwrite")
+        aborted = wait_for(sandbox, "web", namespace, 120, phase="Aborted", state="aborted")
+    finally:
+        own.stop()
+    metric = aborted["analysisHistory"][-1]["metrics"][0]
+    assert (metric["count"], metric["failed"]) == (1, 1)  # one measurement, taken once
+    assert job["metadata"]["name"] in metric["measurements"][-1]["message"]
+    (after,) = jobs(sandbox, namespace)  # the same Job, never a second
+    assert after["metadata"]["uid"] == job["metadata"]["uid"]
