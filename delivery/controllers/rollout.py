@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from delivery.analysis import job
 from delivery.analysis.run import Advanced, Analyst, Subject
 from delivery.analysis.runner import Run, runs_from_status
 from delivery.analysis.templates import builtin_args
@@ -32,7 +33,7 @@ from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
 from delivery.kube.informer import Handler, Watch, trimmed
-from delivery.kube.kinds import DEPLOYMENT, REPLICA_SET, ROLLOUT
+from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT
 from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event, sequence_of
@@ -130,17 +131,20 @@ class RolloutController:
         self.analyst = Analyst(kube, prometheus_url)  # unset: $DELIVERY_PROMETHEUS_URL
         self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
+        self.jobs = Cache()  # the analysis Jobs of `job` metrics, by Rollout
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
         self.gatekeeper = Gatekeeper(kube, lambda: self.analyst.egress)  # spec.hooks, with analysis' egress
         self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = [self.gatekeeper.tell]
 
     def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
-        """What this controller caches: the shard's Rollouts and the ReplicaSets of Rollouts, and
-        the tracked ConfigMaps and Secrets and their copies."""
+        """What this controller caches: the shard's Rollouts, the ReplicaSets of Rollouts, the Jobs
+        of their analyses (a Job's end reconciles its Rollout at once), and the tracked ConfigMaps
+        and Secrets and their copies."""
         return [
             (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
             (Watch(REPLICA_SET, label_selector=ROLLOUT_LABEL), self._on_replicaset),
+            (Watch(JOB, label_selector=job.JOB_LABEL), self._on_job),
             *self.tracker.watches(self._on_source, lambda namespace, name: self.queue.add((namespace, name))),
         ]
 
@@ -154,6 +158,11 @@ class RolloutController:
     def _on_replicaset(self, event_type: str, body: Object) -> None:
         owner = (body["metadata"]["namespace"], body["metadata"]["labels"][ROLLOUT_LABEL])
         self.cache.observe_child(event_type, owner, body)
+        self.queue.add(owner)
+
+    def _on_job(self, event_type: str, body: Object) -> None:
+        owner = (body["metadata"]["namespace"], body["metadata"]["labels"][job.JOB_LABEL])
+        self.jobs.observe_child(event_type, owner, body)
         self.queue.add(owner)
 
     async def reconcile(self, key: ObjectKey) -> float | None:
@@ -202,7 +211,7 @@ class RolloutController:
         measuring = moment.replace(microsecond=0)  # analysis is dated in whole seconds, as its status
         roles = {role.value: name for role, name in plan.services.items()}
         builtin = builtin_args(namespace, key[1], revision, memory.stable or revision, roles)
-        subject = Subject(namespace, builtin)
+        subject = Subject(namespace, builtin, rollout, dict(self.jobs.children(key)))
         measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, measuring)
         record, answers = await self.gatekeeper.ask(rollout, plan, memory, revision, moment)
         observed = Observed(
@@ -243,6 +252,7 @@ class RolloutController:
             configured=tracking.condition(release, had),
         )
         await self._tell_measurements(rollout, measured)
+        await self.analyst.collect(decision.runs, subject)
         if decision.memory.state is State.HEALTHY:
             await self._retire_referenced(rollout)
         analysis_wait = _analysis_wait(measured, decision.runs, measuring)

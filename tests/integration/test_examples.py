@@ -237,6 +237,18 @@ def config_release(sandbox: Sandbox, namespace: str) -> None:
     assert done["stableRevision"] == new
 
 
+def canary_job(sandbox: Sandbox, namespace: str) -> None:
+    kubectl_apply(sandbox, "rollout-canary-job.yaml", namespace)
+    old = healthy(sandbox, "api", namespace)
+    image = "registry.example.com/api:1.1.0"
+    set_image(sandbox, namespace, "api", image)
+    released(sandbox, "api", namespace, old, image)
+    assert Reason.ANALYSIS_SUCCESSFUL.value in [reason for reason, _ in events(sandbox, "api", namespace)]
+    (job,) = json.loads(sandbox.kubectl_run("get", "jobs", "-n", namespace, "-o", "json"))["items"]
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[-1] == f"http://api-canary.{namespace}/healthz"  # the fieldRef argument filled in
+
+
 # -- the Components ------------------------------------------------------------------------------------
 def workload_image(sandbox: Sandbox, kind: str, name: str, namespace: str) -> str:
     image: str = get(sandbox, kind, name, namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -396,6 +408,7 @@ SCENARIOS: dict[str, Callable[[Sandbox, str], None]] = {
     "rollout-gates.yaml": gates,
     "rollout-autoscaling.yaml": autoscaling,
     "rollout-config.yaml": config_release,
+    "rollout-canary-job.yaml": canary_job,
     "component-minimal.yaml": component_minimal,
     "component-full.yaml": component_full,
     "component-statefulset.yaml": component_statefulset,

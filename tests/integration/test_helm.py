@@ -527,6 +527,10 @@ UNEXERCISED: dict[tuple[str, str, str], str] = {
         "a Rollout with analysis reads the templates it names",
     ),
     **_why("get patch", "gateway.networking.k8s.io", "httproutes", "Gateway API traffic: backend weights"),
+    **_why(
+        "get create delete", "batch", "jobs",
+        "a job metric's Job per measurement, read back after a restart, deleted once not needed",
+    ),
     **_why("patch", "component.luojilab.com", "components", "the load balancer's finalizer (luoji-slb only)"),
 }  # fmt: skip
 
