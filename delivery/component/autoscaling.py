@@ -33,21 +33,30 @@ def owns_replicas(live: Object, manager: str) -> bool:
     )
 
 
-def handover(desired: Object, live: Object | None, manager: str) -> Object | None:
-    """The apply that hands `live`'s replicas over before `desired` (which has none) is applied by
-    `manager`; None when there is nothing to hand over (adoption applies metadata only, and a
-    workload the autoscaler has scaled already took the field)."""
-    if live is None or "spec" not in desired or "replicas" in desired["spec"]:
-        return None
-    replicas = (live.get("spec") or {}).get("replicas")
-    if replicas is None or not owns_replicas(live, manager):
+def may_hand_over(desired: Object, live: Object | None) -> bool:
+    """Whether applying `desired` may need a handover first: it has a spec without replicas, over
+    a live workload that has them (adoption applies metadata only; a new workload has nothing to
+    keep). The watch caches drop managedFields, so whose the field is needs `handover`'s read."""
+    return (
+        live is not None
+        and "replicas" in (live.get("spec") or {})
+        and "spec" in desired
+        and "replicas" not in desired["spec"]
+    )
+
+
+def handover(live: Object, manager: str) -> Object | None:
+    """The apply that hands `live`'s replicas over before `manager` applies it without them (`live`
+    as read, with its managedFields); None when `manager` does not hold them (the autoscaler's
+    first scale took them already, or they were handed over before)."""
+    if not owns_replicas(live, manager):
         return None
     metadata = live["metadata"]
     return {
         "apiVersion": live["apiVersion"],
         "kind": live["kind"],
         "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
-        "spec": {"replicas": replicas},
+        "spec": {"replicas": live["spec"]["replicas"]},
     }
 
 

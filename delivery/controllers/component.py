@@ -357,9 +357,8 @@ class ComponentController:
         an adopted object rendered in full the first time, or an item someone added to a list under
         another key (a port renumbered by hand) that server-side apply keeps beside ours."""
         kind = _kind(desired.obj)
-        handover = autoscaling.handover(desired.obj, current, FIELD_MANAGER)
-        if handover is not None:
-            await self.kube.managed_as(autoscaling.HANDOVER_MANAGER).apply(kind, handover)
+        if current is not None and autoscaling.may_hand_over(desired.obj, current):
+            await self._hand_over(kind, current)
         if current is not None and desired.replacing:
             await self._replace(kind, desired.obj, current)
             return await self.kube.apply(kind, desired.obj)
@@ -375,6 +374,15 @@ class ComponentController:
             log.info("others' fields keep %s %s from its render; replacing it whole", *object_id(current))
         await self._replace(kind, desired.obj, current)
         return await self.kube.apply(kind, desired.obj)
+
+    async def _hand_over(self, kind: Kind, current: Object) -> None:
+        """Hand an autoscaled workload's replicas over before applying it without them (see
+        `delivery.component.autoscaling`): read whose they are, since the caches drop that."""
+        metadata = current["metadata"]
+        fresh = await self.kube.get(kind, metadata["namespace"], metadata["name"])
+        handover = autoscaling.handover(fresh, FIELD_MANAGER) if fresh is not None else None
+        if handover is not None:
+            await self.kube.managed_as(autoscaling.HANDOVER_MANAGER).apply(kind, handover)
 
     async def _replace(self, kind: Kind, desired: Object, current: Object) -> None:
         body = adoption.replacement(desired, current)
