@@ -12,6 +12,11 @@ Writes are server-side applies under the field manager `delivery-component`, dis
 Rollout controller's, so neither takes the other's fields (the Rollout controller narrows the
 selectors of the Services a Component renders; the Component never sets those keys).
 
+An autoscaled Component's workload is applied without `spec.replicas` (its HorizontalPodAutoscaler
+sets them; the field is handed over first, `delivery.component.autoscaling`); a fixed-size one
+scaled by someone else is put back with one `ReplicasRestored` Event, and Ready is kept through
+either kind of scale while the workload's status catches up (`status.held_ready`).
+
 A Component annotated `component.luojilab.com/unmanaged: "true"` is left alone entirely: no
 write to it or its objects, until the annotation goes.
 
