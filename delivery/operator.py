@@ -60,6 +60,7 @@ class Options:
     webhook: str = "local"  # "local": a URL on 127.0.0.1; "off"; or the in-cluster Service "NAMESPACE/NAME"
     webhook_port: int = 0  # 0: any free port
     webhook_certificate: Path | None = None  # ca.crt, tls.crt, tls.key; None: made at start
+    validating_webhook: str | None = None  # the ValidatingWebhookConfiguration pointed at /validate
     leader: LeaseConfig | None = None  # None: no election, this process always writes
     metrics_address: str = "0.0.0.0"  # noqa: S104 - scraped from other pods
     metrics_port: int = 0  # 0: no metrics or health endpoints
@@ -89,8 +90,9 @@ async def api_client(kubeconfig: str | None) -> ApiClient:
 
 
 async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
-    """The conversion webhook, with the mounted certificate (followed as it is renewed) or one made
-    for this process, the CRDs pointed at it."""
+    """The conversion and validating webhooks, with the mounted certificate (followed as it is
+    renewed) or one made for this process, the CRDs and the ValidatingWebhookConfiguration (if
+    named) pointed at it."""
     if options.webhook == "off":
         return None
     service = None
@@ -107,8 +109,15 @@ async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
         port=options.webhook_port,
         service=service,
         mounted=options.webhook_certificate,
+        validating=options.validating_webhook,
     )
     log.info("conversion webhook at %s", running.url)
+    if options.validating_webhook:
+        log.info(
+            "validating webhook at %s (ValidatingWebhookConfiguration %s)",
+            running.validation_url,
+            options.validating_webhook,
+        )
     return running
 
 

@@ -1,10 +1,11 @@
-"""Build the control-plane binaries (and helm, for the chart's tests) from Go modules and cache
-them by version.
+"""Build the control-plane binaries (with metrics-server, and helm for the chart's tests) from Go
+modules and cache them by version.
 
 Nothing is downloaded but Go modules: Kubernetes and etcd are built from small modules of our own
 under `sandbox/gomod/` (their own modules carry replace directives, so `go install` refuses them),
-kwok and helm with `go install`. A build goes to a temporary directory and is renamed into the cache only
-when complete, so an interrupted build never leaves a half-filled cache behind.
+kwok, metrics-server and helm with `go install`. A build goes to a temporary directory and is
+renamed into the cache only when complete, so an interrupted build never leaves a half-filled
+cache behind.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sandbox.versions import (
     HELM,
     KUBERNETES,
     KWOK,
+    METRICS_SERVER,
     Component,
 )
 
@@ -88,6 +90,11 @@ def _go_commands(component: Component, out: Path) -> tuple[list[list[str]], Path
     if component is KWOK:
         install = ["go", "install", "-v", "-trimpath", "-ldflags", "-s -w"]
         return [[*install, f"sigs.k8s.io/kwok/cmd/kwok@{component.version}"]], GOMOD_DIR
+    if component is METRICS_SERVER:
+        # No replace directives either; `version` reports the tag, as its own Makefile stamps it.
+        flags = f"-s -w -X k8s.io/client-go/pkg/version.gitVersion={component.version}"
+        install = ["go", "install", "-v", "-trimpath", "-ldflags", flags]
+        return [[*install, f"sigs.k8s.io/metrics-server/cmd/metrics-server@{component.version}"]], GOMOD_DIR
     if component is HELM:
         # helm's module has no replace directives, so `go install` builds it with its own go.sum.
         install = ["go", "install", "-v", "-trimpath", "-ldflags", _helm_ldflags()]
@@ -138,18 +145,37 @@ def build(component: Component) -> Path:
     return target
 
 
+def _module_dir(module: str) -> Path:
+    """Where the Go module cache holds `module` (path@version), downloaded if it is not there."""
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", module], capture_output=True, text=True, check=True
+    )
+    return Path(json.loads(result.stdout)["Dir"])
+
+
 def gateway_api_crds() -> Path:
     """The directory of the Gateway API standard CRDs, from the Go module cache."""
-    result = subprocess.run(
-        ["go", "mod", "download", "-json", GATEWAY_API_MODULE], capture_output=True, text=True, check=True
-    )
-    return Path(json.loads(result.stdout)["Dir"]) / "config" / "crd" / "standard"
+    return _module_dir(GATEWAY_API_MODULE) / "config" / "crd" / "standard"
+
+
+def kwok_metrics_configs() -> list[Path]:
+    """kwok's own configurations for simulated resource metrics, from its module (the one built):
+    a `Metric` serving the kubelet's `/metrics/resource` at `/metrics/nodes/{nodeName}/metrics/resource`
+    (containers', pods' and nodes' CPU and memory), and a `ClusterResourceUsage` that takes each
+    pod's usage from its annotations `kwok.x-k8s.io/usage-cpu` and `kwok.x-k8s.io/usage-memory`
+    (1m and 1Mi without them)."""
+    kustomize = _module_dir(f"sigs.k8s.io/kwok@{KWOK.version}") / "kustomize" / "metrics"
+    return [
+        kustomize / "resource" / "metrics-resource.yaml",
+        kustomize / "usage" / "usage-from-annotation.yaml",
+    ]
 
 
 def build_all() -> None:
     for component in ALL:
         build(component)
     gateway_api_crds()
+    kwok_metrics_configs()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,13 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, kwok (fake nodes whose pods become Running and Ready) and Prometheus.
+kube-scheduler, kwok (fake nodes whose pods become Running and Ready), metrics-server and
+Prometheus.
+
+Resource metrics are real as far as the kubelet: kwok serves each node's simulated kubelet
+`/metrics/resource` (its own `Metric` configuration, pods' usage from their annotations: see
+`tests/usage.py`), metrics-server scrapes it every 10 s and serves `metrics.k8s.io` through the
+apiserver's aggregation layer (the `v1beta1.metrics.k8s.io` APIService), and the
+controller-manager's HPA controller reads it there, syncing every 5 s and stabilising a scale-down
+over 10 s instead of 5 minutes, so that a test sees an HPA act within seconds.
 
 Every component listens on 127.0.0.1 on a port picked at start; TLS material is generated per
 sandbox; the admin kubeconfig embeds its certificates so it can be copied anywhere. The state
@@ -37,17 +45,30 @@ import yaml
 
 from sandbox import build
 from sandbox.etcd import Etcd
-from sandbox.pki import Authority, ClusterPki, KeyPair
+from sandbox.pki import FRONT_PROXY_CLIENT, Authority, ClusterPki, KeyPair
 from sandbox.processes import ComponentFailed, Managed, spawn, wait_until
 from sandbox.prometheus import Prometheus
-from sandbox.versions import ETCD, KUBERNETES, KWOK
+from sandbox.versions import ETCD, KUBERNETES, KWOK, METRICS_SERVER
 
 # In the order `up` starts them (and `down` stops them in reverse): one started again goes back to
 # its place, so that `down` still stops the apiserver before etcd.
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+CONTROL_PLANE = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "metrics-server",
+)
 SERVICE_CIDR = "10.0.0.0/16"  # room for a benchmark's 1,000 Services
 POD_CIDR = "10.244.0.0/16"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+# metrics-server (0.7+) scrapes a node at this path instead of the kubelet's `/metrics/resource`.
+RESOURCE_METRICS_PATH_ANNOTATION = "metrics.k8s.io/resource-metrics-path"
+METRICS_API_SERVICE = "v1beta1.metrics.k8s.io"
+# The shortest metrics-server accepts; each scrape must end within 90% of it.
+METRIC_RESOLUTION = "10s"
+KUBELET_REQUEST_TIMEOUT = "5s"
 DEFAULT_NODES = 3
 START_TIMEOUT = 120.0
 # Writes at Metadata level (no bodies, about 1 KB each), reads only those of the service accounts
@@ -90,6 +111,7 @@ class Ports:
     controller_manager: int = field(default_factory=free_port)
     scheduler: int = field(default_factory=free_port)
     kwok: int = field(default_factory=free_port)
+    metrics_server: int = field(default_factory=free_port)
     prometheus: int = field(default_factory=free_port)
 
 
@@ -157,8 +179,10 @@ class Sandbox:
             self._start_apiserver(pki)
             self._start_controller_manager(pki)
             self._start_scheduler()
-            self._start_kwok()
+            self._start_kwok(pki)
             self._create_nodes()
+            self._register_metrics_api(pki)
+            self._start_metrics_server(pki)
             self._wait_for_default_service_account()
             self.kubectl_run("apply", "--server-side", "-f", str(build.gateway_api_crds()))
             self.prometheus = Prometheus(self.root / "prometheus", self.ports.prometheus, self.detached)
@@ -281,6 +305,18 @@ class Sandbox:
                 "--audit-log-mode=blocking",
                 f"--audit-log-maxsize={AUDIT_LOG_MAX_MB}",
                 "--audit-log-maxbackup=1",
+                # The aggregation layer, for metrics-server's APIService: the apiserver forwards a
+                # request there under the front proxy's client certificate, the caller's name and
+                # groups in these headers. No --enable-aggregator-routing: it resolves a Service to
+                # its Endpoints, which may not hold a loopback address; metrics-server's Service is
+                # an ExternalName `localhost` instead, which the default resolution dials as named.
+                f"--requestheader-client-ca-file={pki.front_proxy_ca.cert}",
+                f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki.front_proxy_client.cert}",
+                f"--proxy-client-key-file={pki.front_proxy_client.key}",
             ],
         )
         wait_until(process, self._ready, timeout=START_TIMEOUT)
@@ -310,6 +346,11 @@ class Sandbox:
                 "--node-monitor-grace-period=2m",
                 "--kube-api-qps=200",
                 "--kube-api-burst=400",
+                # An HPA acts within seconds of a metric change, and scales down 10 s after the
+                # last higher recommendation instead of 5 minutes (an HPA's own
+                # `behavior.scaleDown.stabilizationWindowSeconds` still overrides this).
+                "--horizontal-pod-autoscaler-sync-period=5s",
+                "--horizontal-pod-autoscaler-downscale-stabilization=10s",
             ],
         )
         _wait_healthy(process, self.ports.controller_manager)
@@ -329,19 +370,99 @@ class Sandbox:
         )
         _wait_healthy(process, self.ports.scheduler)
 
-    def _start_kwok(self) -> None:
+    def _start_kwok(self, pki: ClusterPki) -> None:
+        """kwok manages the annotated nodes and serves, for each, what metrics-server asks a
+        kubelet: HTTPS under a certificate of the sandbox's CA for 127.0.0.1 (the nodes'
+        InternalIP), on the port the nodes report as their kubelet's (`daemonEndpoints`)."""
         self._spawn(
             "kwok",
             [
                 str(build.binary(KWOK, "kwok")),
                 f"--kubeconfig={self.kubeconfig}",
+                *(f"--config={path}" for path in build.kwok_metrics_configs()),
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
                 f"--cidr={POD_CIDR}",
                 "--node-ip=127.0.0.1",
+                f"--node-port={self.ports.kwok}",
                 "--node-lease-duration-seconds=40",  # heartbeats by Lease, renewed every few seconds
                 f"--server-address=127.0.0.1:{self.ports.kwok}",
+                f"--tls-cert-file={pki.kwok.cert}",
+                f"--tls-private-key-file={pki.kwok.key}",
             ],
+        )
+
+    def _register_metrics_api(self, pki: ClusterPki) -> None:
+        """metrics-server's APIService, and the Service it names: an ExternalName `localhost`,
+        which the aggregator dials as `https://localhost:<the APIService's port>`, checking the
+        certificate for `metrics-server.kube-system.svc` against the sandbox's CA. Registered
+        before metrics-server starts, the APIService becomes available within a few seconds of
+        it: the aggregator retries a failed check after 5 ms, doubling."""
+        self._request(
+            "POST",
+            "/api/v1/namespaces/kube-system/services",
+            json={
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "metrics-server", "namespace": "kube-system"},
+                "spec": {"type": "ExternalName", "externalName": "localhost"},
+            },
+        )
+        self._request(
+            "POST",
+            "/apis/apiregistration.k8s.io/v1/apiservices",
+            json={
+                "apiVersion": "apiregistration.k8s.io/v1",
+                "kind": "APIService",
+                "metadata": {"name": METRICS_API_SERVICE},
+                "spec": {
+                    "group": "metrics.k8s.io",
+                    "version": "v1beta1",
+                    "groupPriorityMinimum": 100,
+                    "versionPriority": 100,
+                    "service": {
+                        "name": "metrics-server",
+                        "namespace": "kube-system",
+                        "port": self.ports.metrics_server,
+                    },
+                    "caBundle": base64.b64encode(pki.ca.cert.read_bytes()).decode(),
+                },
+            },
+        )
+
+    def _start_metrics_server(self, pki: ClusterPki) -> None:
+        """metrics-server on loopback, returning once `metrics.k8s.io` is available through the
+        apiserver (until then every client's discovery reports the group as failing, and the
+        namespace controller holds back deletions). It checks kwok's certificate against the
+        sandbox's CA."""
+        kubeconfig = self.user_kubeconfig("metrics-server")
+        process = self._spawn(
+            "metrics-server",
+            [
+                str(build.binary(METRICS_SERVER, "metrics-server")),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={self.ports.metrics_server}",
+                f"--tls-cert-file={pki.metrics_server.cert}",
+                f"--tls-private-key-file={pki.metrics_server.key}",
+                f"--kubelet-certificate-authority={pki.ca.cert}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--kubelet-use-node-status-port",
+                f"--metric-resolution={METRIC_RESOLUTION}",
+                f"--kubelet-request-timeout={KUBELET_REQUEST_TIMEOUT}",
+                "--profiling=false",
+            ],
+        )
+        _wait_healthy(process, self.ports.metrics_server)
+        wait_until(process, self._metrics_api_available, timeout=START_TIMEOUT, what="serving metrics.k8s.io")
+
+    def _metrics_api_available(self) -> bool:
+        service = self._get(f"/apis/apiregistration.k8s.io/v1/apiservices/{METRICS_API_SERVICE}").json()
+        return any(
+            condition["type"] == "Available" and condition["status"] == "True"
+            for condition in service.get("status", {}).get("conditions", [])
         )
 
     def _create_nodes(self) -> None:
@@ -444,18 +565,21 @@ class Sandbox:
         self._save_state()
 
     def _restart_clients(self, pki: ClusterPki) -> None:
-        """The controller manager and the scheduler, killed and started again once the apiserver
-        is back. Left running, their client-go watches back off after the outage's failures (up
-        to 30 s, jittered up to twice that, reset only after 2 minutes without one): after a 10 s
-        outage the controller manager made a new namespace's service account 23 s late, and
-        after a 410 that followed, 50 s late: later tests of the session would wait that out. A real
-        cluster restarts them anyway: with leader election they exit once they cannot renew
-        their lease, and the kubelet starts them again. kwok is left alone: it caught up within
+        """The controller manager, the scheduler and metrics-server, killed and started again once
+        the apiserver is back. Left running, their client-go watches back off after the outage's
+        failures (up to 30 s, jittered up to twice that, reset only after 2 minutes without one):
+        after a 10 s outage the controller manager made a new namespace's service account 23 s
+        late, and after a 410 that followed, 50 s late: later tests of the session would wait that
+        out (metrics-server serves a pod's metrics only once its own watch has seen the pod). A
+        real cluster restarts them anyway: with leader election they exit once they cannot renew
+        their lease, and the kubelet starts them again; metrics-server, started again, serves a
+        pod's usage after its next two scrapes (20 s). kwok is left alone: it caught up within
         a second every time, while a kwok started again waits 30 s to take back its nodes'
         Leases (they exist) and makes no pod Ready meanwhile."""
         starts: list[tuple[str, Callable[[], object]]] = [
             ("kube-controller-manager", lambda: self._start_controller_manager(pki)),
             ("kube-scheduler", self._start_scheduler),
+            ("metrics-server", lambda: self._start_metrics_server(pki)),
         ]
         for name, start in starts:
             self._kill(name)
@@ -584,7 +708,11 @@ def _kwok_node(name: str) -> dict[str, Any]:
         "kind": "Node",
         "metadata": {
             "name": name,
-            "annotations": {KWOK_ANNOTATION: "fake"},
+            "annotations": {
+                KWOK_ANNOTATION: "fake",
+                # the path of kwok's `Metric` for this node (see build.kwok_metrics_configs)
+                RESOURCE_METRICS_PATH_ANNOTATION: f"/metrics/nodes/{name}/metrics/resource",
+            },
             "labels": {"type": "kwok", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux"},
         },
         "spec": {},

@@ -1,7 +1,11 @@
 """TLS material for the local control plane, generated on this machine for each sandbox.
 
-One CA signs the apiserver's serving certificate and the client certificates of the admin and
-the control-plane components; a separate RSA key pair signs service-account tokens.
+One CA signs the apiserver's serving certificate, the client certificates of the admin and
+the control-plane components, and the serving certificates of kwok's kubelet endpoint and of
+metrics-server; a separate RSA key pair signs service-account tokens. A second CA, the front
+proxy's, signs only the client certificate the apiserver's aggregator presents to metrics-server
+when it forwards a request there: metrics-server takes the caller's name from the request's
+headers only from that certificate, as a kubeadm cluster keeps it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from delivery.tls import CA_KEY_USAGE, subject_alt_names
 
 VALIDITY = datetime.timedelta(days=365)
 SERVICE_IP = "10.0.0.1"  # first address of the service range: the `kubernetes` Service
+# The name the aggregator checks metrics-server's certificate against: `<service>.<namespace>.svc`
+# of the Service its APIService names.
+METRICS_SERVER_HOST = "metrics-server.kube-system.svc"
+FRONT_PROXY_CLIENT = "front-proxy-client"  # the one name `--requestheader-allowed-names` admits
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,10 @@ class Authority:
     pair: KeyPair
 
     @classmethod
-    def create(cls, directory: Path) -> Authority:
+    def create(cls, directory: Path, common_name: str = "delivery-sandbox-ca") -> Authority:
+        directory.mkdir(parents=True, exist_ok=True)
         key = _new_key()
-        name = _name("delivery-sandbox-ca")
+        name = _name(common_name)
         cert = (
             _builder(name, name, key)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -127,6 +136,10 @@ class ClusterPki:
     admin: KeyPair
     service_account_key: Path
     service_account_pub: Path
+    front_proxy_ca: KeyPair
+    front_proxy_client: KeyPair
+    kwok: KeyPair
+    metrics_server: KeyPair
 
     @classmethod
     def create(cls, directory: Path) -> ClusterPki:
@@ -139,6 +152,16 @@ class ClusterPki:
             hosts=("127.0.0.1", "localhost", SERVICE_IP, "kubernetes", "kubernetes.default.svc"),
         )
         authority.issue(directory, "admin", "delivery-sandbox-admin", organization="system:masters")
+        # What metrics-server dials for each node: kwok's endpoint on the nodes' InternalIP.
+        authority.issue(directory, "kwok", "kwok-kubelet", hosts=("127.0.0.1", "localhost"))
+        authority.issue(
+            directory,
+            "metrics-server",
+            "metrics-server",
+            hosts=(METRICS_SERVER_HOST, "127.0.0.1", "localhost"),
+        )
+        front_proxy = Authority.create(directory / "front-proxy", "delivery-sandbox-front-proxy-ca")
+        front_proxy.issue(directory / "front-proxy", "client", FRONT_PROXY_CLIENT)
         pki = cls.load(directory)
         sa_key = _new_key()
         _write_key(sa_key, pki.service_account_key)
@@ -158,4 +181,8 @@ class ClusterPki:
             KeyPair(directory / "admin.crt", directory / "admin.key"),
             directory / "sa.key",
             directory / "sa.pub",
+            _ca_pair(directory / "front-proxy"),
+            KeyPair(directory / "front-proxy" / "client.crt", directory / "front-proxy" / "client.key"),
+            KeyPair(directory / "kwok.crt", directory / "kwok.key"),
+            KeyPair(directory / "metrics-server.crt", directory / "metrics-server.key"),
         )

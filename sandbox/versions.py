@@ -32,9 +32,13 @@ KUBERNETES = Component(
 )
 ETCD = Component("etcd", "v3.5.21", ("etcd",))
 KWOK = Component("kwok", "v0.7.0", ("kwok",))
+# Serves metrics.k8s.io from kwok's simulated kubelet resource metrics, so the controller-manager's
+# HPA controller acts on real numbers. 0.8 is the line for Kubernetes 1.31 and later (its README's
+# compatibility matrix); 0.9 supports 1.34 and later only.
+METRICS_SERVER = Component("metrics-server", "v0.8.0", ("metrics-server",))
 # Not part of the control plane: the tests render and install charts/delivery with the real helm.
 HELM = Component("helm", "v3.17.4", ("helm",))
 # Not a build: the standard-channel CRDs shipped inside the module, applied at every start.
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api@v1.2.1"
 
-ALL = (KUBERNETES, ETCD, KWOK, HELM)
+ALL = (KUBERNETES, ETCD, KWOK, METRICS_SERVER, HELM)

@@ -11,6 +11,7 @@ processes die with the test run even when it is killed (see sandbox.processes).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from sandbox.cluster import Sandbox
 from tests import analysis_egress, namespaces
 from tests.controller import Controller
 from tests.waiting import eventually
+
+CONVERTED_CRD = "components.component.luojilab.com"
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +57,17 @@ def repo_root() -> Path:
 def crds(sandbox: Sandbox, repo_root: Path) -> None:
     sandbox.kubectl_run("apply", "--server-side", "-f", str(repo_root / "crds"))
     sandbox.kubectl_run("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+
+
+@pytest.fixture
+def conversion_restored(sandbox: Sandbox, crds: None) -> Iterator[None]:
+    """For a test whose own controller serves the webhook (`--webhook local`) and so points the
+    Component CRD at itself: give the CRD back to whatever served it before (the session's
+    controller, say)."""
+    before = sandbox.kubectl_run("get", "crd", CONVERTED_CRD, "-o", "jsonpath={.spec.conversion}")
+    yield
+    patch = [{"op": "replace", "path": "/spec/conversion", "value": json.loads(before)}]
+    sandbox.kubectl_run("patch", "crd", CONVERTED_CRD, "--type=json", "-p", json.dumps(patch))
 
 
 @pytest.fixture(scope="session")

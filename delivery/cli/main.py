@@ -50,6 +50,13 @@ def parser() -> argparse.ArgumentParser:
         help="serve with ca.crt, tls.crt, tls.key from here (a Secret every replica mounts; "
         "default: a CA and certificate made at start, for a single replica)",
     )
+    controller.add_argument(
+        "--validating-webhook",
+        metavar="NAME",
+        help="point this ValidatingWebhookConfiguration (made by the chart) at the webhook's /validate, "
+        "which refuses analysis templates that cannot work (default: none is pointed; /validate is "
+        "served anyway)",
+    )
     controller.add_argument("--log-level", default="INFO")
     controller.add_argument(
         "--log-format", choices=("text", "json"), default="text", help="json: one object per line"
@@ -195,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     # One line per watch event and per machine callback is noise; our transitions are logged instead.
     for chatty in ("transitions",):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    if args.validating_webhook and args.webhook == "off":
+        parser().error("--validating-webhook needs the webhook served: not with --webhook=off")
     identity = args.identity or default_identity()
     options = Options(
         kubeconfig=args.kubeconfig,
@@ -205,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         webhook=args.webhook,
         webhook_port=args.webhook_port,
         webhook_certificate=args.webhook_cert_dir,
+        validating_webhook=args.validating_webhook,
         leader=_lease(args, identity),
         metrics_address=args.metrics_address,
         metrics_port=args.metrics_port,

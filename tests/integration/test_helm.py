@@ -14,6 +14,7 @@ import contextlib
 import json
 import ssl
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,7 @@ CHART = Path(__file__).resolve().parents[2] / "charts" / "delivery"
 SHARD = "helm"
 STEPS: list[dict[str, Any]] = [{"setWeight": 40}, {"pause": {}}]
 CONVERTED_CRD = "components.component.luojilab.com"
+VALIDATING = "delivery-analysis"  # the ValidatingWebhookConfiguration of a release named delivery
 RELEASE = "delivery"
 V1ALPHA1, V1BETA1 = "component.luojilab.com/v1alpha1", "component.luojilab.com/v1beta1"
 
@@ -119,6 +121,50 @@ def test_the_chart_lints_and_its_deployment_runs_delivery_with_what_the_values_s
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {"webhook": 443, "metrics": 9090}
     secret = one(objects, "Secret")
     assert set(secret["data"]) == {"ca.crt", "tls.crt", "tls.key"}
+    # The validating webhook: analysis templates only, on the same Service, out of the way when down.
+    assert (
+        parsed.validating_webhook
+        == VALIDATING
+        == one(objects, "ValidatingWebhookConfiguration")["metadata"]["name"]
+    )
+    (hook,) = one(objects, "ValidatingWebhookConfiguration")["webhooks"]
+    assert hook["clientConfig"] == {  # the caBundle is the controller's to write
+        "service": {
+            "name": "delivery-webhook",
+            "namespace": "delivery-system",
+            "path": "/validate",
+            "port": 443,
+        }
+    }
+    assert hook["rules"] == [
+        {
+            "apiGroups": ["delivery.luojilab.com"],
+            "apiVersions": ["*"],
+            "operations": ["CREATE", "UPDATE"],
+            "resources": ["analysistemplates", "clusteranalysistemplates"],
+            "scope": "*",
+        }
+    ]
+    assert (hook["failurePolicy"], hook["sideEffects"], hook["matchPolicy"]) == (
+        "Ignore",
+        "None",
+        "Equivalent",
+    )
+    assert hook["timeoutSeconds"] == 5
+    assert hook["admissionReviewVersions"] == ["v1"]
+    assert (
+        one(render("webhook.validation.failurePolicy=Fail"), "ValidatingWebhookConfiguration")["webhooks"][0][
+            "failurePolicy"
+        ]
+        == "Fail"
+    )
+    for off in ("webhook.validation.enabled=false", "webhook.enabled=false"):
+        unvalidated = render(off)
+        assert not [o for o in unvalidated if o["kind"] == "ValidatingWebhookConfiguration"]
+        assert parser().parse_args(controller_args(one(unvalidated, "Deployment"))).validating_webhook is None
+        assert not [
+            r for r in controller_rules(unvalidated) if "validatingwebhookconfigurations" in r["resources"]
+        ]
     volumes = deployment["spec"]["template"]["spec"]["volumes"]
     assert {"secretName": secret["metadata"]["name"]} in [v.get("secret") for v in volumes]
     assert not [o for o in objects if o["kind"] == "ServiceMonitor"]
@@ -145,6 +191,9 @@ def test_the_example_values_give_what_they_say() -> None:
     pod = deployment["spec"]["template"]["spec"]
     assert {"secretName": "delivery-webhook-cert"} in [volume.get("secret") for volume in pod["volumes"]]
     assert not [o for o in objects if o["kind"] == "Secret"]  # cert-manager's, not Helm's
+    validating = one(objects, "ValidatingWebhookConfiguration")["webhooks"][0]
+    assert validating["clientConfig"]["service"]["name"] == "delivery-webhook"  # cert-manager's certificate's
+    assert validating["failurePolicy"] == "Ignore"
     environment = {variable["name"]: variable for variable in pod["containers"][0]["env"]}
     assert environment["DELIVERY_PROMETHEUS_URL"]["value"].startswith("http://prometheus-operated")
     assert environment["DELIVERY_NOTIFY_SLACK"]["valueFrom"]["secretKeyRef"]["name"] == "delivery-notify"
@@ -208,6 +257,14 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
             "resourceNames": [CONVERTED_CRD],
         }
     ]
+    assert [rule for rule in rules if "validatingwebhookconfigurations" in rule["resources"]] == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingwebhookconfigurations"],
+            "verbs": ["get", "patch"],
+            "resourceNames": [VALIDATING],
+        }
+    ]
     election = one(objects, "Role", "delivery-system", name="delivery-leader-election")["rules"]
     assert all(rule["resources"] == ["leases"] for rule in election)
     # Of all ConfigMaps, the templates' one, by name, in the release's namespace only.
@@ -237,6 +294,7 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
     cluster_rules = controller_rules(scoped)
     assert {r for rule in cluster_rules for r in rule["resources"]} == {
         "customresourcedefinitions",
+        "validatingwebhookconfigurations",
         "clusterprofiles",
         "clusteranalysistemplates",
     }
@@ -279,6 +337,7 @@ def installed(sandbox: Sandbox, *values: str, namespace: str = "") -> Iterator[s
         *sets, "--wait", "--timeout=120s",
     )  # fmt: skip
     assert f"kubectl -n {namespace} get lease delivery-controller-{SHARD}" in notes  # NOTES.txt
+    assert f"kubectl get validatingwebhookconfiguration {VALIDATING} " in notes
     try:
         yield namespace
     finally:
@@ -332,6 +391,19 @@ def run_as_chart(sandbox: Sandbox, system: str, workdir: Path, webhook_port: int
     controller.start()
     eventually(lambda: "conversion webhook at" in controller.tail() or None, timeout=60, what="webhook up")
     return controller
+
+
+def unvalidated_template(namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "delivery.luojilab.com/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "unvalidated", "namespace": namespace},
+        "spec": {
+            "metrics": [
+                {"name": "m", "successCondition": "result[0] <", "provider": {"prometheus": {"query": "up"}}}
+            ]
+        },
+    }
 
 
 def assert_never_refused(controller: Controller) -> None:
@@ -495,6 +567,7 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
         ("create", "events", "-n", namespace),
         ("watch", f"configmaps/{TEMPLATES_CONFIGMAP}", "-n", system),
         ("patch", f"customresourcedefinitions/{CONVERTED_CRD}"),
+        ("patch", f"validatingwebhookconfigurations/{VALIDATING}"),
         ("create", "leases", "-n", system),
         ("patch", f"leases/{lease}", "-n", system),
     }
@@ -513,6 +586,8 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
         ("list", "nodes"),
         ("patch", "customresourcedefinitions/rollouts.delivery.luojilab.com"),
         ("create", "customresourcedefinitions"),
+        ("patch", "validatingwebhookconfigurations/someone-elses"),
+        ("create", "validatingwebhookconfigurations"),
         ("patch", "leases/kube-scheduler", "-n", "kube-system"),
         ("patch", "leases/someone-else", "-n", system),
         ("create", "clusterrolebindings"),
@@ -572,6 +647,19 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
             ).json()["response"]
         assert answer["result"] == {"status": "Success"}
         assert answer["convertedObjects"][0]["apiVersion"] == V1ALPHA1
+        validating = json.loads(
+            sandbox.kubectl_run("get", "validatingwebhookconfiguration", VALIDATING, "-o", "json")
+        )
+        (hook,) = validating["webhooks"]
+        assert hook["clientConfig"] == {  # the caBundle patched under the chart's RBAC
+            "service": {"name": f"{RELEASE}-webhook", "namespace": system, "path": "/validate", "port": 443},
+            "caBundle": secret["data"]["ca.crt"],
+        }
+        # The apiserver cannot reach the Service here, as when no replica answers: an analysis
+        # template is written anyway, after at most the webhook's timeout (failurePolicy Ignore).
+        started = time.monotonic()
+        apply(sandbox, unvalidated_template(namespace))
+        assert time.monotonic() - started < hook["timeoutSeconds"] + 5
         holder = eventually(
             lambda: sandbox.kubectl_run(
                 "get", "lease", lease, "-n", system, "-o", "jsonpath={.spec.holderIdentity}"

@@ -103,7 +103,7 @@ def test_a_killed_owner_leaves_no_sandbox_process(tmp_path: Path, stop_signal: s
     )
     assert owner.stdout is not None
     pids: list[int] = json.loads(owner.stdout.readline())
-    assert len(pids) == 6
+    assert len(pids) == 7  # etcd, apiserver, controller-manager, scheduler, kwok, metrics-server, Prometheus
     assert all(_pid_alive(pid) for pid in pids)
 
     owner.send_signal(stop_signal)

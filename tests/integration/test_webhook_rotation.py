@@ -14,10 +14,8 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 
 from delivery import tls
@@ -59,16 +57,6 @@ class Load(threading.Thread):
     def stop(self) -> None:
         self.stopping.set()
         self.join(timeout=30)
-
-
-@pytest.fixture
-def conversion_restored(sandbox: Sandbox, crds: None) -> Iterator[None]:
-    """The controller here points the CRD at itself; give it back to whatever served it before
-    (the session's controller, say)."""
-    before = sandbox.kubectl_run("get", "crd", CONVERTED_CRD, "-o", "jsonpath={.spec.conversion}")
-    yield
-    patch = [{"op": "replace", "path": "/spec/conversion", "value": json.loads(before)}]
-    sandbox.kubectl_run("patch", "crd", CONVERTED_CRD, "--type=json", "-p", json.dumps(patch))
 
 
 def served(port: int) -> x509.Certificate:

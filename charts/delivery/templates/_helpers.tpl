@@ -38,6 +38,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s-webhook" (include "delivery.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The ValidatingWebhookConfiguration of analysis templates; the controller points it at itself by this name. */}}
+{{- define "delivery.validatingWebhook" -}}
+{{- printf "%s-analysis" (include "delivery.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "delivery.webhookSecret" -}}
 {{- default (printf "%s-webhook-tls" (include "delivery.fullname" .)) .Values.webhook.certificate.existingSecret }}
 {{- end }}
