@@ -1,8 +1,12 @@
 """Components and scaling on the sandbox, through the real `delivery run` process: a fixed-size
 Component scaled by hand is put back once, quietly; an autoscaled one is left to its
 HorizontalPodAutoscaler (the real kube-controller-manager's), driven first through the scale
-subresource as the autoscaler writes it; turning autoscaling on hands the replicas over without a
-drop, and turning it off takes them back."""
+subresource as the autoscaler writes it, then by the autoscaler itself on the pods' simulated CPU
+(kwok's usage, served by metrics-server: `tests/usage.py`); turning autoscaling on hands the
+replicas over without a drop, and turning it off takes them back.
+
+Where a test drives the scale subresource itself, the pods are held at the autoscaler's CPU target
+(its ratio 1: within its tolerance it keeps any count), so what moves the replicas is the test."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pytest
 from kubernetes import client, watch
@@ -23,11 +28,15 @@ from sandbox.processes import ComponentFailed
 from tests.components import component, conditions, wait_condition
 from tests.controller import Controller
 from tests.rollouts import apply, event_objects, get
+from tests.usage import held_usage, pod_usage
 from tests.waiting import eventually
 
 GROUP, VERSION = "component.luojilab.com", "v1beta1"
 SETTLE_SECONDS = 10.0
 """How long the controller is watched leaving a scale alone (it reacts within a second)."""
+METRICS_TIMEOUT = 150.0
+"""A usage change reaches the autoscaler in 10-20 s, then a sync (5 s) and a scale; on a loaded
+2-core machine, each step of tests/integration/test_sandbox_metrics.py has taken up to 77 s."""
 
 
 @dataclass
@@ -110,6 +119,19 @@ def events_since(sandbox: Sandbox, name: str, namespace: str, before: set[str]) 
     ]
 
 
+def at_target(api: client.ApiClient, namespace: str, app: str, pods: int) -> None:
+    """Wait until metrics-server serves the held 60m for all `pods` of `app`: until then the
+    autoscaler would read their former 1m and scale in."""
+    eventually(
+        lambda: (
+            len(usage := pod_usage(api, namespace, f"app={app}")) == pods
+            and all(abs(pod.cpu - Decimal("0.06")) <= Decimal("0.006") for pod in usage.values())
+        ),
+        timeout=METRICS_TIMEOUT,
+        what=f"{pods} pods at 60m in metrics.k8s.io",
+    )
+
+
 def left_alone(sandbox: Sandbox, namespace: str, name: str, replicas: int) -> None:
     """For SETTLE_SECONDS the Deployment keeps `replicas` and its spec's generation."""
     generation = get(sandbox, "deployment", name, namespace)["metadata"]["generation"]
@@ -184,8 +206,9 @@ def test_an_autoscaled_deployment_is_left_to_its_autoscaler(
     }
     wait_condition(sandbox, "api", namespace, "Ready", timeout=120)
     before = event_names(sandbox, "api", namespace)
-    with following(api, namespace, "api") as seen:
-        scale(sandbox, namespace, "api", 3)  # within the range: the autoscaler without metrics keeps it
+    with held_usage(api, namespace, "app=api", cpu="60m"), following(api, namespace, "api") as seen:
+        at_target(api, namespace, "api", 2)
+        scale(sandbox, namespace, "api", 3)  # within the range, at the target: the autoscaler keeps it
         left_alone(sandbox, namespace, "api", 3)
         scale(sandbox, namespace, "api", 9)  # above maxReplicas: the real autoscaler brings it to 4
         eventually(
@@ -203,23 +226,20 @@ def test_autoscaling_turned_on_keeps_the_replicas_and_turned_off_takes_them_back
 ) -> None:
     apply(sandbox, component("shop", namespace, replicas=3))
     wait_condition(sandbox, "shop", namespace, "Ready", timeout=120)
-    with following(api, namespace, "shop") as seen:
-        apply(
-            sandbox,
-            component(
-                "shop", namespace, autoscaling={"minReplicas": 2, "maxReplicas": 5, "cpuUtilization": 60}
-            ),
-        )
-        eventually(lambda: get(sandbox, "hpa", "shop", namespace), timeout=60, what="the HPA")
-        wait_condition(sandbox, "shop", namespace, "Reconciled")
-        left_alone(sandbox, namespace, "shop", 3)
-    assert set(seen.replicas) == {3}, seen.replicas  # handed over, never dropped to the default 1
-    owners = replicas_owners(sandbox, namespace, "shop")
-    assert FIELD_MANAGER not in owners, owners
-    assert HANDOVER_MANAGER in owners, owners
-
-    scale(sandbox, namespace, "shop", 5)
-    left_alone(sandbox, namespace, "shop", 5)
+    with held_usage(api, namespace, "app=shop", cpu="60m"):
+        at_target(api, namespace, "shop", 3)
+        with following(api, namespace, "shop") as seen:
+            autoscaling = {"minReplicas": 2, "maxReplicas": 5, "cpuUtilization": 60}
+            apply(sandbox, component("shop", namespace, autoscaling=autoscaling))
+            eventually(lambda: get(sandbox, "hpa", "shop", namespace), timeout=60, what="the HPA")
+            wait_condition(sandbox, "shop", namespace, "Reconciled")
+            left_alone(sandbox, namespace, "shop", 3)
+        assert set(seen.replicas) == {3}, seen.replicas  # handed over, never dropped to the default 1
+        owners = replicas_owners(sandbox, namespace, "shop")
+        assert FIELD_MANAGER not in owners, owners
+        assert HANDOVER_MANAGER in owners, owners
+        scale(sandbox, namespace, "shop", 5)
+        left_alone(sandbox, namespace, "shop", 5)
     apply(sandbox, component("shop", namespace, replicas=2))
     eventually(lambda: get(sandbox, "deployment", "shop", namespace)["spec"]["replicas"] == 2, timeout=60)
     eventually(
@@ -230,6 +250,47 @@ def test_autoscaling_turned_on_keeps_the_replicas_and_turned_off_takes_them_back
     wait_condition(sandbox, "shop", namespace, "Ready", timeout=120)
     assert "autoscaling" not in get(sandbox, "component", "shop", namespace)["status"]
     assert replicas_owners(sandbox, namespace, "shop") == {FIELD_MANAGER}
+
+
+def test_the_real_autoscaler_scales_a_component_on_cpu_and_the_controller_leaves_it(
+    sandbox: Sandbox, api: client.ApiClient, namespace: str, controller: Controller
+) -> None:
+    """The pods' CPU raised to 150% of their 100m request against a 50% target: the HPA scales out
+    to maxReplicas; lowered to 10m, back in to minReplicas. Ready stays True, the controller writes
+    no replicas and tells of nothing, and the status says the autoscaler reads its metric."""
+    block = {"minReplicas": 1, "maxReplicas": 4, "cpuUtilization": 50}
+    apply(sandbox, component("load", namespace, autoscaling=block))
+    wait_condition(sandbox, "load", namespace, "Ready", timeout=120)
+    active = eventually(
+        lambda: (get(sandbox, "component", "load", namespace)["status"].get("autoscaling") or {}).get(
+            "scalingActive"
+        ),
+        timeout=METRICS_TIMEOUT,
+        what="the autoscaler reading the pods' CPU",
+    )
+    assert active is True
+    assert get(sandbox, "component", "load", namespace)["status"]["autoscaling"]["message"].startswith(
+        "ValidMetricFound: "
+    )
+    before = event_names(sandbox, "load", namespace)
+
+    def replicas() -> int:
+        return int(get(sandbox, "deployment", "load", namespace)["spec"]["replicas"])
+
+    with (
+        following(api, namespace, "load") as seen,
+        held_usage(api, namespace, "app=load", cpu="150m") as usage,
+    ):
+        eventually(lambda: replicas() == 4, timeout=METRICS_TIMEOUT, what="scaled out to maxReplicas")
+        wait_condition(sandbox, "load", namespace, "Ready", timeout=120)
+        usage.set(cpu="10m")
+        eventually(lambda: replicas() == 1, timeout=METRICS_TIMEOUT, what="scaled in to minReplicas")
+        left_alone(sandbox, namespace, "load", 1)
+    assert {1, 4} <= set(seen.replicas), seen.replicas
+    assert "False" not in seen.ready, seen.ready
+    assert events_since(sandbox, "load", namespace, before) == []
+    assert FIELD_MANAGER not in replicas_owners(sandbox, namespace, "load")
+    assert conditions(sandbox, "load", namespace)["Ready"]["status"] == "True"
 
 
 def test_a_daemonset_cannot_be_autoscaled(sandbox: Sandbox, namespace: str, controller: Controller) -> None:
