@@ -233,6 +233,36 @@ INVALID_OBJECTS: tuple[Invalid, ...] = (
         },
         "spec.env[0]",
     ),
+    _case(
+        "component-autoscaling-min-above-max",
+        COMPONENT_V1ALPHA1,
+        {"spec.autoscaling": {"minReplicas": 5, "maxReplicas": 3, "cpuUtilization": 70}},
+        "spec.autoscaling.minReplicas",
+    ),
+    _case(
+        "component-autoscaling-min-zero",
+        COMPONENT_V1BETA1,
+        {"spec.autoscaling": {"minReplicas": 0, "maxReplicas": 3, "cpuUtilization": 70}},
+        "spec.autoscaling.minReplicas",
+    ),
+    _case(
+        "component-autoscaling-without-target",
+        COMPONENT_V1BETA1,
+        {"spec.autoscaling": {"maxReplicas": 3}},
+        "spec.autoscaling",
+    ),
+    _case(
+        "component-autoscaling-and-replicas",
+        COMPONENT_V1ALPHA1,
+        {"spec.replicas": 2, "spec.autoscaling": {"maxReplicas": 3, "memoryUtilization": 80}},
+        "spec.autoscaling",
+    ),
+    _case(
+        "component-autoscaling-a-daemonset",
+        COMPONENT_V1BETA1,
+        {"spec.workloadType": "DaemonSet", "spec.autoscaling": {"maxReplicas": 3, "cpuUtilization": 70}},
+        "spec.autoscaling",
+    ),
     # Rollout
     _case(
         "rollout-two-strategies",
@@ -449,5 +479,17 @@ INVALID_OBJECTS: tuple[Invalid, ...] = (
         CLUSTER_PROFILE,
         {"spec.tolerations[0].operator": "Exists"},
         "spec.tolerations[0].value",
+    ),
+    _case(
+        "profile-autoscaling-switched-on-without-a-block",
+        CLUSTER_PROFILE,
+        {"spec.autoscaling": {"enabled": True}},
+        "spec.autoscaling.enabled",
+    ),
+    _case(
+        "profile-autoscaling-language-without-target",
+        CLUSTER_PROFILE,
+        {"spec.autoscaling": {"enabled": True, "languages": {"java": {"maxReplicas": 4}}}},
+        "spec.autoscaling.languages.java",
     ),
 )

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, WithJsonSchema
 
 from delivery.api.common import (
+    Boolean,
     Count,
     FreeForm,
     Integer,
@@ -26,7 +27,7 @@ from delivery.api.common import (
 )
 from delivery.api.definition import AGE, COMPONENT_GROUP, Column, CustomResource, Version
 from delivery.api.rollout import BlueGreen, Canary, Rolling, StrategyName
-from delivery.api.rules import Rule, at_most_one, exactly_one, requires
+from delivery.api.rules import Rule, at_least_one, at_most_one, exactly_one, requires
 
 HUB_VERSION = "v1beta1"
 
@@ -237,6 +238,35 @@ class Override(Model):
     rules = (exactly_one("strategicMerge", "jsonPatch"),)
 
 
+Utilization = Annotated[Integer, Field(ge=1, le=1000)]
+"""Percent of the containers' requests, averaged over the pods (above 100 when they use more)."""
+
+
+class Autoscaling(Model):
+    """A HorizontalPodAutoscaler (autoscaling/v2) for the workload: it sets the replicas between
+    `minReplicas` and `maxReplicas` from its targets, and the controller leaves them to it."""
+
+    min_replicas: Annotated[Integer, Field(ge=1, le=2**31 - 1)] = 1
+    max_replicas: Annotated[Integer, Field(ge=1, le=2**31 - 1)]
+    cpu_utilization: Utilization | None = None
+    """Target average CPU use, in percent of the containers' CPU requests."""
+    memory_utilization: Utilization | None = None
+    """Target average memory use, in percent of the containers' memory requests."""
+    metrics: Annotated[list[FreeForm], Field(min_length=1, max_length=16)] | None = None
+    """More targets, as autoscaling/v2 MetricSpecs (`type: Pods`, `Object`, `External`, `Resource`,
+    `ContainerResource`), passed to the HorizontalPodAutoscaler as written."""
+
+    rules = (
+        Rule(
+            cel="self.minReplicas <= self.maxReplicas",
+            message="minReplicas must not exceed maxReplicas",
+            holds=lambda wire: wire["minReplicas"] <= wire["maxReplicas"],
+            field_path=".minReplicas",
+        ),
+        at_least_one("cpuUtilization", "memoryUtilization", "metrics"),
+    )
+
+
 class ComponentSpecBase(Model):
     """The spec both versions share."""
 
@@ -247,12 +277,14 @@ class ComponentSpecBase(Model):
     port: Port | None = None
     """The port the server listens on."""
     replicas: Count | None = None
-    """Unset: the workload template's default."""
+    """Unset: the workload template's default, or the HorizontalPodAutoscaler's count when autoscaled."""
     resources: FreeForm | None = None
     """Container resources (requests, limits); unset: the ClusterProfile's defaultResources."""
     env: Annotated[list[EnvVar], KeyedBy("name"), Field(max_length=128)] | None = None
     probes: Probes | None = None
     ingress: Ingress | None = None
+    autoscaling: Autoscaling | None = None
+    """Unset: the ClusterProfile's autoscaling when it is switched on and `replicas` is unset."""
 
     rules = (
         Rule(
@@ -262,6 +294,20 @@ class ComponentSpecBase(Model):
             field_path=".port",
         ),
         requires("ingress", "port"),
+        Rule(
+            cel="!has(self.replicas) || !has(self.autoscaling)",
+            message="replicas and autoscaling exclude each other: the HorizontalPodAutoscaler sets the"
+            " replicas between autoscaling.minReplicas and maxReplicas",
+            holds=lambda wire: "replicas" not in wire or "autoscaling" not in wire,
+            field_path=".autoscaling",
+        ),
+        Rule(
+            cel=f"self.workloadType != '{WorkloadType.DAEMON_SET}' || !has(self.autoscaling)",
+            message=f"autoscaling: a {WorkloadType.DAEMON_SET} runs one pod per node and has no replicas"
+            f" to scale; use a {WorkloadType.DEPLOYMENT} or {WorkloadType.STATEFUL_SET}",
+            holds=lambda wire: wire["workloadType"] != WorkloadType.DAEMON_SET or "autoscaling" not in wire,
+            field_path=".autoscaling",
+        ),
     )
 
 
@@ -270,6 +316,8 @@ class ComponentSpecV1Alpha1(ComponentSpecBase):
 
     v1alpha1 lacks `release` and `overrides`: both came with the Rollout engine, and a frozen old
     version must not grow, or clients written against it would half-understand new objects.
+    `autoscaling` is the one exception, in both versions: the five-line manifests written as
+    v1alpha1 are the services that need to scale, and a field both versions carry converts as is.
     Conversion keeps them in an annotation, so a v1alpha1 client's read-modify-write keeps them.
     It also keeps `svc.type: aliyun-slb` (luoji-slb in v1beta1) and `svc.slbSpec`.
     """
@@ -297,12 +345,29 @@ class LoadBalancerStatus(Model):
     address: Annotated[str, Field(max_length=253)]
 
 
+class AutoscalingStatus(Model):
+    """The HorizontalPodAutoscaler that sets the workload's replicas. Its replica counts are not
+    copied here: they change with the load, and copying them would write this status every time
+    the autoscaler moves (`kubectl get hpa` shows them)."""
+
+    horizontal_pod_autoscaler: ObjectName
+    min_replicas: Count
+    max_replicas: Count
+    scaling_active: Boolean | None = None
+    """The autoscaler's `ScalingActive` condition: whether it can compute a replica count from its
+    metrics; unset until it says."""
+    message: Annotated[str, Field(max_length=1024)] | None = None
+    """The reason and message of `ScalingActive` (why it cannot, when it cannot)."""
+
+
 class ComponentStatus(ObservedStatus):
     """When the Component was first rendered and last changed are its conditions' times."""
 
     objects: Annotated[list[RenderedObject], Field(max_length=64)] | None = None
     """Every object rendered from the Component."""
     load_balancer: LoadBalancerStatus | None = None
+    autoscaling: AutoscalingStatus | None = None
+    """Set while the Component is autoscaled."""
     rendered_revision: Annotated[str, Field(max_length=128)] | None = None
     """The revision of the cluster's rendering inputs (ClusterProfile and templates) the objects were
     last rendered from: a change of those re-renders the Components a few at a time, moving this."""

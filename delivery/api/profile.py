@@ -15,6 +15,7 @@ from pydantic import Field
 
 from delivery.api.common import (
     DNS_SUBDOMAIN_PATTERN,
+    Boolean,
     Count,
     FreeForm,
     Labels,
@@ -22,6 +23,7 @@ from delivery.api.common import (
     ObservedStatus,
     Resource,
 )
+from delivery.api.component import Autoscaling
 from delivery.api.definition import AGE, COMPONENT_GROUP, Column, CustomResource, Version
 from delivery.api.rules import Rule
 
@@ -71,6 +73,40 @@ class Toleration(Model):
     )
 
 
+class AutoscalingByLanguage(Model):
+    """A language's own autoscaling defaults (a JVM starts slowly and wants more headroom)."""
+
+    python: Autoscaling | None = None
+    go: Autoscaling | None = None
+    java: Autoscaling | None = None
+    nodejs: Autoscaling | None = None
+    php: Autoscaling | None = None
+
+
+class ProfileAutoscaling(Model):
+    """Autoscaling for the Components of this cluster that do not say how many replicas they want.
+
+    A Component's own `autoscaling` is used whole, and one that sets `replicas` keeps that many:
+    both win over these defaults. The rest, while `enabled`, get their language's block, else
+    `defaults`; a language with neither is not autoscaled. Blocks are taken whole, never merged
+    field by field, so every block is checked at apply (minReplicas <= maxReplicas, a target) and
+    no mix of two valid blocks can be an invalid one."""
+
+    enabled: Boolean = False
+    """The cluster-wide switch; turning it either way re-renders the Components a few at a time."""
+    defaults: Autoscaling | None = None
+    languages: AutoscalingByLanguage | None = None
+
+    rules = (
+        Rule(
+            cel="!self.enabled || has(self.defaults) || has(self.languages)",
+            message="enabled needs defaults or languages: the autoscaling it applies",
+            holds=lambda wire: not wire["enabled"] or "defaults" in wire or "languages" in wire,
+            field_path=".enabled",
+        ),
+    )
+
+
 class ClusterProfileSpec(Model):
     ingress_class: Annotated[str, Field(min_length=1, max_length=253)] | None = None
     """The class of rendered Ingresses; unset: the cluster's default class."""
@@ -86,6 +122,7 @@ class ClusterProfileSpec(Model):
     """Container resources (requests, limits) of Components that set none."""
     node_selector: Labels | None = None
     tolerations: Annotated[list[Toleration], Field(max_length=32)] | None = None
+    autoscaling: ProfileAutoscaling | None = None
 
 
 class ClusterProfile(Resource):

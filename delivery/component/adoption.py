@@ -98,11 +98,14 @@ def replacement(desired: Object, live: Object) -> Object:
         managedFields=[{}],  # the documented way to clear managedFields
     )
     body = {key: value for key, value in live.items() if key != "status"}
-    return {
-        **body,
-        **{key: value for key, value in desired.items() if key != "metadata"},
-        "metadata": metadata,
-    }
+    replaced = {**body, **{key: value for key, value in desired.items() if key != "metadata"}}
+    replaced["metadata"] = metadata
+    live_replicas = (live.get("spec") or {}).get("replicas")
+    if "spec" in desired and "replicas" not in desired["spec"] and live_replicas is not None:
+        # An autoscaled workload renders no replicas: the autoscaler's count stays (a PUT without
+        # the field would default it to 1).
+        replaced["spec"] = {**desired["spec"], "replicas": live_replicas}
+    return replaced
 
 
 def _adopted_at(obj: Object) -> int | None:

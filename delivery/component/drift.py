@@ -51,6 +51,19 @@ def needs_apply(desired: Object, live: Object | None) -> bool:
     return live is None or not holds(live, desired)
 
 
+def scaled(desired: Object, live: Object | None) -> tuple[int, int] | None:
+    """(rendered, live) replicas when the only rendered field `live` no longer holds is
+    `spec.replicas`: someone scaled the workload (`kubectl scale`, an autoscaler the Component
+    does not own). Putting that back changes no pod template, so it is told as one restore, not
+    as an update of the workload."""
+    wanted = (desired.get("spec") or {}).get("replicas")
+    found = ((live or {}).get("spec") or {}).get("replicas")
+    if live is None or not isinstance(wanted, int) or not isinstance(found, int) or wanted == found:
+        return None
+    rest = {**desired, "spec": {key: value for key, value in desired["spec"].items() if key != "replicas"}}
+    return (wanted, found) if holds(live, rest) else None
+
+
 def holds(live: Any, desired: Any, *, quantities: bool = False) -> bool:
     """Every field of `desired` has its value in `live`."""
     if isinstance(desired, dict):

@@ -169,7 +169,8 @@ def released(
         and status.get("observedGeneration", 0) >= live["metadata"].get("generation", 0)
     )
     observed = Observed(
-        replicas=workload["spec"].get("replicas", 1),
+        # An autoscaled StatefulSet renders no replicas: its steps count the pods the autoscaler set.
+        replicas=workload["spec"].get("replicas", ((live or {}).get("spec") or {}).get("replicas", 1)),
         revision=revision,
         exists=live is not None,
         memory=memory,

@@ -11,8 +11,12 @@ The templates, in the order they are rendered (each a flat file name, see `templ
 - `release-defaults.yaml.j2`: the strategy block of a `release` that names none;
 - `workload-<kind>.yaml.j2`: the workload (Deployment, StatefulSet, DaemonSet, or Rollout when a
   Deployment component has a `release`);
+- `autoscaling.yaml.j2`: the HorizontalPodAutoscaler of an autoscaled Component (its own
+  `autoscaling`, else the ClusterProfile's: `autoscaling_of`), which scales the workload;
 - `run-<runType>.yaml.j2`: what the run type adds (a server: its Services and its Ingress).
-Then `spec.overrides` are applied, and every object is labelled and owned by the Component.
+Then `spec.overrides` are applied, and every object is labelled and owned by the Component. The
+workload of an autoscaled Component carries no `replicas`, whatever a template or override says:
+the autoscaler sets them, and a controller that applied them would undo every scale it makes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from delivery.api.component import (
+    Autoscaling,
     ComponentSpecV1Beta1,
     Probe,
     Protocol,
@@ -37,7 +42,14 @@ from delivery.api.rollout import StrategyName
 from delivery.component.overrides import apply_overrides
 from delivery.component.templating import SUFFIX, RenderError, TemplateSet
 from delivery.kube.api import Kind, Object
-from delivery.kube.kinds import DAEMON_SET, DEPLOYMENT, ROLLOUT, SERVICE, STATEFUL_SET
+from delivery.kube.kinds import (
+    DAEMON_SET,
+    DEPLOYMENT,
+    HORIZONTAL_POD_AUTOSCALER,
+    ROLLOUT,
+    SERVICE,
+    STATEFUL_SET,
+)
 
 NAME_LABEL = f"{COMPONENT_GROUP}/name"
 """On every rendered object (and pod): which Component it belongs to. The watches select on it."""
@@ -54,6 +66,7 @@ RENDERABLE: dict[tuple[str, str], Kind] = {
         DAEMON_SET,
         SERVICE,
         ROLLOUT,
+        HORIZONTAL_POD_AUTOSCALER,
         *(Kind(version.value, "Ingress", "ingresses") for version in IngressApiVersion),
     )
 }
@@ -87,6 +100,8 @@ class Rendered:
     objects: tuple[Object, ...]
     workload_kind: str
     """The kind of the object that runs the pods (named like the Component)."""
+    autoscaling: Autoscaling | None = None
+    """What the HorizontalPodAutoscaler was rendered from, when the Component is autoscaled."""
 
     @property
     def workload(self) -> Object:
@@ -123,14 +138,19 @@ def render(component: Object, cluster: Cluster, templates: TemplateSet) -> Rende
     values["pod"] = templates.render_mapping(f"pod{SUFFIX}", values)
     values["release"] = _release(spec, templates, base)
     workload_kind = _workload_kind(spec)
+    autoscaling = autoscaling_of(spec, profile)
+    values["autoscaling"] = autoscaling.to_wire() if autoscaling else None
     values["services"] = _services(spec, profile, name, values["release"])
     values["ingress"] = _ingress(spec, cluster, name, namespace, values["services"][0])
     workloads = templates.render(f"workload-{workload_kind}{SUFFIX}", values)
     if len(workloads) != 1 or not isinstance(workloads[0], dict) or workloads[0].get("kind") != workload_kind:
         raise RenderError(f"template workload-{workload_kind}{SUFFIX} must render one {workload_kind}")
+    scalers = _autoscaler(workloads[0], values, templates) if autoscaling else []
     run = templates.render(f"run-{spec.run_type}{SUFFIX}", values)
-    objects = [_checked(obj, namespace) for obj in (*workloads, *run)]
+    objects = [_checked(obj, namespace) for obj in (*workloads, *scalers, *run)]
     objects = apply_overrides(objects, spec.overrides or ())
+    if autoscaling:
+        objects = [_without_replicas(obj) if obj["kind"] == workload_kind else obj for obj in objects]
     owned = tuple(_owned(obj, component) for obj in objects)
     identities = [(obj["kind"], obj["metadata"]["name"]) for obj in owned]
     duplicates = sorted({f"{kind} {name}" for kind, name in identities if identities.count((kind, name)) > 1})
@@ -138,7 +158,40 @@ def render(component: Object, cluster: Cluster, templates: TemplateSet) -> Rende
         raise RenderError(f"rendered twice: {', '.join(duplicates)}")
     if (workload_kind, name) not in identities:
         raise RenderError(f"the {workload_kind} must be named {name}, like the Component")
-    return Rendered(owned, workload_kind)
+    return Rendered(owned, workload_kind, autoscaling)
+
+
+def autoscaling_of(spec: ComponentSpecV1Beta1, profile: ClusterProfileSpec) -> Autoscaling | None:
+    """How the Component is autoscaled, if it is: its own block; else, unless it sets `replicas`
+    (or runs a DaemonSet), the ClusterProfile's block for its language or its defaults, while the
+    profile's switch is on. Blocks are taken whole (see `ProfileAutoscaling`)."""
+    if spec.autoscaling is not None:
+        return spec.autoscaling
+    cluster = profile.autoscaling
+    if cluster is None or not cluster.enabled or spec.replicas is not None:
+        return None
+    if spec.workload_type is WorkloadType.DAEMON_SET:
+        return None
+    by_language = getattr(cluster.languages, spec.develop_language.value) if cluster.languages else None
+    return by_language or cluster.defaults
+
+
+def _autoscaler(workload: Object, values: Mapping[str, Any], templates: TemplateSet) -> list[Any]:
+    """The HorizontalPodAutoscaler of the workload: one, aimed at that workload and nothing else."""
+    name = f"autoscaling{SUFFIX}"
+    target = {"apiVersion": workload.get("apiVersion"), "kind": workload["kind"], "name": values["name"]}
+    scalers = templates.render(name, {**values, "workload": target})
+    kind = HORIZONTAL_POD_AUTOSCALER.kind
+    if len(scalers) != 1 or not isinstance(scalers[0], dict) or scalers[0].get("kind") != kind:
+        raise RenderError(f"template {name} must render one {kind}")
+    if (scalers[0].get("spec") or {}).get("scaleTargetRef") != target:
+        raise RenderError(f"template {name}: spec.scaleTargetRef must be the workload, {target}")
+    return scalers
+
+
+def _without_replicas(workload: Object) -> Object:
+    spec = {key: value for key, value in (workload.get("spec") or {}).items() if key != "replicas"}
+    return {**workload, "spec": spec}
 
 
 def _workload_kind(spec: ComponentSpecV1Beta1) -> str:

@@ -12,6 +12,11 @@ Writes are server-side applies under the field manager `delivery-component`, dis
 Rollout controller's, so neither takes the other's fields (the Rollout controller narrows the
 selectors of the Services a Component renders; the Component never sets those keys).
 
+An autoscaled Component's workload is applied without `spec.replicas` (its HorizontalPodAutoscaler
+sets them; the field is handed over first, `delivery.component.autoscaling`); a fixed-size one
+scaled by someone else is put back with one `ReplicasRestored` Event, and Ready is kept through
+either kind of scale while the workload's status catches up (`status.held_ready`).
+
 A Component annotated `component.luojilab.com/unmanaged: "true"` is left alone entirely: no
 write to it or its objects, until the annotation goes.
 
@@ -23,6 +28,7 @@ balancer is one). A Component rendered from older inputs waits for the batch re-
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 from collections.abc import Mapping, Sequence
@@ -33,7 +39,7 @@ from pydantic import ValidationError
 from delivery import templating_budget
 from delivery.api.component import ComponentSpecV1Beta1
 from delivery.api.profile import ClusterProfileSpec
-from delivery.component import adoption, drift, partition
+from delivery.component import adoption, autoscaling, drift, partition
 from delivery.component.adoption import ObjectId, object_id
 from delivery.component.batch import Batch
 from delivery.component.inputs import DEFAULT_PROFILE, Inputs
@@ -41,7 +47,14 @@ from delivery.component.render import NAME_LABEL, RENDERABLE, Cluster, Rendered,
 from delivery.component.rerender import RECHECK as BATCH_RECHECK
 from delivery.component.rerender import Rerender
 from delivery.component.scope import unmanaged
-from delivery.component.status import READY, RECONCILED, rendered_objects, status_patch, workload_ready
+from delivery.component.status import (
+    READY,
+    RECONCILED,
+    held_ready,
+    rendered_objects,
+    status_patch,
+    workload_ready,
+)
 from delivery.component.steps import Steps
 from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
 from delivery.controllers.cache import Cache, ObjectKey, key_of
@@ -54,6 +67,7 @@ from delivery.kube.kinds import (
     CONFIG_MAP,
     DAEMON_SET,
     DEPLOYMENT,
+    HORIZONTAL_POD_AUTOSCALER,
     INGRESS,
     ROLLOUT,
     SERVICE,
@@ -64,7 +78,7 @@ from delivery.report import Condition, EventNote, now, record_event, sequence_of
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "delivery-component"
-OWNED = (DEPLOYMENT, STATEFUL_SET, DAEMON_SET, SERVICE, INGRESS)
+OWNED = (DEPLOYMENT, STATEFUL_SET, DAEMON_SET, SERVICE, INGRESS, HORIZONTAL_POD_AUTOSCALER)
 """The kinds a Component renders besides Rollouts, watched by the Component's name label."""
 INGRESS_GROUPS = ("networking.k8s.io", "extensions")
 
@@ -259,7 +273,7 @@ class ComponentController:
             return BATCH_RECHECK
         rendered, again = self._release(component, await self.render(component), live)
         try:
-            live = await self._apply(component, rendered, live)
+            live, template_written = await self._apply(component, rendered, live)
         except adoption.Conflict as error:
             raise NotApplied("Conflict", str(error)) from error
         except KubeError as error:
@@ -270,7 +284,9 @@ class ComponentController:
         outcome = await self.steps.run(component, rendered, live, self._observe)
         if outcome.released:
             return None
-        ready = workload_ready(live.get(object_id(rendered.workload)))
+        workload = live.get(object_id(rendered.workload))
+        ready = workload_ready(workload, _minimum(rendered))
+        ready = held_ready(ready, outcome.component, workload, revision, template_written=template_written)
         await self._ready_event(outcome.component, ready)
         names = ", ".join(f"{obj['kind']} {obj['metadata']['name']}" for obj in rendered.objects)
         conditions = [Condition(RECONCILED, True, "Applied", f"rendered {names}"), ready, *outcome.conditions]
@@ -278,6 +294,11 @@ class ComponentController:
             outcome.component,
             conditions,
             objects=rendered_objects(rendered.objects),
+            autoscaling=autoscaling.status(
+                rendered.autoscaling,
+                component["metadata"]["name"],
+                live.get((HORIZONTAL_POD_AUTOSCALER.kind, component["metadata"]["name"])),
+            ),
             **_rendered_from(component, revision),
             **outcome.status,
         )
@@ -300,12 +321,14 @@ class ComponentController:
         moment = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         released, again = partition.released(workload, live.get(object_id(workload)), steps, promoted, moment)
         objects = tuple(released if obj is workload else obj for obj in rendered.objects)
-        return Rendered(objects, rendered.workload_kind), again
+        return dataclasses.replace(rendered, objects=objects), again
 
     async def _apply(
         self, component: Object, rendered: Rendered, live: dict[ObjectId, Object]
-    ) -> dict[ObjectId, Object]:
-        """Apply what does not hold yet; the live objects afterwards."""
+    ) -> tuple[dict[ObjectId, Object], bool]:
+        """Apply what does not hold yet; the live objects afterwards, and whether the workload was
+        written for more than its replicas (a restore of `spec.replicas` alone is told as one
+        `ReplicasRestored` Event, and leaves Ready as it was: see `status.held_ready`)."""
         metadata = component["metadata"]
         for obj in rendered.objects:
             if object_id(obj) not in live:  # not ours yet, or our watch has not shown it: look
@@ -313,25 +336,34 @@ class ComponentController:
                 if found is not None:
                     live[object_id(obj)] = found
         wanted = adoption.desired(rendered.objects, live, metadata["uid"], metadata.get("generation", 1))
+        template_written = False
         for desired in wanted:
             current = live.get(object_id(desired.obj))
             if not drift.needs_apply(desired.obj, current):
                 continue
-            verb = "Adopted" if desired.adopting else ("Created" if current is None else "Updated")
-            await self._event(component, verb, desired.obj, current)
+            scaled = None if desired.adopting else drift.scaled(desired.obj, current)
+            if scaled is not None:
+                verb = "ReplicasRestored"
+                await self._restored_event(component, desired.obj, current, *scaled)
+            else:
+                verb = "Adopted" if desired.adopting else ("Created" if current is None else "Updated")
+                await self._event(component, verb, desired.obj, current)
+                template_written |= object_id(desired.obj) == object_id(rendered.workload)
             written = await self._write(desired, current)
             log.info(
                 "%s/%s: %s %s %s", metadata["namespace"], metadata["name"], verb.lower(), *object_id(written)
             )
             live[object_id(written)] = written
             self.owned.observe("MODIFIED", key_of(component), written)
-        return live
+        return live, template_written
 
     async def _write(self, desired: adoption.Desired, current: Object | None) -> Object:
         """Apply `desired`; replace the object whole first when what others set stands in the way:
         an adopted object rendered in full the first time, or an item someone added to a list under
         another key (a port renumbered by hand) that server-side apply keeps beside ours."""
         kind = _kind(desired.obj)
+        if current is not None and autoscaling.may_hand_over(desired.obj, current):
+            await self._hand_over(kind, current)
         if current is not None and desired.replacing:
             await self._replace(kind, desired.obj, current)
             return await self.kube.apply(kind, desired.obj)
@@ -348,6 +380,15 @@ class ComponentController:
         await self._replace(kind, desired.obj, current)
         return await self.kube.apply(kind, desired.obj)
 
+    async def _hand_over(self, kind: Kind, current: Object) -> None:
+        """Hand an autoscaled workload's replicas over before applying it without them (see
+        `delivery.component.autoscaling`): read whose they are, since the caches drop that."""
+        metadata = current["metadata"]
+        fresh = await self.kube.get(kind, metadata["namespace"], metadata["name"])
+        handover = autoscaling.handover(fresh, FIELD_MANAGER) if fresh is not None else None
+        if handover is not None:
+            await self.kube.managed_as(autoscaling.HANDOVER_MANAGER).apply(kind, handover)
+
     async def _replace(self, kind: Kind, desired: Object, current: Object) -> None:
         body = adoption.replacement(desired, current)
         metadata = body["metadata"]
@@ -358,7 +399,7 @@ class ComponentController:
         another kind (a Deployment by a Rollout) goes only once its successor is ready."""
         uid = component["metadata"]["uid"]
         wanted = {object_id(obj) for obj in rendered.objects}
-        successor_ready = workload_ready(live.get(object_id(rendered.workload))).status
+        successor_ready = workload_ready(live.get(object_id(rendered.workload)), _minimum(rendered)).status
         for key, obj in list(live.items()):
             if key in wanted or not adoption.owned_by(obj, uid):
                 continue
@@ -399,6 +440,18 @@ class ComponentController:
         note = EventNote("Ready" if ready.status else "NotReady", ready.message, warning=not ready.status)
         await record_event(self.kube, component, sequence, note)
 
+    async def _restored_event(
+        self, component: Object, obj: Object, current: Object | None, wanted: int, found: int
+    ) -> None:
+        """One Event per scale undone, named by the scaled version it undoes."""
+        version = current["metadata"].get("resourceVersion") if current else None
+        sequence = sequence_of(component["metadata"]["uid"], "ReplicasRestored", *object_id(obj), version)
+        message = (
+            f"Restored {obj['kind']} {obj['metadata']['name']} to {wanted} replicas (spec.replicas), "
+            f"scaled to {found} by someone else; set spec.autoscaling to let an autoscaler scale it"
+        )
+        await record_event(self.kube, component, sequence, EventNote("ReplicasRestored", message))
+
     async def _event(self, component: Object, verb: str, obj: Object, current: Object | None) -> None:
         version = current["metadata"].get("resourceVersion") if current else None
         annotations = obj["metadata"].get("annotations") or {}
@@ -428,6 +481,11 @@ def _rendered_from(component: Object, revision: str) -> dict[str, Any]:
     generation = component["metadata"].get("generation")
     moved = status.get("renderedRevision") != revision or status.get("observedGeneration") != generation
     return {"renderedRevision": revision, "renderedAt": now() if moved else status.get("renderedAt")}
+
+
+def _minimum(rendered: Rendered) -> int | None:
+    """The autoscaler's floor, when the Component is autoscaled (see `status.workload_ready`)."""
+    return rendered.autoscaling.min_replicas if rendered.autoscaling else None
 
 
 def _kind(obj: Object) -> Kind:

@@ -308,6 +308,25 @@ def component_statefulset(sandbox: Sandbox, namespace: str) -> None:
     wait_condition(sandbox, "ledger", namespace, "Ready", timeout=120)
 
 
+def component_autoscaling(sandbox: Sandbox, namespace: str) -> None:
+    """The HPA's count stands through a release: the controller renders no replicas."""
+    kubectl_apply(sandbox, "component-autoscaling.yaml", namespace)
+    wait_condition(sandbox, "web", namespace, "Ready", timeout=120)
+    hpa = get(sandbox, "hpa", "web", namespace)
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+    eventually(
+        lambda: get(sandbox, "deployment", "web", namespace)["spec"]["replicas"] == 2,
+        timeout=60,
+        what="the HPA at its minReplicas",
+    )
+    sandbox.kubectl_run("scale", "deployment", "web", "-n", namespace, "--replicas=3")  # as the HPA would
+    patch_image(sandbox, namespace, "web", "python-demo:2")
+    wait_condition(sandbox, "web", namespace, "Ready", timeout=120)
+    deployment = get(sandbox, "deployment", "web", namespace)
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "python-demo:2"
+    assert deployment["spec"]["replicas"] == 3
+
+
 def absent(sandbox: Sandbox, kind: str, name: str, namespace: str) -> bool:
     found = sandbox.kubectl_run("get", kind, name, "-n", namespace, "--ignore-not-found", "-o", "name")
     return not found.strip()
@@ -413,6 +432,7 @@ SCENARIOS: dict[str, Callable[[Sandbox, str], None]] = {
     "component-full.yaml": component_full,
     "component-statefulset.yaml": component_statefulset,
     "component-unmanaged.yaml": component_unmanaged,
+    "component-autoscaling.yaml": component_autoscaling,
     "clusterprofile.yaml": profile_plan,
 }
 

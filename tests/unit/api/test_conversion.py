@@ -156,6 +156,15 @@ optional_spec: dict[str, Any] = {
         {}, {"readiness": st.just({"path": "/healthz"}), "liveness": st.just({"command": ["true"]})}
     ),
     "ingress": _optional({"host": names.map(lambda name: f"{name}.example.com")}, {"class": names}),
+    "autoscaling": _optional(
+        {"maxReplicas": st.integers(5, 20)},
+        {
+            "minReplicas": st.integers(1, 5),
+            "cpuUtilization": st.integers(1, 200),
+            "memoryUtilization": st.integers(1, 200),
+            "metrics": st.just([{"type": "External", "external": {"metric": {"name": "queue"}}}]),
+        },
+    ).filter(lambda block: {"cpuUtilization", "memoryUtilization", "metrics"} & set(block)),
 }
 releases = st.one_of(
     st.fixed_dictionaries({"strategy": st.sampled_from(list(StrategyName)).map(str)}),
@@ -210,6 +219,11 @@ status = _optional(
 )
 
 
+def _scalable(spec: dict[str, Any]) -> bool:
+    """Autoscaling only where the rules allow it: not beside replicas, not on a DaemonSet."""
+    return "autoscaling" not in spec or ("replicas" not in spec and spec["workloadType"] != "DaemonSet")
+
+
 def components(api_version: str) -> st.SearchStrategy[dict[str, Any]]:
     alpha = api_version == V1ALPHA1
     spec_optional = {**optional_spec, "svc": services(ServiceTypeV1Alpha1 if alpha else ServiceType)}
@@ -220,7 +234,7 @@ def components(api_version: str) -> st.SearchStrategy[dict[str, Any]]:
             "apiVersion": st.just(api_version),
             "kind": st.just("Component"),
             "metadata": metadata,
-            "spec": _optional(common_spec, spec_optional),
+            "spec": _optional(common_spec, spec_optional).filter(_scalable),
         },
         {"status": status},
     )

@@ -118,6 +118,17 @@ def test_the_status_of_an_older_template_does_not_count_as_progress() -> None:
     assert memory == Memory(template_hash(rendered["spec"]["template"]), 0, NOW)
 
 
+def test_an_autoscaled_statefulset_counts_its_steps_in_the_pods_the_autoscaler_set() -> None:
+    rendered = statefulset("db:2")
+    del rendered["spec"]["replicas"]  # autoscaled: rendered without replicas
+    old = Memory(template_hash(statefulset("db:1")["spec"]["template"]), 4, NOW)
+    live = statefulset("db:1", old.annotations(), observedGeneration=2, readyReplicas=6)
+    live["spec"]["replicas"] = 6
+    result, _again = released(rendered, live, STEPS, None, NOW)
+    assert "replicas" not in result["spec"]
+    assert result["spec"]["updateStrategy"]["rollingUpdate"] == {"partition": 3}  # 6 - ceil(6 * 34%)
+
+
 def test_the_promotion_annotation_is_a_step_number() -> None:
     assert promoted_step({"component.luojilab.com/promote": "2"}) == 2
     assert promoted_step({"component.luojilab.com/promote": "yes"}) is None
