@@ -416,6 +416,8 @@ def refused_get(sandbox: Sandbox, namespace: str, workdir: Path) -> Path:
         ("", "services", "get list watch"),
         ("", "events", "create"),
         ("", "configmaps", "list watch create patch"),  # no get
+        ("batch", "jobs", "list watch"),  # the Jobs of job metrics, watched by every Rollout controller
+        ("autoscaling", "horizontalpodautoscalers", "list watch"),  # what a Component may render
     )
     account = {
         "apiVersion": "v1",
