@@ -244,10 +244,14 @@ class Canary(Model):
     """Unset: the weight is approximated by the ratio of replicas."""
     match: CanaryMatch | None = None
     analysis: BackgroundAnalysis | None = None
-    abort_scale_down_delay_seconds: Count = 30
-    """How long the canary keeps its pods after an abort took its traffic away."""
-    scale_down_delay_seconds: Count = 30
-    """How long the old stable keeps its pods after promotion moved its traffic away."""
+    abort_scale_down_delay_seconds: Count | None = None
+    """With trafficRouting, how long the canary keeps its pods after an abort took its traffic away
+    (unset: 30). Ignored without trafficRouting, as in Argo Rollouts: a basic canary's traffic
+    follows its pods, so there is no router to wait for."""
+    scale_down_delay_seconds: Count | None = None
+    """With trafficRouting, how long the old stable keeps its pods after promotion moved its traffic
+    away, for the router's backends to follow (unset: 30). Ignored without trafficRouting, as in
+    Argo Rollouts: a basic canary completes as soon as the old pods are gone."""
 
     rules = (
         requires("trafficRouting", "canaryService", "stableService"),

@@ -98,6 +98,19 @@ def _router(routing: TrafficRouting | None) -> Router | None:
     return GatewayAPIRouter(routing.gateway_api.http_route)
 
 
+ROUTED_SCALE_DOWN_DELAY = 30
+"""Argo Rollouts' default scale-down delay of a canary with a traffic router, in seconds."""
+
+
+def _routed_delay(seconds: int | None, routing: TrafficRouting | None) -> float:
+    """A canary's scale-down delay, as Argo Rollouts reads it: the time a router takes to stop
+    sending to pods it no longer selects, so only with a router (30 s unless set). A basic canary's
+    traffic follows its pods, so it waits for nothing and a value set there is ignored."""
+    if routing is None:
+        return 0.0
+    return float(ROUTED_SCALE_DOWN_DELAY if seconds is None else seconds)
+
+
 class InvalidSpec(ValueError):
     """The spec cannot be released as it stands: said in the status, retried when it changes."""
 
@@ -136,15 +149,15 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
     if strategy.canary is not None:
         canary = strategy.canary
         named = ((Role.STABLE, canary.stable_service), (Role.CANARY, canary.canary_service))
-        match = canary.match
+        match, routing = canary.match, canary.traffic_routing
         return Plan(
             StrategyName.CANARY,
             steps=tuple(_step(step) for step in canary.steps),
             services={role: name for role, name in named if name},
-            router=_router(canary.traffic_routing),
+            router=_router(routing),
             match=Match(match.header, match.header_value, match.cookie) if match else Match(),
-            scale_down_delay=float(canary.scale_down_delay_seconds),
-            abort_scale_down_delay=float(canary.abort_scale_down_delay_seconds),
+            scale_down_delay=_routed_delay(canary.scale_down_delay_seconds, routing),
+            abort_scale_down_delay=_routed_delay(canary.abort_scale_down_delay_seconds, routing),
             background=canary.analysis,
             **common,
         )

@@ -1,0 +1,95 @@
+"""Argo Rollouts' Rollouts, written as its documentation writes them with only `apiVersion` changed,
+released through the controller with the behaviour Argo documents."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from typing import Any
+
+import yaml
+
+from sandbox.cluster import Sandbox
+from tests.controller import Controller
+from tests.rollouts import apply, status, wait_for
+from tests.waiting import eventually
+
+API_VERSION = "delivery.luojilab.com/v1alpha1"  # instead of argoproj.io/v1alpha1
+
+# docs/features/canary.md's shape: a basic canary (no trafficRouting), an integer pause as well.
+BASIC_CANARY = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: basic
+spec:
+  replicas: 4
+  revisionHistoryLimit: 2
+  selector:
+    matchLabels:
+      app: basic
+  template:
+    metadata:
+      labels:
+        app: basic
+    spec:
+      containers:
+      - name: basic
+        image: argoproj/rollouts-demo:blue
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - pause: {duration: 2s}
+"""
+
+
+def manifest(text: str, namespace: str, image: str | None = None) -> dict[str, Any]:
+    """An Argo manifest with only its apiVersion changed (and the image, for a new revision)."""
+    body: dict[str, Any] = yaml.safe_load(text)
+    body["apiVersion"] = API_VERSION
+    body["metadata"]["namespace"] = namespace
+    if image is not None:
+        body["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    return body
+
+
+def kubectl_wait(sandbox: Sandbox, name: str, namespace: str, condition: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            str(sandbox.kubectl),
+            f"--kubeconfig={sandbox.kubeconfig}",
+            "wait",
+            f"--for=condition={condition}",
+            f"rollout/{name}",
+            "-n",
+            namespace,
+            "--timeout=120s",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_a_basic_canary_completes_within_5s_of_its_last_step(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    """Argo applies scaleDownDelaySeconds only with traffic routing: a basic canary's `kubectl wait
+    --for=condition=Completed` returns as soon as the old pods are gone, not 30 s later."""
+    apply(sandbox, manifest(BASIC_CANARY, namespace))
+    wait_for(sandbox, "basic", namespace, phase="Healthy", timeout=120)
+    apply(sandbox, manifest(BASIC_CANARY, namespace, image="argoproj/rollouts-demo:yellow"))
+    waiting = kubectl_wait(sandbox, "basic", namespace, "Completed")
+    wait_for(sandbox, "basic", namespace, phase="Paused", currentStepIndex=1, timeout=60)
+
+    def last_step_done() -> bool:
+        return (status(sandbox, "basic", namespace).get("currentStepIndex") or 0) >= 2
+
+    eventually(last_step_done, timeout=30, interval=0.05, what="the pause, the last step, ends")
+    last_step = time.monotonic()
+    assert waiting.wait(timeout=60) == 0, waiting.communicate()[0]
+    assert time.monotonic() - last_step < 5
+    done = status(sandbox, "basic", namespace)
+    assert done["stableRevision"] == done["canaryRevision"]
+    assert done["replicas"] == done["readyReplicas"] == 4  # the old pods are gone
