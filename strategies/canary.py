@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from strategies.handover import hand_over, resize, retire_others, select, selected, settled
 from strategies.replicas import shift
+from strategies.rolling import IntOrPercent, fenceposts
 from strategies.steps import SetCanaryScale, Step, canary_replicas_at, weight_at
 from strategies.types import Desired, ReplicaSetState, Role, find
 
@@ -31,8 +32,14 @@ class CanaryFacts:
     traffic_routed: bool = True
     aborted: bool = False
     scale_down_allowed: bool = False  # the scale-down delay has passed since traffic last moved
+    # A basic canary's (maxSurge, maxUnavailable), as in Argo Rollouts: its steps and its promotion
+    # move pods within them. None: each step's canary surges at once and no pod is taken out of
+    # service (the stable gives up pods only as canary ones become ready).
+    pace: tuple[IntOrPercent, IntOrPercent] | None = None
 
     def __post_init__(self) -> None:
+        if self.pace is not None:
+            fenceposts(*self.pace, self.replicas)
         if self.replicas < 0:
             raise ValueError(f"replicas {self.replicas} must not be negative")
         if not 0 <= self.index <= len(self.steps):
@@ -82,12 +89,10 @@ def _step(facts: CanaryFacts) -> _Phase:
     weight = weight_at(facts.steps, facts.index)
     count = canary_replicas_at(facts.steps, facts.index, facts.replicas)
     if not facts.traffic_routed:
-        # Pods are the weight: the canary surges first, and the stable gives up only pods whose
-        # share the canary's ready pods already carry.
-        targets = {facts.stable: facts.replicas - count, facts.canary: count}
-        moves = [(facts.rs(revision), target) for revision, target in targets.items()]
-        replicas = shift(moves, facts.replicas, max_surge=facts.replicas, max_unavailable=0)
-        return _Phase(targets, replicas, weight, facts.stable)
+        # Pods are the weight: the canary surges, and the stable gives up pods within the budgets.
+        return _paced(
+            facts, {facts.stable: facts.replicas - count, facts.canary: count}, weight, facts.stable
+        )
     # The stable stays at full size; a smaller canary waits until the weight it carries is lowered
     # and the stable, fully ready, is the revision its traffic goes back to.
     shrink = (
@@ -98,6 +103,15 @@ def _step(facts: CanaryFacts) -> _Phase:
     targets = {facts.stable: facts.replicas, facts.canary: count}
     replicas = {**targets, facts.canary: resize(facts.rs(facts.canary), count, may_shrink=shrink)}
     return _Phase(targets, replicas, weight, facts.stable)
+
+
+def _paced(facts: CanaryFacts, targets: dict[str, int], weight: int, stable_role: str) -> _Phase:
+    """A basic canary's pods moved toward `targets` (stable first) within its surge and
+    unavailability budgets: a total of at most replicas + surge, at least replicas - unavailable
+    available."""
+    surge, unavailable = fenceposts(*facts.pace, facts.replicas) if facts.pace else (facts.replicas, 0)
+    moves = [(facts.rs(revision), target) for revision, target in targets.items()]
+    return _Phase(targets, shift(moves, facts.replicas, surge, unavailable), weight, stable_role)
 
 
 def _hand_over(facts: CanaryFacts, to: str, away: str, holding: int) -> _Phase:
@@ -117,7 +131,13 @@ def _hand_over(facts: CanaryFacts, to: str, away: str, holding: int) -> _Phase:
 
 
 def _promote(facts: CanaryFacts) -> _Phase:
-    """The canary becomes stable; its traffic stays as it is until it can take all of it."""
+    """The canary becomes stable; its traffic stays as it is until it can take all of it. A paced
+    basic canary that no Service serves from the stable goes there within its budgets, as Argo's;
+    otherwise the canary goes to full size at once and the stable keeps its pods until then."""
+    if facts.pace is not None and not facts.traffic_routed and facts.stable not in facts.serving:
+        ready = facts.rs(facts.canary).ready >= facts.replicas
+        weight = 0 if ready else facts.applied_weight
+        return _paced(facts, {facts.stable: 0, facts.canary: facts.replicas}, weight, facts.canary)
     return _hand_over(facts, to=facts.canary, away=facts.stable, holding=facts.applied_weight)
 
 

@@ -132,6 +132,10 @@ FreeForm = Annotated[
 IntOrPercent = Annotated[Integer | str, WithJsonSchema({"x-kubernetes-int-or-string": True})]
 """A number of pods (`3`) or a percentage of the desired replicas (`"25%"`)."""
 
+SecondsOrDuration = Annotated[Integer | str, WithJsonSchema({"x-kubernetes-int-or-string": True})]
+"""Whole seconds (`30`, or `"30"`) or a duration (`"30s"`): Argo Rollouts' IntOrString durations
+(its format is the rule `delivery.api.rules.seconds_or_duration`)."""
+
 Labels = Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=64)]
 Metadata = FreeForm
 

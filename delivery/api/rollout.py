@@ -15,7 +15,6 @@ from pydantic import Field
 from delivery.api.common import (
     Boolean,
     Count,
-    Duration,
     FreeForm,
     Integer,
     IntOrPercent,
@@ -26,12 +25,21 @@ from delivery.api.common import (
     ObjectName,
     ObservedStatus,
     Resource,
+    SecondsOrDuration,
     ServiceName,
     Text,
     Weight,
 )
 from delivery.api.definition import AGE, DELIVERY_GROUP, Column, CustomResource, Version
-from delivery.api.rules import Rule, at_least_one, differ, exactly_one, int_or_percent, requires
+from delivery.api.rules import (
+    Rule,
+    at_least_one,
+    differ,
+    exactly_one,
+    int_or_percent,
+    requires,
+    seconds_or_duration,
+)
 
 ANALYSIS_HISTORY_LIMIT = 10
 """How many analysis results a Rollout's status keeps: enough to explain the last release."""
@@ -177,8 +185,11 @@ class Rolling(Model):
 
 
 class Pause(Model):
-    duration: Duration | None = None
-    """How long to wait; unset: wait until someone promotes the Rollout."""
+    duration: SecondsOrDuration | None = None
+    """How long to wait: seconds (`30`) or a duration (`30s`, `5m`); unset: wait until someone
+    promotes the Rollout."""
+
+    rules = (seconds_or_duration("duration"),)
 
 
 class SetCanaryScale(Model):
@@ -235,7 +246,8 @@ class CanaryMatch(Model):
 class Canary(Model):
     """Steps that move traffic and replicas to the new revision a share at a time."""
 
-    steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=64)]
+    steps: Annotated[list[CanaryStep], Field(max_length=64)] | None = None
+    """Unset or empty: as in Argo Rollouts, straight to the new revision (a rolling update)."""
     canary_service: ServiceName | None = None
     """The Service the controller points at the canary revision's pods."""
     stable_service: ServiceName | None = None
@@ -244,6 +256,13 @@ class Canary(Model):
     """Unset: the weight is approximated by the ratio of replicas."""
     match: CanaryMatch | None = None
     analysis: BackgroundAnalysis | None = None
+    max_surge: IntOrPercent | None = None
+    """A basic canary's pods above spec.replicas while its steps move pods, as in Argo Rollouts
+    (unset with maxUnavailable set: 25%). Both unset: each step's canary surges at once and no pod
+    is taken out of service (Argo's 25%/25% would let a quarter of the pods go unavailable)."""
+    max_unavailable: IntOrPercent | None = None
+    """A basic canary's pods below spec.replicas while its steps move pods (unset with maxSurge
+    set: 25%). Ignored with trafficRouting, as in Argo: the stable keeps its full size there."""
     abort_scale_down_delay_seconds: Count | None = None
     """With trafficRouting, how long the canary keeps its pods after an abort took its traffic away
     (unset: 30). Ignored without trafficRouting, as in Argo Rollouts: a basic canary's traffic
@@ -257,6 +276,21 @@ class Canary(Model):
         requires("trafficRouting", "canaryService", "stableService"),
         requires("match", "trafficRouting"),
         differ("stableService", "canaryService"),
+        int_or_percent("maxSurge"),
+        int_or_percent("maxUnavailable"),
+        Rule(
+            cel=(
+                "!(has(self.maxSurge) && has(self.maxUnavailable) && string(self.maxSurge) in ['0', '0%']"
+                " && string(self.maxUnavailable) in ['0', '0%'])"
+            ),
+            message="maxSurge and maxUnavailable must not both be zero: nothing could move",
+            holds=lambda wire: (
+                not (
+                    str(wire.get("maxSurge")) in {"0", "0%"}
+                    and str(wire.get("maxUnavailable")) in {"0", "0%"}
+                )
+            ),
+        ),
     )
 
 

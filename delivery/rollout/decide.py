@@ -135,6 +135,7 @@ def _desired(o: Observed, memory: Memory) -> Desired:
                 traffic_routed=plan.router is not None,
                 aborted=memory.aborted,
                 scale_down_allowed=allowed,
+                pace=plan.pace,
             )
         )
     if plan.kind is StrategyName.BLUE_GREEN:

@@ -25,7 +25,7 @@ from delivery.kube.api import Object
 from delivery.traffic.gatewayapi import GatewayAPIRouter
 from delivery.traffic.nginx import NginxRouter
 from delivery.traffic.route import Match, Router
-from strategies import Analysis, IntOrPercent, Pause, SetCanaryScale, SetWeight, Step
+from strategies import Analysis, IntOrPercent, Pause, SetCanaryScale, SetWeight, Step, fenceposts
 from strategies.types import Role
 
 
@@ -54,6 +54,7 @@ class Plan:
     abort_scale_down_delay: float = 30.0
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
+    pace: tuple[IntOrPercent, IntOrPercent] | None = None  # a basic canary's (maxSurge, maxUnavailable)
     preview_replicas: int | None = None
     auto_promotion: bool = True
     auto_promotion_seconds: float | None = None
@@ -81,7 +82,8 @@ def _step(step: CanaryStep) -> StepPlan:
     if step.set_weight is not None:
         return StepPlan(SetWeight(step.set_weight))
     if step.pause is not None:
-        return StepPlan(Pause(), seconds(step.pause.duration) if step.pause.duration else None)
+        duration = step.pause.duration
+        return StepPlan(Pause(), None if duration is None else seconds(duration))
     if step.analysis is not None:
         return StepPlan(Analysis(), analysis=step.analysis)
     scale = step.set_canary_scale
@@ -111,8 +113,30 @@ def _routed_delay(seconds: int | None, routing: TrafficRouting | None) -> float:
     return float(ROUTED_SCALE_DOWN_DELAY if seconds is None else seconds)
 
 
+ARGO_PACE = "25%"
+"""Argo Rollouts' canary maxSurge and maxUnavailable, each when only the other is set."""
+
+
 class InvalidSpec(ValueError):
     """The spec cannot be released as it stands: said in the status, retried when it changes."""
+
+
+def _pace(
+    max_surge: IntOrPercent | None, max_unavailable: IntOrPercent | None, replicas: int
+) -> tuple[IntOrPercent, IntOrPercent] | None:
+    """A canary's budgets as Argo reads them when either is set; neither: None, the surge-first
+    default that takes no pod out of service."""
+    if max_surge is None and max_unavailable is None:
+        return None
+    pace = (
+        ARGO_PACE if max_surge is None else max_surge,
+        ARGO_PACE if max_unavailable is None else max_unavailable,
+    )
+    try:
+        fenceposts(*pace, replicas)
+    except ValueError as error:
+        raise InvalidSpec(f"strategy.canary: {error}") from error
+    return pace
 
 
 def _target(spec: RolloutSpec, workload: Object | None) -> tuple[dict[str, Any], dict[str, str]]:
@@ -152,13 +176,14 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         match, routing = canary.match, canary.traffic_routing
         return Plan(
             StrategyName.CANARY,
-            steps=tuple(_step(step) for step in canary.steps),
+            steps=tuple(_step(step) for step in canary.steps or ()),
             services={role: name for role, name in named if name},
             router=_router(routing),
             match=Match(match.header, match.header_value, match.cookie) if match else Match(),
             scale_down_delay=_routed_delay(canary.scale_down_delay_seconds, routing),
             abort_scale_down_delay=_routed_delay(canary.abort_scale_down_delay_seconds, routing),
             background=canary.analysis,
+            pace=_pace(canary.max_surge, canary.max_unavailable, spec.replicas),
             **common,
         )
     if strategy.blue_green is not None:

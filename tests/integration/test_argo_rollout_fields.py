@@ -11,12 +11,12 @@ import yaml
 
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
-from tests.rollouts import apply, status, wait_for
+from tests.rollouts import apply, replicas_by_revision, status, wait_for
 from tests.waiting import eventually
 
 API_VERSION = "delivery.luojilab.com/v1alpha1"  # instead of argoproj.io/v1alpha1
 
-# docs/features/canary.md's shape: a basic canary (no trafficRouting), an integer pause as well.
+# docs/features/canary.md's shape: a basic canary (no trafficRouting), with an integer pause.
 BASIC_CANARY = """
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
@@ -40,7 +40,7 @@ spec:
     canary:
       steps:
       - setWeight: 50
-      - pause: {duration: 2s}
+      - pause: {duration: 2}  # seconds, as Argo's IntOrString
 """
 
 
@@ -93,3 +93,86 @@ def test_a_basic_canary_completes_within_5s_of_its_last_step(
     done = status(sandbox, "basic", namespace)
     assert done["stableRevision"] == done["canaryRevision"]
     assert done["replicas"] == done["readyReplicas"] == 4  # the old pods are gone
+
+
+# A canary with no steps (docs/features/specification.md: steps are optional).
+NO_STEPS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: no-steps
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: no-steps
+  template:
+    metadata:
+      labels:
+        app: no-steps
+    spec:
+      containers:
+      - name: no-steps
+        image: argoproj/rollouts-demo:blue
+  strategy:
+    canary: {}
+"""
+
+
+def test_a_canary_without_steps_goes_straight_to_the_new_revision(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    apply(sandbox, manifest(NO_STEPS, namespace))
+    first = wait_for(sandbox, "no-steps", namespace, phase="Healthy", timeout=120)
+    apply(sandbox, manifest(NO_STEPS, namespace, image="argoproj/rollouts-demo:yellow"))
+    waiting = kubectl_wait(sandbox, "no-steps", namespace, "Completed")
+    assert waiting.wait(timeout=90) == 0, waiting.communicate()[0]
+    done = status(sandbox, "no-steps", namespace)
+    assert done["stableRevision"] == done["canaryRevision"] != first["stableRevision"]
+    assert done["replicas"] == done["readyReplicas"] == 3
+
+
+# docs/features/canary.md's example budgets: one pod above spec.replicas, none unavailable.
+PACED = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: paced
+spec:
+  replicas: 4
+  selector:
+    matchLabels:
+      app: paced
+  template:
+    metadata:
+      labels:
+        app: paced
+    spec:
+      containers:
+      - name: paced
+        image: argoproj/rollouts-demo:blue
+  strategy:
+    canary:
+      maxSurge: "25%"
+      maxUnavailable: 0
+      steps:
+      - setWeight: 50
+      - pause: {duration: 1}
+"""
+
+
+def test_a_basic_canary_moves_pods_within_max_surge_and_max_unavailable(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    apply(sandbox, manifest(PACED, namespace))
+    wait_for(sandbox, "paced", namespace, phase="Healthy", timeout=120)
+    apply(sandbox, manifest(PACED, namespace, image="argoproj/rollouts-demo:yellow"))
+    waiting = kubectl_wait(sandbox, "paced", namespace, "Completed")
+    totals = []
+    while waiting.poll() is None:
+        totals.append(sum(replicas_by_revision(sandbox, "paced", namespace).values()))
+        assert status(sandbox, "paced", namespace).get("readyReplicas", 0) >= 4  # maxUnavailable 0
+    assert waiting.returncode == 0, waiting.communicate()[0]
+    assert min(totals) >= 4  # maxUnavailable 0: the stable gives up pods only as canary ones are ready
+    assert max(totals) <= 5  # maxSurge 25% of 4: one pod above spec.replicas, never more
+    assert status(sandbox, "paced", namespace)["readyReplicas"] == 4

@@ -10,7 +10,7 @@ import pytest
 from delivery.api.rollout import MachineState as State
 from delivery.machine import Reason
 from delivery.rollout.decide import Memory, Observed, decide
-from delivery.rollout.plan import plan_of
+from delivery.rollout.plan import InvalidSpec, plan_of
 from strategies import ReplicaSetState
 from strategies.types import Role
 
@@ -76,3 +76,68 @@ def test_a_basic_canary_completes_as_soon_as_the_old_pods_are_gone() -> None:
     done = decide(observe(ReplicaSetState("old", 0, 0), ReplicaSetState("new", 4, 4)))
     assert done.transition is not None
     assert done.transition.reason is Reason.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("duration", "expected"), [(30, 30.0), ("30", 30.0), ("30s", 30.0), ("1m30s", 90.0), (0, 0.0)]
+)
+def test_a_pause_duration_is_seconds_or_a_duration_as_argos_int_or_string(
+    duration: int | str, expected: float
+) -> None:
+    plan = plan_of(spec({"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": duration}}]}}))
+    assert plan.steps[1].pause_seconds == expected
+
+
+@pytest.mark.parametrize("duration", [-1, "30x", "", "s", True])
+def test_a_pause_duration_that_is_neither_is_refused(duration: object) -> None:
+    with pytest.raises(InvalidSpec, match="duration"):
+        plan_of(spec({"canary": {"steps": [{"pause": {"duration": duration}}]}}))
+
+
+@pytest.mark.parametrize("canary", [{}, {"steps": []}])
+def test_a_canary_without_steps_goes_straight_to_the_new_revision(canary: dict[str, Any]) -> None:
+    plan = plan_of(spec({"canary": canary}))
+    assert plan.steps == ()
+    healthy = Memory(state=State.HEALTHY, stable="old", revision="old", progressed=T0, ready=4)
+
+    def observe(memory: Memory, *replicasets: ReplicaSetState) -> Observed:
+        return Observed(plan, "new", memory, replicasets, 0, {}, {}, T0)
+
+    updated = decide(observe(healthy, ReplicaSetState("old", 4, 4)))
+    promoted = decide(observe(updated.memory, ReplicaSetState("old", 4, 4)))
+    assert promoted.transition is not None
+    assert promoted.transition.reason is Reason.PROMOTED
+    assert promoted.desired.replicas["new"] == 4
+    done = decide(observe(promoted.memory, ReplicaSetState("old", 0, 0), ReplicaSetState("new", 4, 4)))
+    assert done.transition is not None
+    assert done.transition.reason is Reason.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("budgets", "pace"),
+    [
+        ({}, None),  # our default: surge first, none unavailable
+        ({"maxSurge": 1}, (1, "25%")),  # Argo's 25% for the one unset
+        ({"maxUnavailable": "50%"}, ("25%", "50%")),
+        ({"maxSurge": "10%", "maxUnavailable": 0}, ("10%", 0)),
+    ],
+)
+def test_a_canarys_budgets_are_read_as_argo_reads_them(
+    budgets: dict[str, Any], pace: tuple[int | str, int | str] | None
+) -> None:
+    assert plan_of(spec({"canary": {"steps": [{"setWeight": 50}], **budgets}})).pace == pace
+
+
+@pytest.mark.parametrize(
+    "budgets", [{"maxSurge": 0, "maxUnavailable": "0%"}, {"maxUnavailable": "150%"}, {"maxSurge": "1"}]
+)
+def test_budgets_that_cannot_move_pods_are_refused(budgets: dict[str, Any]) -> None:
+    with pytest.raises(InvalidSpec, match="max"):
+        plan_of(spec({"canary": {"steps": [{"setWeight": 50}], **budgets}}))
+
+
+def test_a_paced_basic_canary_moves_one_pod_at_a_time() -> None:
+    plan = plan_of(spec({"canary": {"steps": [{"setWeight": 50}], "maxSurge": 1, "maxUnavailable": 0}}))
+    healthy = Memory(state=State.HEALTHY, stable="old", revision="old", progressed=T0, ready=4)
+    updated = decide(Observed(plan, "new", healthy, (ReplicaSetState("old", 4, 4),), 0, {}, {}, T0))
+    assert updated.desired.replicas == {"old": 4, "new": 1}
