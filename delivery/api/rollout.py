@@ -343,6 +343,11 @@ class RolloutSpec(Model):
     """Old ReplicaSets kept (scaled to zero) for a rollback."""
     progress_deadline_seconds: Annotated[Integer, Field(ge=1, le=2**31 - 1)] = 600
     """A step that makes no progress for this long marks the Rollout Degraded."""
+    progress_deadline_abort: Boolean = False
+    """Abort the release when the progress deadline passes, instead of only marking it Degraded."""
+    min_ready_seconds: Count | None = None
+    """How long a new pod must be ready before it counts as available (set on each ReplicaSet, as a
+    Deployment's): steps, promotion and the scale-down of old pods wait for available pods."""
     strategy: Strategy
 
     rules = (

@@ -191,7 +191,7 @@ class RolloutController:
         await self._act(
             rollout,
             plan,
-            act.Workload(plan.template, plan.match_labels, revision),
+            act.Workload(plan.template, plan.match_labels, revision, plan.min_ready_seconds),
             by_revision,
             decision,
             target=target,

@@ -29,6 +29,7 @@ class Workload:
     template: dict[str, Any]
     match_labels: dict[str, str]
     revision: str
+    min_ready_seconds: int | None = None  # the Rollout's minReadySeconds, for a new ReplicaSet
 
 
 async def scale(
@@ -49,6 +50,8 @@ async def scale(
         if current is None:
             if revision == workload.revision:
                 body = replica_set(rollout, workload.template, workload.match_labels, replicas)
+                if workload.min_ready_seconds is not None:
+                    body["spec"]["minReadySeconds"] = workload.min_ready_seconds
                 await kube.create(REPLICA_SET, rollout["metadata"]["namespace"], body)
             continue  # an old revision that is gone needs nothing
         metadata = current["metadata"]

@@ -45,6 +45,8 @@ class Plan:
     template: dict[str, Any]
     match_labels: dict[str, str]
     progress_deadline: float
+    progress_deadline_abort: bool = False
+    min_ready_seconds: int | None = None
     revision_history_limit: int = 10
     steps: tuple[StepPlan, ...] = ()
     services: dict[Role, str] = field(default_factory=dict)  # Service role -> Service name
@@ -167,6 +169,8 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         "template": template,
         "match_labels": match_labels,
         "progress_deadline": float(spec.progress_deadline_seconds),
+        "progress_deadline_abort": spec.progress_deadline_abort,
+        "min_ready_seconds": spec.min_ready_seconds,
         "revision_history_limit": spec.revision_history_limit,
     }
     strategy = spec.strategy

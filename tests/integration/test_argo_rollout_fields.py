@@ -3,6 +3,7 @@ released through the controller with the behaviour Argo documents."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from typing import Any
@@ -11,7 +12,7 @@ import yaml
 
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
-from tests.rollouts import apply, replicas_by_revision, status, wait_for
+from tests.rollouts import apply, events, replicas_by_revision, status, wait_for
 from tests.waiting import eventually
 
 API_VERSION = "delivery.luojilab.com/v1alpha1"  # instead of argoproj.io/v1alpha1
@@ -176,3 +177,54 @@ def test_a_basic_canary_moves_pods_within_max_surge_and_max_unavailable(
     assert min(totals) >= 4  # maxUnavailable 0: the stable gives up pods only as canary ones are ready
     assert max(totals) <= 5  # maxSurge 25% of 4: one pod above spec.replicas, never more
     assert status(sandbox, "paced", namespace)["readyReplicas"] == 4
+
+
+# docs/features/specification.md's spec-level fields: a new pod counts as available only once
+# ready for minReadySeconds; with progressDeadlineAbort a stuck release aborts.
+SPEC_FIELDS = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: spec-fields
+spec:
+  replicas: 2
+  minReadySeconds: 4
+  progressDeadlineSeconds: 8
+  progressDeadlineAbort: true
+  selector:
+    matchLabels:
+      app: spec-fields
+  template:
+    metadata:
+      labels:
+        app: spec-fields
+    spec:
+      containers:
+      - name: spec-fields
+        image: argoproj/rollouts-demo:blue
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+"""
+
+
+def test_min_ready_seconds_and_progress_deadline_abort(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    started = time.monotonic()
+    apply(sandbox, manifest(SPEC_FIELDS, namespace))
+    healthy = wait_for(sandbox, "spec-fields", namespace, phase="Healthy", timeout=120)
+    assert time.monotonic() - started >= 4  # the first pods counted only after 4 s ready
+    replicaset = f"spec-fields-{healthy['stableRevision']}"
+    spec = json.loads(sandbox.kubectl_run("get", "rs", replicaset, "-n", namespace, "-o", "json"))["spec"]
+    assert spec["minReadySeconds"] == 4
+
+    stuck = manifest(SPEC_FIELDS, namespace, image="argoproj/rollouts-demo:yellow")
+    stuck["spec"]["template"]["spec"]["nodeSelector"] = {"kubernetes.io/hostname": "nowhere"}  # never ready
+    apply(sandbox, stuck)
+    aborted = wait_for(sandbox, "spec-fields", namespace, phase="Aborted", timeout=60)
+    assert aborted["stableRevision"] == healthy["stableRevision"]
+    assert ("RolloutAborted", "no progress for 8s: progressDeadlineAbort") in events(
+        sandbox, "spec-fields", namespace
+    )

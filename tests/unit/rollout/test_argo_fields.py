@@ -141,3 +141,29 @@ def test_a_paced_basic_canary_moves_one_pod_at_a_time() -> None:
     healthy = Memory(state=State.HEALTHY, stable="old", revision="old", progressed=T0, ready=4)
     updated = decide(Observed(plan, "new", healthy, (ReplicaSetState("old", 4, 4),), 0, {}, {}, T0))
     assert updated.desired.replicas == {"old": 4, "new": 1}
+
+
+@pytest.mark.parametrize(
+    ("abort", "reason", "state"),
+    [(False, Reason.DEADLINE_EXCEEDED, State.DEGRADED), (True, Reason.ABORTED, State.ABORTING)],
+)
+def test_progress_deadline_abort_aborts_instead_of_only_degrading(
+    abort: bool, reason: Reason, state: State
+) -> None:
+    raw = {
+        **spec({"canary": {"steps": [{"setWeight": 50}]}}),
+        "progressDeadlineSeconds": 60,
+        "progressDeadlineAbort": abort,
+    }
+    stuck = Memory(state=State.PROGRESSING, stable="old", revision="new", progressed=T0, ready=4)
+    replicasets = (ReplicaSetState("old", 4, 4), ReplicaSetState("new", 2, 0))
+    late = T0 + datetime.timedelta(seconds=61)
+    decision = decide(Observed(plan_of(raw), "new", stuck, replicasets, 0, {}, {}, late))
+    assert decision.transition is not None
+    assert (decision.transition.reason, decision.memory.state) == (reason, state)
+    assert decision.memory.aborted is abort
+
+
+def test_min_ready_seconds_is_read_for_the_replicasets() -> None:
+    assert plan_of({**spec({"canary": {}}), "minReadySeconds": 30}).min_ready_seconds == 30
+    assert plan_of(spec({"canary": {}})).min_ready_seconds is None
