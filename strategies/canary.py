@@ -36,6 +36,7 @@ class CanaryFacts:
     # move pods within them. None: each step's canary surges at once and no pod is taken out of
     # service (the stable gives up pods only as canary ones become ready).
     pace: tuple[IntOrPercent, IntOrPercent] | None = None
+    min_pods: int = 0  # routed: a canary that has pods has at least this many (minPodsPerReplicaSet)
 
     def __post_init__(self) -> None:
         if self.pace is not None:
@@ -87,7 +88,9 @@ def _steady(facts: CanaryFacts) -> _Phase:
 
 def _step(facts: CanaryFacts) -> _Phase:
     weight = weight_at(facts.steps, facts.index)
-    count = canary_replicas_at(facts.steps, facts.index, facts.replicas)
+    count = canary_replicas_at(
+        facts.steps, facts.index, facts.replicas, facts.min_pods if facts.traffic_routed else 0
+    )
     if not facts.traffic_routed:
         # Pods are the weight: the canary surges, and the stable gives up pods within the budgets.
         return _paced(

@@ -263,6 +263,13 @@ class Canary(Model):
     max_unavailable: IntOrPercent | None = None
     """A basic canary's pods below spec.replicas while its steps move pods (unset with maxSurge
     set: 25%). Ignored with trafficRouting, as in Argo: the stable keeps its full size there."""
+    min_pods_per_replica_set: Count | None = None
+    """With trafficRouting, a canary that has pods has at least this many (at most spec.replicas), for
+    availability, unless a setCanaryScale step sets its replicas; ignored without, as in Argo."""
+    scale_down_delay_revision_limit: Count | None = None
+    """Old revisions that may keep their pods during the scale-down delay. At most one ever does
+    here (the previous stable; older ones go as soon as no Service selects them), so only 0 changes
+    anything: no old revision waits, the delay is skipped."""
     abort_scale_down_delay_seconds: Count | None = None
     """With trafficRouting, how long the canary keeps its pods after an abort took its traffic away
     (unset: 30). Ignored without trafficRouting, as in Argo Rollouts: a basic canary's traffic
@@ -309,6 +316,9 @@ class BlueGreen(Model):
     post_promotion_analysis: RolloutAnalysis | None = None
     scale_down_delay_seconds: Count = 30
     """How long the old revision keeps its pods after the switch, so a switch back is instant."""
+    scale_down_delay_revision_limit: Count | None = None
+    """Old revisions that may keep their pods during the scale-down delay: only 0 changes anything
+    (at most the previous one ever waits), and skips the delay."""
     preview_replica_count: Count | None = None
     """The new revision's size before promotion; unset: spec.replicas."""
 

@@ -136,6 +136,7 @@ def _desired(o: Observed, memory: Memory) -> Desired:
                 aborted=memory.aborted,
                 scale_down_allowed=allowed,
                 pace=plan.pace,
+                min_pods=plan.min_pods,
             )
         )
     if plan.kind is StrategyName.BLUE_GREEN:

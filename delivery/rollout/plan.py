@@ -57,6 +57,7 @@ class Plan:
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
     pace: tuple[IntOrPercent, IntOrPercent] | None = None  # a basic canary's (maxSurge, maxUnavailable)
+    min_pods: int = 0  # a routed canary's minPodsPerReplicaSet
     preview_replicas: int | None = None
     auto_promotion: bool = True
     auto_promotion_seconds: float | None = None
@@ -117,6 +118,12 @@ def _routed_delay(seconds: int | None, routing: TrafficRouting | None) -> float:
 
 ARGO_PACE = "25%"
 """Argo Rollouts' canary maxSurge and maxUnavailable, each when only the other is set."""
+
+
+def _limited(delay: float, revision_limit: int | None) -> float:
+    """The scale-down delay under scaleDownDelayRevisionLimit: at most the previous revision ever
+    waits it out here, so a limit of 0 (no old revision may wait) is the only one that changes it."""
+    return 0.0 if revision_limit == 0 else delay
 
 
 class InvalidSpec(ValueError):
@@ -184,10 +191,14 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             services={role: name for role, name in named if name},
             router=_router(routing),
             match=Match(match.header, match.header_value, match.cookie) if match else Match(),
-            scale_down_delay=_routed_delay(canary.scale_down_delay_seconds, routing),
+            scale_down_delay=_limited(
+                _routed_delay(canary.scale_down_delay_seconds, routing),
+                canary.scale_down_delay_revision_limit,
+            ),
             abort_scale_down_delay=_routed_delay(canary.abort_scale_down_delay_seconds, routing),
             background=canary.analysis,
             pace=_pace(canary.max_surge, canary.max_unavailable, spec.replicas),
+            min_pods=canary.min_pods_per_replica_set or 0,
             **common,
         )
     if strategy.blue_green is not None:
@@ -199,7 +210,9 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         return Plan(
             StrategyName.BLUE_GREEN,
             services=services,
-            scale_down_delay=float(blue_green.scale_down_delay_seconds),
+            scale_down_delay=_limited(
+                float(blue_green.scale_down_delay_seconds), blue_green.scale_down_delay_revision_limit
+            ),
             abort_scale_down_delay=float(blue_green.scale_down_delay_seconds),
             preview_replicas=blue_green.preview_replica_count,
             auto_promotion=blue_green.auto_promotion_enabled,

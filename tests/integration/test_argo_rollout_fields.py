@@ -12,7 +12,8 @@ import yaml
 
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
-from tests.rollouts import apply, events, replicas_by_revision, status, wait_for
+from tests.integration.test_rollout_traffic import ingress
+from tests.rollouts import PROMOTE, apply, events, replicas_by_revision, service, status, wait_for
 from tests.waiting import eventually
 
 API_VERSION = "delivery.luojilab.com/v1alpha1"  # instead of argoproj.io/v1alpha1
@@ -228,3 +229,58 @@ def test_min_ready_seconds_and_progress_deadline_abort(
     assert ("RolloutAborted", "no progress for 8s: progressDeadlineAbort") in events(
         sandbox, "spec-fields", namespace
     )
+
+
+# docs/features/traffic-management/nginx.md's shape, with minPodsPerReplicaSet and
+# scaleDownDelayRevisionLimit from docs/features/specification.md.
+NGINX_CANARY = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: web
+spec:
+  replicas: 4
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: web
+        image: argoproj/rollouts-demo:blue
+  strategy:
+    canary:
+      canaryService: web-canary
+      stableService: web
+      minPodsPerReplicaSet: 2
+      scaleDownDelayRevisionLimit: 0
+      trafficRouting:
+        nginx:
+          stableIngress: web
+      steps:
+      - setWeight: 10
+      - pause: {}
+"""
+
+
+def test_a_routed_canary_keeps_min_pods_and_a_zero_revision_limit_skips_the_delay(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    apply(
+        sandbox, service("web", namespace, "web"), service("web-canary", namespace, "web"), ingress(namespace)
+    )
+    apply(sandbox, manifest(NGINX_CANARY, namespace))
+    first = wait_for(sandbox, "web", namespace, phase="Healthy", timeout=120)["stableRevision"]
+    apply(sandbox, manifest(NGINX_CANARY, namespace, image="argoproj/rollouts-demo:yellow"))
+    paused = wait_for(sandbox, "web", namespace, phase="Paused", currentStepIndex=1, timeout=90)
+    # 10% of 4 is one pod; minPodsPerReplicaSet makes it two
+    assert replicas_by_revision(sandbox, "web", namespace) == {first: 4, paused["canaryRevision"]: 2}
+    sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{PROMOTE}=true")
+    promoted = time.monotonic()
+    waiting = kubectl_wait(sandbox, "web", namespace, "Completed")
+    assert waiting.wait(timeout=60) == 0, waiting.communicate()[0]
+    assert time.monotonic() - promoted < 20  # not the 30 s delay: no old revision may wait for it
+    assert replicas_by_revision(sandbox, "web", namespace) == {first: 0, paused["canaryRevision"]: 4}

@@ -167,3 +167,38 @@ def test_progress_deadline_abort_aborts_instead_of_only_degrading(
 def test_min_ready_seconds_is_read_for_the_replicasets() -> None:
     assert plan_of({**spec({"canary": {}}), "minReadySeconds": 30}).min_ready_seconds == 30
     assert plan_of(spec({"canary": {}})).min_ready_seconds is None
+
+
+@pytest.mark.parametrize(("min_pods", "canary"), [(None, 1), (3, 3), (20, 10)])
+def test_min_pods_per_replica_set_sizes_a_routed_canary(min_pods: int | None, canary: int) -> None:
+    strategy: dict[str, Any] = {**ROUTED, "steps": [{"setWeight": 10}, {"pause": {}}]}
+    if min_pods is not None:
+        strategy["minPodsPerReplicaSet"] = min_pods
+    plan = plan_of(spec({"canary": strategy}, replicas=10))
+    memory = Memory(state=State.PROGRESSING, stable="old", revision="new", progressed=T0, ready=10)
+    observed = Observed(plan, "new", memory, (ReplicaSetState("old", 10, 10),), 0, {}, {}, T0)
+    assert decide(observed).desired.replicas == {"old": 10, "new": canary}
+
+
+def test_min_pods_per_replica_set_leaves_an_empty_canary_empty() -> None:
+    plan = plan_of(
+        spec({"canary": {**ROUTED, "steps": [{"setWeight": 0}, {"pause": {}}], "minPodsPerReplicaSet": 2}})
+    )
+    memory = Memory(state=State.PROGRESSING, stable="old", revision="new", progressed=T0, ready=4)
+    observed = Observed(plan, "new", memory, (ReplicaSetState("old", 4, 4),), 0, {}, {}, T0)
+    assert decide(observed).desired.replicas == {"old": 4, "new": 0}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "delay"),
+    [
+        ({"canary": {**ROUTED, "scaleDownDelayRevisionLimit": 0}}, 0.0),
+        ({"canary": {**ROUTED, "scaleDownDelayRevisionLimit": 2}}, 30.0),
+        ({"blueGreen": {"activeService": "web", "scaleDownDelayRevisionLimit": 0}}, 0.0),
+        ({"blueGreen": {"activeService": "web", "scaleDownDelayRevisionLimit": 1}}, 30.0),
+    ],
+)
+def test_a_scale_down_delay_revision_limit_of_zero_skips_the_delay(
+    strategy: dict[str, Any], delay: float
+) -> None:
+    assert plan_of(spec(strategy)).scale_down_delay == delay
