@@ -119,12 +119,23 @@ class LabelSelector(Model):
     rules = (at_least_one("matchLabels", "matchExpressions"),)
 
 
+class ScaleDown(enum.StrEnum):
+    """What happens to the Deployment a workloadRef names, as Argo Rollouts' `workloadRef.scaleDown`."""
+
+    NEVER = "never"  # left as it is
+    ON_SUCCESS = "onsuccess"  # to zero once the Rollout is Healthy
+    PROGRESSIVELY = "progressively"  # down as the Rollout's pods become ready, to zero once Healthy
+
+
 class WorkloadRef(Model):
-    """An existing workload whose pod template the Rollout takes over (its replicas go to zero)."""
+    """An existing workload whose pod template the Rollout takes over."""
 
     api_version: Literal["apps/v1"] = "apps/v1"
     kind: WorkloadKind = WorkloadKind.DEPLOYMENT
     name: ObjectName
+    scale_down: ScaleDown | None = None
+    """What happens to the Deployment; unset: onsuccess (Argo's unset is never: here a Deployment
+    handed over stops running beside the Rollout unless `never` says to keep it)."""
 
 
 class ComponentRef(Model):

@@ -18,6 +18,7 @@ from delivery.api.rollout import (
     CanaryStep,
     RolloutAnalysis,
     RolloutSpec,
+    ScaleDown,
     StrategyName,
     TrafficRouting,
 )
@@ -47,6 +48,7 @@ class Plan:
     progress_deadline: float
     progress_deadline_abort: bool = False
     min_ready_seconds: int | None = None
+    scale_down: ScaleDown = ScaleDown.ON_SUCCESS  # of the Deployment a workloadRef names
     revision_history_limit: int = 10
     steps: tuple[StepPlan, ...] = ()
     services: dict[Role, str] = field(default_factory=dict)  # Service role -> Service name
@@ -178,6 +180,7 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         "progress_deadline": float(spec.progress_deadline_seconds),
         "progress_deadline_abort": spec.progress_deadline_abort,
         "min_ready_seconds": spec.min_ready_seconds,
+        "scale_down": (spec.workload_ref and spec.workload_ref.scale_down) or ScaleDown.ON_SUCCESS,
         "revision_history_limit": spec.revision_history_limit,
     }
     strategy = spec.strategy

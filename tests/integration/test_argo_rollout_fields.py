@@ -8,12 +8,14 @@ import subprocess
 import time
 from typing import Any
 
+import pytest
 import yaml
 
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
+from tests.integration.test_rollout_targets import deployment
 from tests.integration.test_rollout_traffic import ingress
-from tests.rollouts import PROMOTE, apply, events, replicas_by_revision, service, status, wait_for
+from tests.rollouts import PROMOTE, apply, events, get, replicas_by_revision, service, status, wait_for
 from tests.waiting import eventually
 
 API_VERSION = "delivery.luojilab.com/v1alpha1"  # instead of argoproj.io/v1alpha1
@@ -284,3 +286,50 @@ def test_a_routed_canary_keeps_min_pods_and_a_zero_revision_limit_skips_the_dela
     assert waiting.wait(timeout=60) == 0, waiting.communicate()[0]
     assert time.monotonic() - promoted < 20  # not the 30 s delay: no old revision may wait for it
     assert replicas_by_revision(sandbox, "web", namespace) == {first: 0, paused["canaryRevision"]: 4}
+
+
+# docs/migrating.md's shape: a Rollout that takes a Deployment's pod template over by workloadRef.
+REFERENCING = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: legacy
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app: legacy
+  workloadRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: legacy
+    scaleDown: never
+  strategy:
+    canary:
+      steps:
+      - setWeight: 20
+      - pause: {duration: 10s}
+"""
+
+
+@pytest.mark.parametrize(("scale_down", "left"), [("never", 3), ("progressively", 0)])
+def test_workload_ref_scale_down(
+    sandbox: Sandbox, namespace: str, controller: Controller, scale_down: str, left: int
+) -> None:
+    apply(sandbox, deployment(namespace))
+    eventually(
+        lambda: get(sandbox, "deployment", "legacy", namespace).get("status", {}).get("readyReplicas") == 3,
+        timeout=60,
+        what="the Deployment ready",
+    )
+    referencing = manifest(REFERENCING, namespace)
+    referencing["spec"]["workloadRef"]["scaleDown"] = scale_down
+    apply(sandbox, referencing)
+    wait_for(sandbox, "legacy", namespace, phase="Healthy", timeout=90)
+    eventually(
+        lambda: get(sandbox, "deployment", "legacy", namespace)["spec"]["replicas"] == left,
+        timeout=30,
+        what=f"the Deployment at {left}",
+    )
+    time.sleep(2)  # `never` is not merely late
+    assert get(sandbox, "deployment", "legacy", namespace)["spec"]["replicas"] == left

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from delivery.api.rollout import MachineState as State
+from delivery.api.rollout import ScaleDown
 from delivery.machine import Reason
 from delivery.rollout.decide import Memory, Observed, decide
 from delivery.rollout.plan import InvalidSpec, plan_of
+from delivery.rollout.workload import referenced_replicas
 from strategies import ReplicaSetState
 from strategies.types import Role
 
@@ -202,3 +204,37 @@ def test_a_scale_down_delay_revision_limit_of_zero_skips_the_delay(
     strategy: dict[str, Any], delay: float
 ) -> None:
     assert plan_of(spec(strategy)).scale_down_delay == delay
+
+
+@pytest.mark.parametrize(
+    ("mode", "healthy", "ready", "replicas"),
+    [
+        (ScaleDown.NEVER, True, 4, 4),  # left as it is
+        (ScaleDown.ON_SUCCESS, False, 3, 4),  # only once Healthy
+        (ScaleDown.ON_SUCCESS, True, 4, 0),
+        (ScaleDown.PROGRESSIVELY, False, 0, 4),
+        (ScaleDown.PROGRESSIVELY, False, 3, 1),  # one Deployment pod less per ready Rollout pod
+        (ScaleDown.PROGRESSIVELY, True, 4, 0),
+    ],
+)
+def test_a_referenced_deployment_scales_down_as_its_scale_down_says(
+    mode: ScaleDown, healthy: bool, ready: int, replicas: int
+) -> None:
+    assert referenced_replicas(mode, healthy=healthy, current=4, replicas=4, ready=ready) == replicas
+
+
+def test_progressively_never_scales_the_deployment_back_up() -> None:
+    assert referenced_replicas(ScaleDown.PROGRESSIVELY, healthy=False, current=1, replicas=4, ready=0) == 1
+
+
+@pytest.mark.parametrize(
+    ("written", "mode"),
+    [(None, ScaleDown.ON_SUCCESS), ("never", ScaleDown.NEVER), ("progressively", ScaleDown.PROGRESSIVELY)],
+)
+def test_workload_ref_scale_down_is_read_into_the_plan(written: str | None, mode: ScaleDown) -> None:
+    reference: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+    if written is not None:
+        reference["scaleDown"] = written
+    raw = {"replicas": 4, "workloadRef": reference, "strategy": {"canary": {}}}
+    deployment = {"spec": {"template": TEMPLATE, "selector": {"matchLabels": {"app": "web"}}}}
+    assert plan_of(raw, deployment).scale_down is mode
