@@ -226,6 +226,30 @@ class CanaryStep(Model):
     rules = (exactly_one("setWeight", "pause", "analysis", "setCanaryScale"),)
 
 
+class PreferredAntiAffinity(Model):
+    weight: Annotated[Integer, Field(ge=1, le=100)]
+    """The scheduler's weight of keeping the new pods off the stable pods' nodes."""
+
+
+class RequiredAntiAffinity(Model):
+    """The new pods are never scheduled onto a node that runs a stable pod."""
+
+
+class AntiAffinity(Model):
+    """Pod anti-affinity between the new revision and the stable one (injected into the new
+    ReplicaSet's pod template, by node), as Argo Rollouts injects it."""
+
+    preferred_during_scheduling_ignored_during_execution: PreferredAntiAffinity | None = None
+    required_during_scheduling_ignored_during_execution: RequiredAntiAffinity | None = None
+
+    rules = (
+        exactly_one(
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        ),
+    )
+
+
 class NginxRouting(Model):
     stable_ingress: ObjectName
     """The Ingress that serves the stable Service; a canary Ingress beside it carries the weight."""
@@ -267,6 +291,7 @@ class Canary(Model):
     """Unset: the weight is approximated by the ratio of replicas."""
     match: CanaryMatch | None = None
     analysis: BackgroundAnalysis | None = None
+    anti_affinity: AntiAffinity | None = None
     max_surge: IntOrPercent | None = None
     """A basic canary's pods above spec.replicas while its steps move pods, as in Argo Rollouts
     (unset with maxUnavailable set: 25%). Both unset: each step's canary surges at once and no pod
@@ -332,6 +357,7 @@ class BlueGreen(Model):
     (at most the previous one ever waits), and skips the delay."""
     preview_replica_count: Count | None = None
     """The new revision's size before promotion; unset: spec.replicas."""
+    anti_affinity: AntiAffinity | None = None
 
     rules = (
         differ("previewService", "activeService"),

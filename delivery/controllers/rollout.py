@@ -193,7 +193,14 @@ class RolloutController:
         await self._act(
             rollout,
             plan,
-            act.Workload(plan.template, plan.match_labels, revision, plan.min_ready_seconds),
+            act.Workload(
+                plan.template,
+                plan.match_labels,
+                revision,
+                plan.min_ready_seconds,
+                plan.anti_affinity,
+                decision.memory.stable,
+            ),
             by_revision,
             decision,
             target=target,

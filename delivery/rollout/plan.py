@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from delivery.api.durations import seconds
 from delivery.api.rollout import (
     AnalysisKind,
+    AntiAffinity,
     BackgroundAnalysis,
     CanaryStep,
     RolloutAnalysis,
@@ -49,6 +50,7 @@ class Plan:
     progress_deadline_abort: bool = False
     min_ready_seconds: int | None = None
     scale_down: ScaleDown = ScaleDown.ON_SUCCESS  # of the Deployment a workloadRef names
+    anti_affinity: AntiAffinity | None = None  # canary or blue-green: away from the stable's pods
     revision_history_limit: int = 10
     steps: tuple[StepPlan, ...] = ()
     services: dict[Role, str] = field(default_factory=dict)  # Service role -> Service name
@@ -200,6 +202,7 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             ),
             abort_scale_down_delay=_routed_delay(canary.abort_scale_down_delay_seconds, routing),
             background=canary.analysis,
+            anti_affinity=canary.anti_affinity,
             pace=_pace(canary.max_surge, canary.max_unavailable, spec.replicas),
             min_pods=canary.min_pods_per_replica_set or 0,
             **common,
@@ -218,6 +221,7 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             ),
             abort_scale_down_delay=float(blue_green.scale_down_delay_seconds),
             preview_replicas=blue_green.preview_replica_count,
+            anti_affinity=blue_green.anti_affinity,
             auto_promotion=blue_green.auto_promotion_enabled,
             auto_promotion_seconds=float(auto_seconds) if auto_seconds is not None else None,
             pre_promotion=blue_green.pre_promotion_analysis,

@@ -20,7 +20,8 @@ from tests.waiting import eventually
 
 API_VERSION = "delivery.luojilab.com/v1alpha1"  # instead of argoproj.io/v1alpha1
 
-# docs/features/canary.md's shape: a basic canary (no trafficRouting), with an integer pause.
+# docs/features/canary.md's shape: a basic canary (no trafficRouting), with an integer pause and
+# docs/features/anti-affinity/anti-affinity.md's antiAffinity.
 BASIC_CANARY = """
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
@@ -42,6 +43,9 @@ spec:
         image: argoproj/rollouts-demo:blue
   strategy:
     canary:
+      antiAffinity:
+        preferredDuringSchedulingIgnoredDuringExecution:
+          weight: 80
       steps:
       - setWeight: 50
       - pause: {duration: 2}  # seconds, as Argo's IntOrString
@@ -82,7 +86,7 @@ def test_a_basic_canary_completes_within_5s_of_its_last_step(
     """Argo applies scaleDownDelaySeconds only with traffic routing: a basic canary's `kubectl wait
     --for=condition=Completed` returns as soon as the old pods are gone, not 30 s later."""
     apply(sandbox, manifest(BASIC_CANARY, namespace))
-    wait_for(sandbox, "basic", namespace, phase="Healthy", timeout=120)
+    first = wait_for(sandbox, "basic", namespace, phase="Healthy", timeout=120)["stableRevision"]
     apply(sandbox, manifest(BASIC_CANARY, namespace, image="argoproj/rollouts-demo:yellow"))
     waiting = kubectl_wait(sandbox, "basic", namespace, "Completed")
     wait_for(sandbox, "basic", namespace, phase="Paused", currentStepIndex=1, timeout=60)
@@ -97,6 +101,17 @@ def test_a_basic_canary_completes_within_5s_of_its_last_step(
     done = status(sandbox, "basic", namespace)
     assert done["stableRevision"] == done["canaryRevision"]
     assert done["replicas"] == done["readyReplicas"] == 4  # the old pods are gone
+
+    def anti_affinity(revision: str) -> Any:
+        replicaset = get(sandbox, "rs", f"basic-{revision}", namespace)
+        return replicaset["spec"]["template"]["spec"].get("affinity")
+
+    assert anti_affinity(first) is None  # the first revision had no stable to keep away from
+    (preferred,) = anti_affinity(done["stableRevision"])["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert preferred["weight"] == 80
+    assert preferred["podAffinityTerm"]["labelSelector"]["matchExpressions"][0]["values"] == [first]
 
 
 # A canary with no steps (docs/features/specification.md: steps are optional).

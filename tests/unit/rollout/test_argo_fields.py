@@ -10,14 +10,16 @@ import pytest
 from delivery.api.rollout import MachineState as State
 from delivery.api.rollout import ScaleDown
 from delivery.machine import Reason
+from delivery.rollout.affinity import with_anti_affinity
 from delivery.rollout.decide import Memory, Observed, decide
 from delivery.rollout.plan import InvalidSpec, plan_of
+from delivery.rollout.revision import HASH_LABEL
 from delivery.rollout.workload import referenced_replicas
 from strategies import ReplicaSetState
 from strategies.types import Role
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-TEMPLATE = {
+TEMPLATE: dict[str, Any] = {
     "metadata": {"labels": {"app": "web"}},
     "spec": {"containers": [{"name": "app", "image": "web:2"}]},
 }
@@ -238,3 +240,55 @@ def test_workload_ref_scale_down_is_read_into_the_plan(written: str | None, mode
     raw = {"replicas": 4, "workloadRef": reference, "strategy": {"canary": {}}}
     deployment = {"spec": {"template": TEMPLATE, "selector": {"matchLabels": {"app": "web"}}}}
     assert plan_of(raw, deployment).scale_down is mode
+
+
+def test_anti_affinity_keeps_the_new_pods_off_the_stable_pods_nodes() -> None:
+    required: dict[str, Any] = {"requiredDuringSchedulingIgnoredDuringExecution": {}}
+    plan = plan_of(spec({"canary": {"steps": [{"setWeight": 50}], "antiAffinity": required}}))
+    injected = with_anti_affinity(TEMPLATE, plan.anti_affinity, stable="old", revision="new", namespace="ns")
+    term = {
+        "labelSelector": {"matchExpressions": [{"key": HASH_LABEL, "operator": "In", "values": ["old"]}]},
+        "namespaces": ["ns"],
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    assert injected["spec"]["affinity"] == {
+        "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    }
+    assert (
+        "affinity" not in TEMPLATE["spec"]
+    )  # the Rollout's template, which names the revision, is untouched
+
+
+def test_a_preferred_anti_affinity_is_added_to_the_templates_own() -> None:
+    own = {"weight": 1, "podAffinityTerm": {"topologyKey": "zone"}}
+    template = {
+        **TEMPLATE,
+        "spec": {
+            **TEMPLATE["spec"],
+            "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [own]}},
+        },
+    }
+    preferred = {"preferredDuringSchedulingIgnoredDuringExecution": {"weight": 80}}
+    plan = plan_of(spec({"blueGreen": {"activeService": "web", "antiAffinity": preferred}}))
+    injected = with_anti_affinity(template, plan.anti_affinity, stable="old", revision="new", namespace="ns")
+    terms = injected["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert [term["weight"] for term in terms] == [1, 80]
+    assert terms[1]["podAffinityTerm"]["labelSelector"]["matchExpressions"][0]["values"] == ["old"]
+
+
+def test_no_anti_affinity_for_the_first_revision() -> None:
+    required: dict[str, Any] = {"requiredDuringSchedulingIgnoredDuringExecution": {}}
+    plan = plan_of(spec({"canary": {"antiAffinity": required}}))
+    assert (
+        with_anti_affinity(TEMPLATE, plan.anti_affinity, stable="new", revision="new", namespace="ns")
+        is TEMPLATE
+    )
+
+
+def test_anti_affinity_is_one_of_the_two() -> None:
+    both = {
+        "requiredDuringSchedulingIgnoredDuringExecution": {},
+        "preferredDuringSchedulingIgnoredDuringExecution": {"weight": 1},
+    }
+    with pytest.raises(InvalidSpec, match="exactly one"):
+        plan_of(spec({"canary": {"antiAffinity": both}}))
