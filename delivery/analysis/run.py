@@ -20,7 +20,7 @@ import datetime
 import logging
 import os
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -42,7 +42,7 @@ from delivery.analysis.runner import (
     show,
 )
 from delivery.analysis.templates import Found, TemplateProblem, resolve
-from delivery.api.analysis import Metric, Web
+from delivery.api.analysis import Metric, Web, WebHeader
 from delivery.api.rollout import AnalysisKind, RolloutAnalysis
 from delivery.kube.api import Kube, KubeError
 from delivery.kube.kinds import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, SECRET
@@ -224,29 +224,34 @@ class Analyst:
         return chosen
 
     async def _headers(self, spec: Web, subject: Subject) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        for header in spec.headers or ():
-            if header.value is not None:
-                headers[header.name] = header.value
-                continue
-            assert header.value_from is not None  # noqa: S101 - the CRD's CEL rule: value or valueFrom
-            ref = header.value_from.secret_key_ref
-            try:
-                secret = await self.kube.get(SECRET, subject.namespace, ref.name)
-            except KubeError as error:
-                raise Unmeasurable(f"header {header.name}: cannot read Secret {ref.name}: {error}") from error
-            if secret is None:
-                raise Unmeasurable(
-                    f"header {header.name}: Secret {ref.name} not found in {subject.namespace}"
-                )
-            labels = secret.get("metadata", {}).get("labels") or {}
-            if labels.get(SECRET_CONSENT_LABEL) != "true":
-                raise Unmeasurable(
-                    f"header {header.name}: Secret {ref.name} is not labelled {SECRET_CONSENT_LABEL}=true, "
-                    "so analysis may not read it (label it to consent)"
-                )
-            data = secret.get("data") or {}
-            if ref.key not in data:
-                raise Unmeasurable(f"header {header.name}: Secret {ref.name} has no key {ref.key}")
-            headers[header.name] = base64.b64decode(data[ref.key]).decode()
-        return headers
+        return await secret_headers(self.kube, spec.headers or (), subject.namespace)
+
+
+async def secret_headers(kube: Kube, wanted: Iterable[WebHeader], namespace: str) -> dict[str, str]:
+    """The headers with their values, those from Secrets read with their owner's consent (in
+    `namespace`, labelled SECRET_CONSENT_LABEL=true); Unmeasurable naming what is missing.
+    Analysis and release hooks (delivery.rollout.hooks) send Secrets under the same consent."""
+    headers: dict[str, str] = {}
+    for header in wanted:
+        if header.value is not None:
+            headers[header.name] = header.value
+            continue
+        assert header.value_from is not None  # noqa: S101 - the CRD's CEL rule: value or valueFrom
+        ref = header.value_from.secret_key_ref
+        try:
+            secret = await kube.get(SECRET, namespace, ref.name)
+        except KubeError as error:
+            raise Unmeasurable(f"header {header.name}: cannot read Secret {ref.name}: {error}") from error
+        if secret is None:
+            raise Unmeasurable(f"header {header.name}: Secret {ref.name} not found in {namespace}")
+        labels = secret.get("metadata", {}).get("labels") or {}
+        if labels.get(SECRET_CONSENT_LABEL) != "true":
+            raise Unmeasurable(
+                f"header {header.name}: Secret {ref.name} is not labelled {SECRET_CONSENT_LABEL}=true, "
+                "so analysis may not read it (label it to consent)"
+            )
+        data = secret.get("data") or {}
+        if ref.key not in data:
+            raise Unmeasurable(f"header {header.name}: Secret {ref.name} has no key {ref.key}")
+        headers[header.name] = base64.b64decode(data[ref.key]).decode()
+    return headers

@@ -12,9 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from delivery.api.analysis import WebHeader
 from delivery.api.common import (
     Boolean,
     Count,
+    Duration,
     FreeForm,
     Integer,
     IntOrPercent,
@@ -378,6 +380,38 @@ class Strategy(Model):
     rules = (exactly_one(*StrategyName),)
 
 
+class HookType(enum.StrEnum):
+    """When a release calls a hook, and what its answer means (docs/gates.md)."""
+
+    CONFIRM_ROLLOUT = "confirm-rollout"  # a gate before the release starts: held until yes
+    PRE_ROLLOUT = "pre-rollout"  # once before traffic moves: a no aborts the release
+    ROLLOUT = "rollout"  # every interval while the release runs: a no aborts it
+    CONFIRM_TRAFFIC_INCREASE = "confirm-traffic-increase"  # a gate before each weight increase
+    CONFIRM_PROMOTION = "confirm-promotion"  # a gate before the automatic promotion
+    POST_ROLLOUT = "post-rollout"  # once after the release completed or rolled back; told, not asked
+    ROLLBACK = "rollback"  # every interval while the release runs: a yes aborts it
+    EVENT = "event"  # every transition; told, not asked
+
+
+class Hook(Model):
+    """An HTTP endpoint a release POSTs to (the Rollout, revision, step and phase as JSON), as
+    Flagger's webhooks: a 2xx answer is a yes, any other answer (or none in time) a no."""
+
+    name: Key
+    type: HookType
+    url: Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://.+$")]
+    timeout: Duration = "10s"
+    """The whole request, answer included, of one attempt."""
+    retries: Annotated[Integer, Field(ge=0, le=10)] = 0
+    """Attempts after the first when there is no answer, or a 408, 429 or 5xx one."""
+    interval: Duration = "10s"
+    """How often a gate that said no, or a rollout or rollback hook, is asked again."""
+    headers: Annotated[list[WebHeader], KeyedBy("name"), Field(max_length=32)] | None = None
+    """Values from Secrets with the same consent as analysis (the analysis-secret label)."""
+    metadata: Annotated[dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=32)] | None = None
+    """Passed as they are in the body's `metadata` (Flagger's load tester reads its `cmd` there)."""
+
+
 class RolloutSpec(Model):
     replicas: Count = 1
     selector: LabelSelector | None = None
@@ -396,10 +430,18 @@ class RolloutSpec(Model):
     """How long a new pod must be ready before it counts as available (set on each ReplicaSet, as a
     Deployment's): steps, promotion and the scale-down of old pods wait for available pods."""
     strategy: Strategy
+    hooks: Annotated[list[Hook], KeyedBy("name"), Field(max_length=16)] | None = None
+    """Gates and hooks of each release (canary and blue-green): see docs/gates.md."""
 
     rules = (
         exactly_one("template", "workloadRef", "componentRef"),
         requires("template", "selector"),
+        Rule(
+            cel="!has(self.hooks) || !has(self.strategy.rolling)",
+            message="hooks need a canary or blueGreen strategy: a rolling update has no point to hold at",
+            holds=lambda wire: "hooks" not in wire or "rolling" not in wire["strategy"],
+            field_path=".hooks",
+        ),
     )
 
 
@@ -452,6 +494,41 @@ class Weights(Model):
     stable: Weight = 100
 
 
+class OpenedBy(enum.StrEnum):
+    HOOK = "Hook"  # the hook answered 2xx
+    PERSON = "Person"  # the open-gate annotation (`kubectl delivery gate open`)
+
+
+class GateMark(Model):
+    """A gate of the release: a hook, at a canary step for confirm-traffic-increase."""
+
+    name: Key
+    step_index: Count | None = None
+
+
+class OpenedGate(GateMark):
+    """A gate (or pre-rollout check) this revision passed: not asked again, even after a restart."""
+
+    by: OpenedBy
+
+
+class WaitingGate(GateMark):
+    """A gate the release is held at, and its last answer."""
+
+    message: Text | None = None
+    """Unset: not answered yet."""
+
+
+class GatesStatus(Model):
+    """The gates of the release of `revision`: a new revision starts them over."""
+
+    revision: Annotated[str, Field(max_length=63)]
+    started: Boolean = False
+    """Every confirm-rollout gate opened and every pre-rollout hook said yes."""
+    opened: Annotated[list[OpenedGate], Field(max_length=128)] | None = None
+    waiting: Annotated[list[WaitingGate], Field(max_length=16)] | None = None
+
+
 class RolloutStatus(ObservedStatus):
     phase: Phase | None = None
     message: Text | None = None
@@ -487,6 +564,8 @@ class RolloutStatus(ObservedStatus):
     """The last progress (a transition or a change of ready pods), for progressDeadlineSeconds."""
     transition_count: Count | None = None
     """Transitions so far: the sequence number that names each transition's Event."""
+    gates: GatesStatus | None = None
+    """The release's gates and once-only hooks (spec.hooks): which passed, which hold it."""
 
 
 class Rollout(Resource):

@@ -22,6 +22,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 
+from delivery.cli import gate
 from delivery.cli.live import follow
 from delivery.cli.tree import rollout_tree
 from delivery.component.plan import EXIT_ERROR as EXIT_PLAN_ERROR
@@ -81,6 +82,7 @@ def parser() -> argparse.ArgumentParser:
     which.add_argument("-A", "--all-namespaces", action="store_true", help="every Component of the cluster")
     plan.add_argument("--profile", type=Path, help="the proposed ClusterProfile (a YAML file)")
     plan.add_argument("--templates", type=Path, help="the proposed templates ConfigMap's files (a directory)")
+    gate.add_parser(commands)
     return root
 
 
@@ -164,6 +166,8 @@ async def run(args: argparse.Namespace) -> int:
             return await show(kube, args.namespace, args.name, args.watch)
         if args.command == "plan":
             return await plan(kube, args)
+        if args.command == "gate":
+            return await gate.run(kube, args)
         key, value = ACTIONS[args.command]
         if args.command == "promote" and args.full:
             value = "full"

@@ -10,7 +10,10 @@ Order of the writes in one reconcile, chosen so that a kill at any point is safe
    re-creating it after a restart is a no-op and a re-created Rollout has Events of its own;
 4. the status, guarded by the version the decision was taken from (or the one step 2 wrote):
    a decision taken on a stale read is refused (`Stale`) and taken again on fresh state;
-5. the transition's notifications and metrics, once the status that records it is written.
+5. the transition's notifications and metrics, once the status that records it is written;
+6. an open-gate annotation is consumed only after the status that records the opened gate: a kill
+   in between leaves it, to be read again as a gate already open (ignored), so an opening is
+   never lost, and opening an open gate twice changes nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
 from delivery.rollout import act, history
-from delivery.rollout.decide import COMMANDS, Decision, Memory, Observed, decide
+from delivery.rollout.decide import ANNOTATIONS, OPEN_GATE, Decision, Memory, Observed, decide
+from delivery.rollout.hooks import Gatekeeper
 from delivery.rollout.plan import InvalidSpec, Plan, plan_of
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference, template_hash
 from delivery.rollout.status import status_of
@@ -121,7 +125,8 @@ class RolloutController:
         self.cache = Cache()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
-        self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = []
+        self.gatekeeper = Gatekeeper(kube, lambda: self.analyst.egress)  # spec.hooks, with analysis' egress
+        self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = [self.gatekeeper.tell]
 
     def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
         """What this controller caches: the shard's Rollouts and the ReplicaSets of Rollouts."""
@@ -142,6 +147,7 @@ class RolloutController:
         rollout = self.cache.get(key)
         if rollout is None:
             self.queue.forget(key)
+            self.gatekeeper.forget(key)
             return None
         try:
             return await self._reconcile(rollout)
@@ -178,6 +184,7 @@ class RolloutController:
         builtin = builtin_args(namespace, key[1], revision, memory.stable or revision, roles)
         subject = Subject(namespace, builtin)
         measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, measuring)
+        record, answers = await self.gatekeeper.ask(rollout, plan, memory, revision, moment)
         observed = Observed(
             plan=plan,
             revision=revision,
@@ -185,9 +192,11 @@ class RolloutController:
             replicasets=states,
             applied_weight=applied_weight,
             applied_selectors=await act.applied_selectors(self.kube, namespace, services),
-            commands={k: v for k, v in annotations.items() if k in COMMANDS},
+            commands={k: v for k, v in annotations.items() if k in ANNOTATIONS},
             now=moment,
             runs=measured.runs,
+            gates=record,
+            answers=answers,
         )
         decision = decide(observed)
         await self._act(
@@ -212,7 +221,10 @@ class RolloutController:
             healthy = decision.memory.state is State.HEALTHY
             await self._retire_referenced(referenced, plan, healthy, sum(rs.ready for rs in states))
         analysis_wait = _analysis_wait(measured, decision.runs, measuring)
-        waits = [w for w in (_left(decision.requeue_after, moment), analysis_wait) if w is not None]
+        hook_wait = _left(self.gatekeeper.next_ask(rollout, plan, decision, revision, moment), moment)
+        waits = [
+            w for w in (_left(decision.requeue_after, moment), analysis_wait, hook_wait) if w is not None
+        ]
         return min(waits) if waits else None
 
     async def _referenced(self, rollout: Object) -> Object | None:
@@ -304,8 +316,9 @@ class RolloutController:
         namespace, name = metadata["namespace"], metadata["name"]
         previous = rollout.get("status") or {}
         resource_version = metadata["resourceVersion"]
-        if decision.consumed:
-            resource_version = await self._consume(rollout, decision.consumed)
+        commands = tuple(name for name in decision.consumed if name != OPEN_GATE)
+        if commands:
+            resource_version = await self._consume(rollout, commands, resource_version)
         status = status_of(
             previous,
             decision,
@@ -329,6 +342,8 @@ class RolloutController:
             )
             note = EventNote(transition.reason.value, transition.message, transition.warning)
             await record_event(self.kube, rollout, status["transitionCount"], note, self.instance)
+        for sequence, gate_note in decision.events:  # a gate opened or held: once each, by its name
+            await record_event(self.kube, rollout, sequence, gate_note, self.instance)
         if status != previous:
             try:
                 written = await self.kube.patch_guarded(
@@ -344,12 +359,15 @@ class RolloutController:
                     raise Stale("the status changed since it was read") from error
                 raise
             self.cache.observe("MODIFIED", trimmed(written))
+            resource_version = written["metadata"]["resourceVersion"]
         if note is not None:
             # Told once the status that records the transition is written: exactly one write
             # takes transitionCount to this number (it is guarded), so at most once, and a
             # decision refused as stale tells nobody of a transition that did not happen.
             for hook in self.on_transition:
                 hook(rollout, status, note)
+        if OPEN_GATE in decision.consumed:
+            await self._consume(rollout, (OPEN_GATE,), resource_version)
 
     async def _tell_measurements(self, rollout: Object, measured: Advanced) -> None:
         """An Event for each notable measurement, once it is in the status."""
@@ -359,13 +377,14 @@ class RolloutController:
                 note = EventNote(reason.value, taken.message(), warning=True)
                 await record_event(self.kube, rollout, taken.sequence, note, self.instance)
 
-    async def _consume(self, rollout: Object, names: tuple[str, ...]) -> str:
-        """Remove acted-on command annotations, only if the Rollout is still the version the
-        decision was taken from; the new version, which then guards the status write."""
+    async def _consume(self, rollout: Object, names: tuple[str, ...], resource_version: str) -> str:
+        """Remove acted-on command annotations, only if the Rollout is still `resource_version` (the
+        version decided from, or the status written from it); the new version, which then guards
+        the status write."""
         metadata = rollout["metadata"]
         annotations = metadata.get("annotations") or {}
         operations: list[dict[str, Any]] = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": metadata["resourceVersion"]}
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version}
         ]
         for name in names:
             path = "/metadata/annotations/" + name.replace("~", "~0").replace("/", "~1")

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from delivery.analysis.hook import RETRYABLE
 from delivery.kube.api import Object
 from delivery.machine import Reason
 from delivery.ops import metrics
@@ -35,7 +36,6 @@ DEFAULT_REASONS = (
     Reason.DEADLINE_EXCEEDED,
 )
 ALL_REASONS = "*"
-RETRYABLE = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)

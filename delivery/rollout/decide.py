@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_type_hints
 
 from delivery.analysis.runner import Phase, Run, RunKey, Wanted, current, lifecycle
 from delivery.api.rollout import AnalysisKind, StrategyName
 from delivery.api.rollout import MachineState as State
 from delivery.machine import IllegalMove, Reason, Transition, move
+from delivery.report import EventNote, sequence_of
+from delivery.rollout import gates as gating
 from delivery.rollout.analyses import wanted
 from delivery.rollout.plan import Plan
 from strategies import (
@@ -38,6 +40,8 @@ from strategies.types import Role
 PREFIX = "delivery.luojilab.com/"
 PROMOTE, ABORT, RETRY, PAUSE = (PREFIX + c for c in ("promote", "abort", "retry", "pause"))
 COMMANDS = (ABORT, RETRY, PROMOTE, PAUSE)  # the order they are taken in when several are set
+OPEN_GATE = PREFIX + "open-gate"  # its value names a gate the release is held at (rollout/gates.py)
+ANNOTATIONS = (*COMMANDS, OPEN_GATE)  # what people write on a Rollout for the controller to consume
 
 
 def parse_time(value: str | None) -> datetime.datetime | None:
@@ -98,6 +102,8 @@ class Observed:
     commands: Mapping[str, str]
     now: datetime.datetime
     runs: tuple[Run, ...] = ()  # the analyses in the status, with this reconcile's measurements
+    gates: gating.Record = field(default_factory=gating.Record)  # status.gates
+    answers: tuple[gating.Answer, ...] = ()  # the hooks asked this reconcile
 
 
 @dataclass(frozen=True)
@@ -109,15 +115,46 @@ class Decision:
     note: str = ""  # why a command was refused, or what an analysis waits for
     requeue_after: float | None = None
     runs: tuple[Run, ...] = ()  # the analyses after the decision: started, stopped, bounded
+    gates: gating.Record | None = None  # status.gates after the decision; None: the spec has no hooks
+    gated: tuple[bool, str, str] | None = None  # the Gated condition (held, reason, message)
+    events: tuple[tuple[int, EventNote], ...] = ()  # gates opened or held, each named by what it says
 
 
 def _transition(memory: Memory, trigger: str, message: str) -> Transition:
     return move(memory.state or State.HEALTHY, trigger, message)
 
 
+def release_of(memory: Memory, revision: str) -> gating.Release:
+    """What of the memory the gates read."""
+    return gating.Release(memory.state, memory.stable, revision, memory.index)
+
+
+def _release(o: Observed, memory: Memory) -> gating.Release:
+    return release_of(memory, o.revision)
+
+
+def _hold(o: Observed, memory: Memory) -> gating.Hold | None:
+    return gating.hold(o.plan, o.gates, _release(o, memory))
+
+
+def _held_at(o: Observed, memory: Memory) -> tuple[str, int]:
+    """The revision and step the strategy is asked for: a release held at a gate keeps what it had
+    before it (nothing of the new revision before its start, the previous step's weight before
+    an increase, the last step's before promotion)."""
+    index = min(memory.index, len(o.plan.steps))
+    held = _hold(o, memory)
+    stable = memory.stable or o.revision
+    if held is None:
+        return o.revision, index
+    if held.point is gating.Point.START or (held.point is gating.Point.STEP and index == 0):
+        return stable, index
+    return o.revision, index - 1
+
+
 def _desired(o: Observed, memory: Memory) -> Desired:
     plan = o.plan
     stable = memory.stable or o.revision
+    revision, index = _held_at(o, memory)
     delay = plan.abort_scale_down_delay if memory.aborted else plan.scale_down_delay
     allowed = memory.traffic_moved is None or (o.now - memory.traffic_moved).total_seconds() >= delay
     allowed = allowed and not _post_promotion_pending(o, memory)
@@ -126,9 +163,9 @@ def _desired(o: Observed, memory: Memory) -> Desired:
             CanaryFacts(
                 replicas=plan.replicas,
                 steps=plan.strategy_steps,
-                index=min(memory.index, len(plan.steps)),
+                index=index,
                 stable=stable,
-                canary=o.revision,
+                canary=revision,
                 observed=o.replicasets,
                 applied_weight=o.applied_weight,
                 applied_selectors=o.applied_selectors,
@@ -144,7 +181,7 @@ def _desired(o: Observed, memory: Memory) -> Desired:
             BlueGreenFacts(
                 replicas=plan.replicas,
                 stable=stable,
-                new=o.revision,
+                new=revision,
                 observed=o.replicasets,
                 applied_selectors=o.applied_selectors,
                 preview_replicas=plan.preview_replicas,
@@ -372,6 +409,9 @@ def _wanted_runs(o: Observed, memory: Memory) -> list[Run]:
 
 
 def _wanted(o: Observed, memory: Memory) -> tuple[Wanted, ...]:
+    held = _hold(o, memory)
+    if held is not None and held.point is gating.Point.START:
+        return ()  # nothing of the new revision runs yet, so nothing is measured
     return wanted(
         o.plan,
         state=memory.state,
@@ -463,17 +503,32 @@ def _deadline(o: Observed, memory: Memory, desired: Desired) -> Outcome:
     return _moved(memory, "deadline_exceeded", f"no progress for {o.plan.progress_deadline:g}s")
 
 
-def _spontaneous(o: Observed, memory: Memory, desired: Desired) -> Outcome:
-    """A move the state takes by itself, or else the progress deadline running out."""
+def _spontaneous(
+    o: Observed, memory: Memory, desired: Desired, abort: str | None
+) -> tuple[Memory, Transition | None, float | None, gating.Hold | None]:
+    """A move the state takes by itself, or else the progress deadline running out; and the
+    promotion gate that held the move the state would have taken, if one did.
+
+    A hook that aborts the release (a pre-rollout or rollout no, a rollback yes) comes first; a
+    release held at a gate takes no step by itself (its analyses go on: a failure still aborts)."""
+    if abort is not None and memory.state in gating.RUNS_IN:
+        return (*_moved(memory, "abort", abort), None)
     watched = _watching(o, memory)
     if watched is not None:
-        return watched
-    memory, transition, wait = _progress(o, memory, desired)
+        return (*watched, None)
+    held = _hold(o, memory)
+    if held is not None and held.point is not gating.Point.PROMOTION:
+        return memory, None, None, None
+    moved, transition, wait = _progress(o, memory, desired)
+    if transition is not None and transition.trigger == "promote":
+        blocked = gating.promotion(o.plan, o.gates)
+        if blocked is not None:
+            return memory, None, None, blocked
     if transition is not None:
-        return memory, transition, wait
-    memory, transition, deadline = _deadline(o, memory, desired)
+        return moved, transition, wait, None
+    moved, transition, deadline = _deadline(o, moved, desired)
     waits = [w for w in (wait, deadline) if w is not None]
-    return memory, transition, min(waits) if waits else None
+    return moved, transition, min(waits) if waits else None, None
 
 
 def _requested(o: Observed, memory: Memory) -> tuple[Memory, Transition | None, tuple[str, ...], str]:
@@ -552,14 +607,41 @@ def _scale_down_wait(o: Observed, memory: Memory) -> float | None:
     return remaining if remaining > 0 else None
 
 
+def _gated(o: Observed) -> tuple[Observed, gating.Advanced, tuple[str, ...]]:
+    """The observation with this reconcile's answers and a person's opening in its gates."""
+    answers = o.answers if o.gates.revision == o.revision else ()
+    person = o.commands.get(OPEN_GATE)
+    advanced = gating.advance(o.plan, o.gates.for_revision(o.revision), answers, person)
+    consumed = (OPEN_GATE,) if person is not None else ()
+    return replace(o, gates=advanced.record), advanced, consumed
+
+
+def _gate_report(
+    o: Observed, previous: gating.Record, memory: Memory, blocked: gating.Hold | None
+) -> tuple[gating.Record | None, tuple[bool, str, str] | None, tuple[tuple[int, EventNote], ...]]:
+    if not o.plan.hooks:
+        return None, None, ()
+    record = gating.settle(o.gates, _hold(o, memory) or blocked, _release(o, memory))
+    events = tuple(
+        (sequence_of("gate", *key), EventNote(reason, message, warning=reason == gating.GATE_HELD))
+        for key, reason, message in gating.changes(previous, record)
+    )
+    return record, gating.gated(o.plan, record), events
+
+
 def decide(o: Observed) -> Decision:
+    previous = o.gates
+    o, advanced, opened = _gated(o)
     memory, transition, consumed, note = _requested(o, o.memory)
+    consumed += opened
+    note = note or advanced.note
     if transition is not None:
         memory = _enter(memory, transition)
     desired = _desired(o, memory)
     wait = None
+    blocked = None
     if transition is None:
-        memory, transition, wait = _spontaneous(o, memory, desired)
+        memory, transition, wait, blocked = _spontaneous(o, memory, desired, advanced.abort)
         if transition is not None:
             memory = _enter(memory, transition)
             desired = _desired(o, memory)
@@ -569,7 +651,19 @@ def decide(o: Observed) -> Decision:
     waits = [w for w in (wait, _scale_down_wait(o, memory)) if w is not None]
     runs = _runs(o, memory, transition, consumed)
     note = note or _post_promotion_note(o, memory, runs)
-    return Decision(memory, desired, transition, consumed, note, min(waits) if waits else None, runs)
+    record, condition, events = _gate_report(o, previous, memory, blocked)
+    return Decision(
+        memory,
+        desired,
+        transition,
+        consumed,
+        note,
+        min(waits) if waits else None,
+        runs,
+        gates=record,
+        gated=condition,
+        events=events,
+    )
 
 
 def _runs(

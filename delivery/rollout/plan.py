@@ -17,6 +17,7 @@ from delivery.api.rollout import (
     AntiAffinity,
     BackgroundAnalysis,
     CanaryStep,
+    Hook,
     RolloutAnalysis,
     RolloutSpec,
     ScaleDown,
@@ -68,6 +69,7 @@ class Plan:
     background: BackgroundAnalysis | None = None  # canary: beside the steps
     pre_promotion: RolloutAnalysis | None = None  # blue-green
     post_promotion: RolloutAnalysis | None = None  # blue-green
+    hooks: tuple[Hook, ...] = ()  # spec.hooks: gates and hooks of each release (rollout/gates.py)
 
     @property
     def strategy_steps(self) -> tuple[Step, ...]:
@@ -168,6 +170,20 @@ def _target(spec: RolloutSpec, workload: Object | None) -> tuple[dict[str, Any],
     )
 
 
+HOOK_TIMEOUT_LIMIT = 60.0
+"""Seconds one attempt of a hook may take at most: a reconcile waits for its hooks' answers."""
+
+
+def _hooks(spec: RolloutSpec) -> tuple[Hook, ...]:
+    """The hooks, their durations checked where a schema pattern cannot say it."""
+    for hook in spec.hooks or ():
+        if not 0 < seconds(hook.timeout) <= HOOK_TIMEOUT_LIMIT:
+            raise InvalidSpec(f"hooks[{hook.name}].timeout {hook.timeout}: give more than 0s, at most 60s")
+        if seconds(hook.interval) < 1:
+            raise InvalidSpec(f"hooks[{hook.name}].interval {hook.interval}: give at least 1s")
+    return tuple(spec.hooks or ())
+
+
 def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
     """The plan of a Rollout; `workload` is the Deployment its workloadRef names, when it has one."""
     try:
@@ -184,6 +200,7 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         "min_ready_seconds": spec.min_ready_seconds,
         "scale_down": (spec.workload_ref and spec.workload_ref.scale_down) or ScaleDown.ON_SUCCESS,
         "revision_history_limit": spec.revision_history_limit,
+        "hooks": _hooks(spec),
     }
     strategy = spec.strategy
     if strategy.canary is not None:

@@ -30,6 +30,20 @@ def conditions(state: State, completed: bool, healthy: bool, reason: str, messag
     ]
 
 
+def _gated(decision: Decision) -> list[Condition]:
+    """Gated: the release is held at a gate (rollout/gates.py); only on a Rollout with hooks.
+    Dropped with the hooks (`_dropped`)."""
+    if decision.gated is None:
+        return []
+    held, reason, message = decision.gated
+    return [Condition("Gated", held, reason, message[:MESSAGE_LIMIT])]
+
+
+def _dropped(decision: Decision) -> tuple[str, ...]:
+    """Conditions that no longer apply: InvalidSpec (the spec is valid again), Gated without hooks."""
+    return ("InvalidSpec",) if decision.gated is not None else ("InvalidSpec", "Gated")
+
+
 def status_of(
     previous: Mapping[str, Any],
     decision: Decision,
@@ -69,12 +83,14 @@ def status_of(
         "pausedByPerson": memory.paused_by_person,
         "transitionCount": previous.get("transitionCount", 0) + (1 if transition else 0),
         "conditions": merge_conditions(
-            [c for c in previous.get("conditions", []) if c["type"] != "InvalidSpec"],  # valid again
-            conditions(state, completed, healthy, reason, message),
+            [c for c in previous.get("conditions", []) if c["type"] not in _dropped(decision)],
+            conditions(state, completed, healthy, reason, message) + _gated(decision),
             generation,
             now,
         ),
     }
+    if decision.gates is not None:
+        status["gates"] = decision.gates.to_status()
     if decision.runs:
         status["analysisHistory"] = [run.to_status() for run in decision.runs]
     for key, value in (

@@ -151,6 +151,24 @@ def rolling(sandbox: Sandbox, namespace: str) -> None:
     released(sandbox, "catalog", namespace, old, image)
 
 
+def gates(sandbox: Sandbox, namespace: str) -> None:
+    """Held before promotion (its approval service is not there: a no), then opened by a person."""
+    kubectl_apply(sandbox, "rollout-gates.yaml", namespace)
+    old = healthy(sandbox, "invoices", namespace)
+    image = "registry.example.com/shop/invoices:4.1.0"
+    set_image(sandbox, namespace, "invoices", image)
+
+    def held() -> dict[str, Any] | None:
+        current = status(sandbox, "invoices", namespace)
+        waiting = (current.get("gates") or {}).get("waiting") or []
+        return current if [w["name"] for w in waiting] == ["release-approval"] else None
+
+    eventually(held, timeout=RELEASE_TIMEOUT, what="invoices held at release-approval")
+    opened = plugin(sandbox, namespace, "gate", "open", "invoices", "release-approval")
+    assert opened.returncode == 0, opened.stderr
+    released(sandbox, "invoices", namespace, old, image)
+
+
 def canary_analysis(sandbox: Sandbox, namespace: str) -> None:
     app = app_metrics.serve(sandbox, namespace, "shop")
     try:
@@ -324,6 +342,7 @@ SCENARIOS: dict[str, Callable[[Sandbox, str], None]] = {
     "rollout-bluegreen.yaml": bluegreen,
     "rollout-rolling.yaml": rolling,
     "rollout-canary-analysis.yaml": canary_analysis,
+    "rollout-gates.yaml": gates,
     "component-minimal.yaml": component_minimal,
     "component-full.yaml": component_full,
     "component-statefulset.yaml": component_statefulset,
