@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from strategies.handover import hand_over, resize, retire_others, select, selected, settled
-from strategies.replicas import shift
+from strategies.replicas import percent_of, shift
 from strategies.rolling import IntOrPercent, fenceposts
 from strategies.steps import SetCanaryScale, Step, canary_replicas_at, weight_at
 from strategies.types import Desired, ReplicaSetState, Role, find
@@ -37,6 +37,8 @@ class CanaryFacts:
     # service (the stable gives up pods only as canary ones become ready).
     pace: tuple[IntOrPercent, IntOrPercent] | None = None
     min_pods: int = 0  # routed: a canary that has pods has at least this many (minPodsPerReplicaSet)
+    # Routed, Argo's dynamicStableScale: the stable shrinks to the share of traffic it still takes.
+    dynamic_stable: bool = False
 
     def __post_init__(self) -> None:
         if self.pace is not None:
@@ -96,16 +98,26 @@ def _step(facts: CanaryFacts) -> _Phase:
         return _paced(
             facts, {facts.stable: facts.replicas - count, facts.canary: count}, weight, facts.stable
         )
-    # The stable stays at full size; a smaller canary waits until the weight it carries is lowered
-    # and the stable, fully ready, is the revision its traffic goes back to.
+    # The stable stays at full size (or, dynamic, at the share of traffic it takes now or next,
+    # whichever is larger); a smaller canary waits until the weight it carries is lowered and the
+    # stable, ready at that size, is the revision its traffic goes back to.
+    stable = facts.replicas
+    if facts.dynamic_stable:
+        stable = percent_of(facts.replicas, 100 - min(weight, facts.applied_weight), round_up=True)
+    stable_ready = facts.rs(facts.stable).ready >= stable
     shrink = (
         facts.applied_weight <= weight
-        and facts.rs(facts.stable).ready >= facts.replicas
+        and stable_ready
         and facts.applied_selectors.get(Role.STABLE) != facts.canary
     )
-    targets = {facts.stable: facts.replicas, facts.canary: count}
-    replicas = {**targets, facts.canary: resize(facts.rs(facts.canary), count, may_shrink=shrink)}
-    return _Phase(targets, replicas, weight, facts.stable)
+    targets = {facts.stable: stable, facts.canary: count}
+    replicas = {
+        facts.stable: resize(facts.rs(facts.stable), stable, may_shrink=True),
+        facts.canary: resize(facts.rs(facts.canary), count, may_shrink=shrink),
+    }
+    # Traffic goes back to a dynamic stable only once it is ready to take it.
+    held = weight < facts.applied_weight and not stable_ready
+    return _Phase(targets, replicas, facts.applied_weight if held else weight, facts.stable)
 
 
 def _paced(facts: CanaryFacts, targets: dict[str, int], weight: int, stable_role: str) -> _Phase:
@@ -145,8 +157,10 @@ def _promote(facts: CanaryFacts) -> _Phase:
 
 
 def _abort(facts: CanaryFacts) -> _Phase:
-    """Traffic leaves the canary at once; it keeps its pods until the stable is at full size and ready."""
-    return _hand_over(facts, to=facts.stable, away=facts.canary, holding=0)
+    """Traffic leaves the canary at once (a dynamic stable first grows back to full size and
+    readiness); the canary keeps its pods until the stable is at full size and ready."""
+    holding = facts.applied_weight if facts.dynamic_stable else 0
+    return _hand_over(facts, to=facts.stable, away=facts.canary, holding=holding)
 
 
 def _desire(facts: CanaryFacts, phase: _Phase) -> Desired:

@@ -301,6 +301,9 @@ class Canary(Model):
     max_unavailable: IntOrPercent | None = None
     """A basic canary's pods below spec.replicas while its steps move pods (unset with maxSurge
     set: 25%). Ignored with trafficRouting, as in Argo: the stable keeps its full size there."""
+    dynamic_stable_scale: Boolean = False
+    """With trafficRouting, the stable shrinks to the share of traffic it still takes as the canary's
+    weight rises (fewer pods during a release), and grows back before traffic returns to it."""
     min_pods_per_replica_set: Count | None = None
     """With trafficRouting, a canary that has pods has at least this many (at most spec.replicas), for
     availability, unless a setCanaryScale step sets its replicas; ignored without, as in Argo."""
@@ -323,6 +326,12 @@ class Canary(Model):
         differ("stableService", "canaryService"),
         int_or_percent("maxSurge"),
         int_or_percent("maxUnavailable"),
+        Rule(
+            cel="!has(self.dynamicStableScale) || !self.dynamicStableScale || has(self.trafficRouting)",
+            message="dynamicStableScale requires trafficRouting: without it, pods are the weight already",
+            holds=lambda wire: not wire.get("dynamicStableScale") or "trafficRouting" in wire,
+            field_path=".dynamicStableScale",
+        ),
         Rule(
             cel=(
                 "!(has(self.maxSurge) && has(self.maxUnavailable) && string(self.maxSurge) in ['0', '0%']"

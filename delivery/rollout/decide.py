@@ -174,6 +174,7 @@ def _desired(o: Observed, memory: Memory) -> Desired:
                 scale_down_allowed=allowed,
                 pace=plan.pace,
                 min_pods=plan.min_pods,
+                dynamic_stable=plan.dynamic_stable,
             )
         )
     if plan.kind is StrategyName.BLUE_GREEN:

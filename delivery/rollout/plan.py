@@ -63,6 +63,7 @@ class Plan:
     max_unavailable: IntOrPercent = "25%"
     pace: tuple[IntOrPercent, IntOrPercent] | None = None  # a basic canary's (maxSurge, maxUnavailable)
     min_pods: int = 0  # a routed canary's minPodsPerReplicaSet
+    dynamic_stable: bool = False  # a routed canary's dynamicStableScale
     preview_replicas: int | None = None
     auto_promotion: bool = True
     auto_promotion_seconds: float | None = None
@@ -222,6 +223,7 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             anti_affinity=canary.anti_affinity,
             pace=_pace(canary.max_surge, canary.max_unavailable, spec.replicas),
             min_pods=canary.min_pods_per_replica_set or 0,
+            dynamic_stable=canary.dynamic_stable_scale,
             **common,
         )
     if strategy.blue_green is not None:

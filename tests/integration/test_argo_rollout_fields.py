@@ -248,8 +248,8 @@ def test_min_ready_seconds_and_progress_deadline_abort(
     )
 
 
-# docs/features/traffic-management/nginx.md's shape, with minPodsPerReplicaSet and
-# scaleDownDelayRevisionLimit from docs/features/specification.md.
+# docs/features/traffic-management/nginx.md's shape, with minPodsPerReplicaSet, dynamicStableScale
+# and scaleDownDelayRevisionLimit from docs/features/specification.md.
 NGINX_CANARY = """
 apiVersion: argoproj.io/v1alpha1
 kind: Rollout
@@ -273,6 +273,7 @@ spec:
       canaryService: web-canary
       stableService: web
       minPodsPerReplicaSet: 2
+      dynamicStableScale: true
       scaleDownDelayRevisionLimit: 0
       trafficRouting:
         nginx:
@@ -280,10 +281,12 @@ spec:
       steps:
       - setWeight: 10
       - pause: {}
+      - setWeight: 50
+      - pause: {}
 """
 
 
-def test_a_routed_canary_keeps_min_pods_and_a_zero_revision_limit_skips_the_delay(
+def test_a_routed_canary_keeps_min_pods_scales_the_stable_dynamically_and_skips_the_delay(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:
     apply(
@@ -294,13 +297,22 @@ def test_a_routed_canary_keeps_min_pods_and_a_zero_revision_limit_skips_the_dela
     apply(sandbox, manifest(NGINX_CANARY, namespace, image="argoproj/rollouts-demo:yellow"))
     paused = wait_for(sandbox, "web", namespace, phase="Paused", currentStepIndex=1, timeout=90)
     # 10% of 4 is one pod; minPodsPerReplicaSet makes it two
-    assert replicas_by_revision(sandbox, "web", namespace) == {first: 4, paused["canaryRevision"]: 2}
+    canary = paused["canaryRevision"]
+    assert replicas_by_revision(sandbox, "web", namespace) == {first: 4, canary: 2}  # stable: 90% of 4, up
+    sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{PROMOTE}=true")
+    wait_for(sandbox, "web", namespace, phase="Paused", currentStepIndex=3, timeout=60)
+    # dynamicStableScale: the stable shrinks to the half of the traffic it still takes
+    eventually(
+        lambda: replicas_by_revision(sandbox, "web", namespace) == {first: 2, canary: 2},
+        timeout=30,
+        what="the stable at 50%",
+    )
     sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{PROMOTE}=true")
     promoted = time.monotonic()
     waiting = kubectl_wait(sandbox, "web", namespace, "Completed")
     assert waiting.wait(timeout=60) == 0, waiting.communicate()[0]
     assert time.monotonic() - promoted < 20  # not the 30 s delay: no old revision may wait for it
-    assert replicas_by_revision(sandbox, "web", namespace) == {first: 0, paused["canaryRevision"]: 4}
+    assert replicas_by_revision(sandbox, "web", namespace) == {first: 0, canary: 4}
 
 
 # docs/migrating.md's shape: a Rollout that takes a Deployment's pod template over by workloadRef.

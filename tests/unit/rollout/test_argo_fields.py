@@ -292,3 +292,10 @@ def test_anti_affinity_is_one_of_the_two() -> None:
     }
     with pytest.raises(InvalidSpec, match="exactly one"):
         plan_of(spec({"canary": {"antiAffinity": both}}))
+
+
+def test_dynamic_stable_scale_is_read_and_needs_a_router() -> None:
+    assert plan_of(spec({"canary": {**ROUTED, "dynamicStableScale": True}})).dynamic_stable
+    assert not plan_of(spec({"canary": {"dynamicStableScale": False}})).dynamic_stable
+    with pytest.raises(InvalidSpec, match="dynamicStableScale requires trafficRouting"):
+        plan_of(spec({"canary": {"dynamicStableScale": True}}))
