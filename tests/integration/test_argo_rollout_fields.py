@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from delivery.rollout.revision import HASH_LABEL
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
 from tests.integration.test_rollout_targets import deployment
@@ -360,3 +361,59 @@ def test_workload_ref_scale_down(
     )
     time.sleep(2)  # `never` is not merely late
     assert get(sandbox, "deployment", "legacy", namespace)["spec"]["replicas"] == left
+
+
+# docs/features/bluegreen.md's example, with previewReplicaCount and scaleDownDelayRevisionLimit.
+BLUE_GREEN = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: rollout-bluegreen
+spec:
+  replicas: 3
+  revisionHistoryLimit: 2
+  selector:
+    matchLabels:
+      app: rollout-bluegreen
+  template:
+    metadata:
+      labels:
+        app: rollout-bluegreen
+    spec:
+      containers:
+      - name: rollouts-demo
+        image: argoproj/rollouts-demo:blue
+        imagePullPolicy: Always
+        ports:
+        - containerPort: 8080
+  strategy:
+    blueGreen:
+      activeService: rollout-bluegreen-active
+      previewService: rollout-bluegreen-preview
+      autoPromotionEnabled: false
+      previewReplicaCount: 1
+      scaleDownDelayRevisionLimit: 0
+"""
+
+
+def test_a_blue_green_preview_runs_preview_replica_count_until_promoted(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    app = "rollout-bluegreen"
+    apply(sandbox, service(f"{app}-active", namespace, app), service(f"{app}-preview", namespace, app))
+    apply(sandbox, manifest(BLUE_GREEN, namespace))
+    first = wait_for(sandbox, app, namespace, phase="Healthy", timeout=120)["stableRevision"]
+    apply(sandbox, manifest(BLUE_GREEN, namespace, image="argoproj/rollouts-demo:green"))
+    new = wait_for(sandbox, app, namespace, phase="Paused", timeout=60)["canaryRevision"]
+    eventually(
+        lambda: replicas_by_revision(sandbox, app, namespace) == {first: 3, new: 1},
+        timeout=30,
+        what="the preview at previewReplicaCount",
+    )
+    sandbox.kubectl_run("annotate", "rollout", app, "-n", namespace, f"{PROMOTE}=true")
+    promoted = time.monotonic()
+    waiting = kubectl_wait(sandbox, app, namespace, "Completed")
+    assert waiting.wait(timeout=60) == 0, waiting.communicate()[0]
+    assert time.monotonic() - promoted < 20  # scaleDownDelayRevisionLimit 0: no 30 s delay
+    assert replicas_by_revision(sandbox, app, namespace) == {first: 0, new: 3}
+    assert get(sandbox, "service", f"{app}-active", namespace)["spec"]["selector"][HASH_LABEL] == new
