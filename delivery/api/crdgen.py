@@ -133,7 +133,7 @@ def _version(resource: CustomResource, version: Version) -> Schema:
     if resource.scalable:
         subresources["scale"] = {
             "specReplicasPath": ".spec.replicas",
-            "statusReplicasPath": ".status.replicas",
+            "statusReplicasPath": ".status.hpaReplicas",
             "labelSelectorPath": ".status.selector",
         }
     columns = [

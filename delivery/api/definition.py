@@ -59,7 +59,7 @@ class CustomResource:
     versions: tuple[Version, ...]
     namespaced: bool = True
     columns: tuple[Column, ...] = (AGE,)
-    scalable: bool = False  # the scale subresource: .spec.replicas, .status.replicas, .status.selector
+    scalable: bool = False  # the scale subresource: .spec.replicas, .status.hpaReplicas, .status.selector
     webhook_conversion: bool = False  # versions differ in shape: the webhook converts them
 
     @property

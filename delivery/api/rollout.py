@@ -438,6 +438,9 @@ class RolloutSpec(Model):
     min_ready_seconds: Count | None = None
     """How long a new pod must be ready before it counts as available (set on each ReplicaSet, as a
     Deployment's): steps, promotion and the scale-down of old pods wait for available pods."""
+    restart_at: datetime.datetime | None = None
+    """Replace every pod made before this moment, a few at a time, without a new revision (Argo
+    Rollouts' field; `kubectl delivery restart` sets it to now). A moment to come is waited for."""
     strategy: Strategy
     hooks: Annotated[list[Hook], KeyedBy("name"), Field(max_length=16)] | None = None
     """Gates and hooks of each release (canary and blue-green): see docs/gates.md."""
@@ -549,13 +552,17 @@ class RolloutStatus(ObservedStatus):
     """The pod-template-hash of the revision being released."""
     weights: Weights | None = None
     replicas: Count | None = None
-    """All pods of the Rollout, every revision (the scale subresource reads it)."""
+    """All pods of the Rollout, every revision."""
     ready_replicas: Count | None = None
     updated_replicas: Count | None = None
     """Pods of the revision being released."""
     available_replicas: Count | None = None
     selector: Annotated[str, Field(max_length=4096)] | None = None
-    """The pod selector as a string, for the scale subresource (an HPA reads it)."""
+    """The pods an HPA measures (the scale subresource's selector): those that carry production
+    traffic. Canary and rolling: every pod of the Rollout; blue-green: the active revision's."""
+    hpa_replicas: Count | None = None
+    """The scale subresource's replicas: the pods of `selector`, at most spec.replicas (a routed
+    canary's and a surge's pods beyond it are the strategy's, not replicas an HPA asked for)."""
     analysis_history: Annotated[list[AnalysisRecord], Field(max_length=ANALYSIS_HISTORY_LIMIT)] | None = None
     """The latest analysis outcomes, newest last."""
     # The controller's memory between reconciles (see delivery.rollout.decide.Memory).
@@ -575,6 +582,8 @@ class RolloutStatus(ObservedStatus):
     """Transitions so far: the sequence number that names each transition's Event."""
     gates: GatesStatus | None = None
     """The release's gates and once-only hooks (spec.hooks): which passed, which hold it."""
+    restarted_at: datetime.datetime | None = None
+    """The spec.restartAt whose restart is done: no pod of the Rollout is older than it."""
 
 
 class Rollout(Resource):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from delivery.kube.api import Kube
@@ -19,10 +20,15 @@ from delivery.rollout.decide import OPEN_GATE
 EXIT_OPENED, EXIT_REFUSED = 0, 1
 
 
-def add_parser(commands: Any) -> None:  # argparse's subparsers action has no public type
-    gate = commands.add_parser("gate", help="open a gate (spec.hooks) the release is held at")
+def add_parser(
+    command: Callable[[str, str], argparse.ArgumentParser], where: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """The `gate` command, made by the plugin's `command` factory; `where` gives `open` the options
+    saying where to act, so they may follow its arguments as they may every other command's."""
+    gate = command("gate", "open a gate (spec.hooks) the release is held at")
     actions = gate.add_subparsers(dest="gate_action", required=True)
     opening = actions.add_parser("open", help="let the release through the gate HOOK holds it at")
+    where(opening)
     opening.add_argument("name", help="the Rollout")
     opening.add_argument("hook", help="the hook's name in spec.hooks")
 
@@ -33,18 +39,16 @@ def held_at(rollout: dict[str, Any]) -> list[str]:
     return [waiting["name"] for waiting in gates.get("waiting") or ()]
 
 
-async def run(kube: Kube, args: argparse.Namespace) -> int:
-    rollout = await kube.get(ROLLOUT, args.namespace, args.name)
+async def run(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+    rollout = await kube.get(ROLLOUT, namespace, args.name)
     if rollout is None:
-        print(f"rollout {args.namespace}/{args.name} not found", file=sys.stderr)
+        print(f"rollout {namespace}/{args.name} not found", file=sys.stderr)
         return EXIT_REFUSED
     held = held_at(rollout)
     if args.hook not in held:
         where = ", ".join(held) if held else "no gate"
-        print(f"rollout {args.namespace}/{args.name} is held at {where}, not at {args.hook}", file=sys.stderr)
+        print(f"rollout {namespace}/{args.name} is held at {where}, not at {args.hook}", file=sys.stderr)
         return EXIT_REFUSED
-    await kube.patch(
-        ROLLOUT, args.namespace, args.name, {"metadata": {"annotations": {OPEN_GATE: args.hook}}}
-    )
-    print(f"rollout {args.namespace}/{args.name}: gate {args.hook} opened")
+    await kube.patch(ROLLOUT, namespace, args.name, {"metadata": {"annotations": {OPEN_GATE: args.hook}}})
+    print(f"rollout {namespace}/{args.name}: gate {args.hook} opened")
     return EXIT_OPENED

@@ -9,8 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from delivery.analysis.check import check_files
 from delivery.analysis.egress import Egress
+from delivery.cli.lint import lint_files
 from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE
 from delivery.operator import Options, run
 from delivery.ops import logs
@@ -22,7 +22,9 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="delivery", description="Progressive delivery for Kubernetes.")
     commands = root.add_subparsers(dest="command", required=True)
     checking = commands.add_parser(
-        "check", help="check AnalysisTemplates in YAML files before applying them (exit 1 on a problem)"
+        "check",
+        help="check Rollouts, Components and analysis templates in YAML files before applying them "
+        "(exit 1 on a problem; also `kubectl delivery lint`)",
     )
     checking.add_argument("files", nargs="+", type=Path)
     controller = commands.add_parser("run", help="run the controller")
@@ -197,7 +199,7 @@ def _egress(args: argparse.Namespace) -> Egress:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "check":
-        return check_files(args.files)
+        return lint_files(args.files)
     logs.configure(args.log_level, args.log_format)
     # One line per watch event and per machine callback is noise; our transitions are logged instead.
     for chatty in ("transitions",):

@@ -90,6 +90,8 @@ def rollout_tree(rollout: dict[str, Any], replicasets: list[dict[str, Any]]) -> 
     weights = status.get("weights")
     if weights:
         details.append(f"traffic: stable {weights.get('stable', 100)}%, canary {weights.get('canary', 0)}%")
+    if spec.get("restartAt") and spec["restartAt"] != status.get("restartedAt"):
+        details.append(f"restart: replacing the pods made before {spec['restartAt']}")
     if status.get("observedGeneration") != metadata.get("generation"):
         details.append("(the controller has not seen the latest spec yet)")
     for line in details:

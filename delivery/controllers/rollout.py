@@ -36,7 +36,7 @@ from delivery.kube.kinds import DEPLOYMENT, REPLICA_SET, ROLLOUT
 from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event
-from delivery.rollout import act, history
+from delivery.rollout import act, history, restart
 from delivery.rollout.decide import ANNOTATIONS, OPEN_GATE, Decision, Memory, Observed, decide
 from delivery.rollout.hooks import Gatekeeper
 from delivery.rollout.plan import InvalidSpec, Plan, plan_of
@@ -215,16 +215,19 @@ class RolloutController:
             target=target,
             applied_weight=applied_weight,
         )
-        await self._report(rollout, plan, decision, states)
+        desired = decision.desired.replicas
+        restarting = await restart.restart(
+            self.kube, rollout, plan, by_revision, desired=desired, current=revision, now=moment
+        )
+        await self._report(rollout, plan, decision, states, restarting.restarted_at)
         await self._tell_measurements(rollout, measured)
         if referenced is not None:
             healthy = decision.memory.state is State.HEALTHY
             await self._retire_referenced(referenced, plan, healthy, sum(rs.ready for rs in states))
         analysis_wait = _analysis_wait(measured, decision.runs, measuring)
         hook_wait = _left(self.gatekeeper.next_ask(rollout, plan, decision, revision, moment), moment)
-        waits = [
-            w for w in (_left(decision.requeue_after, moment), analysis_wait, hook_wait) if w is not None
-        ]
+        candidates = (_left(decision.requeue_after, moment), analysis_wait, restarting.wait, hook_wait)
+        waits = [w for w in candidates if w is not None]
         return min(waits) if waits else None
 
     async def _referenced(self, rollout: Object) -> Object | None:
@@ -310,7 +313,12 @@ class RolloutController:
         )
 
     async def _report(
-        self, rollout: Object, plan: Plan, decision: Decision, states: tuple[ReplicaSetState, ...]
+        self,
+        rollout: Object,
+        plan: Plan,
+        decision: Decision,
+        states: tuple[ReplicaSetState, ...],
+        restarted_at: str | None = None,
     ) -> None:
         metadata = rollout["metadata"]
         namespace, name = metadata["namespace"], metadata["name"]
@@ -325,9 +333,12 @@ class RolloutController:
             generation=metadata.get("generation", 1),
             replicasets=states,
             replicas=plan.replicas,
-            selector=",".join(f"{k}={v}" for k, v in sorted(plan.match_labels.items())),
+            selector=plan.pod_selector,
             now=now(),
+            active=decision.desired.selectors.get(Role.ACTIVE),
         )
+        if restarted_at is not None:
+            status["restartedAt"] = restarted_at
         note = None
         if decision.transition is not None:
             transition = decision.transition

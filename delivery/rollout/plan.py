@@ -52,6 +52,7 @@ class Plan:
     min_ready_seconds: int | None = None
     scale_down: ScaleDown = ScaleDown.ON_SUCCESS  # of the Deployment a workloadRef names
     anti_affinity: AntiAffinity | None = None  # canary or blue-green: away from the stable's pods
+    pod_selector: str = ""  # every pod of the Rollout, as a label selector string (status.selector)
     revision_history_limit: int = 10
     steps: tuple[StepPlan, ...] = ()
     services: dict[Role, str] = field(default_factory=dict)  # Service role -> Service name
@@ -155,15 +156,37 @@ def _pace(
     return pace
 
 
-def _target(spec: RolloutSpec, workload: Object | None) -> tuple[dict[str, Any], dict[str, str]]:
-    """The pod template and the selector's labels: inline, or taken from the referenced Deployment."""
+_OPERATORS = {
+    "In": "{key} in ({values})",
+    "NotIn": "{key} notin ({values})",
+    "Exists": "{key}",
+    "DoesNotExist": "!{key}",
+}
+
+
+def selector_string(selector: dict[str, Any]) -> str:
+    """A label selector (matchLabels and matchExpressions) in the string form the apiserver parses,
+    as a scale subresource's selector is read: an HPA selects the pods it measures by it. Every
+    requirement is kept, so a selector of expressions alone never becomes "" (every pod there is)."""
+    labels = [f"{key}={value}" for key, value in sorted((selector.get("matchLabels") or {}).items())]
+    expressions = [
+        _OPERATORS[expression["operator"]].format(
+            key=expression["key"], values=",".join(sorted(expression.get("values") or []))
+        )
+        for expression in selector.get("matchExpressions") or []
+    ]
+    return ",".join(labels + expressions)
+
+
+def _target(spec: RolloutSpec, workload: Object | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The pod template and the pod selector: inline, or taken from the referenced Deployment."""
     if spec.template is not None:
-        return spec.template, dict(spec.selector.match_labels or {}) if spec.selector else {}
+        return spec.template, spec.selector.to_wire() if spec.selector else {}
     if spec.workload_ref is not None:
         if workload is None:
             raise InvalidSpec(f"workloadRef: Deployment {spec.workload_ref.name} not found")
         template: dict[str, Any] = workload["spec"]["template"]
-        return template, dict(workload["spec"]["selector"].get("matchLabels") or {})
+        return template, workload["spec"]["selector"]
     raise InvalidSpec(
         "componentRef: a Component is released by its own `release` block, from which the Component"
         " controller renders a Rollout with an inline template; here, name the pods with `template`"
@@ -191,11 +214,12 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         spec = RolloutSpec.model_validate(raw_spec)
     except ValidationError as error:
         raise InvalidSpec(str(error)) from error
-    template, match_labels = _target(spec, workload)
+    template, selector = _target(spec, workload)
     common: dict[str, Any] = {
         "replicas": spec.replicas,
         "template": template,
-        "match_labels": match_labels,
+        "match_labels": dict(selector.get("matchLabels") or {}),
+        "pod_selector": selector_string(selector),
         "progress_deadline": float(spec.progress_deadline_seconds),
         "progress_deadline_abort": spec.progress_deadline_abort,
         "min_ready_seconds": spec.min_ready_seconds,

@@ -17,12 +17,19 @@ from delivery.kube.kinds import REPLICA_SET
 
 HASH_LABEL = "delivery.luojilab.com/pod-template-hash"
 ROLLOUT_LABEL = "delivery.luojilab.com/rollout"
+TEMPLATE_ANNOTATION = "delivery.luojilab.com/pod-template"
+"""On each ReplicaSet: the pod template as the Rollout had it (canonical JSON). The apiserver fills
+in defaults in the ReplicaSet's own copy, so `kubectl delivery undo` writes this one back: it hashes
+to the same revision, and the existing ReplicaSet is scaled up again instead of a new one made."""
 HASH_LENGTH = 10
 
 
+def _canonical(template: dict[str, Any]) -> str:
+    return json.dumps(template, sort_keys=True, separators=(",", ":"))
+
+
 def template_hash(template: dict[str, Any]) -> str:
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:HASH_LENGTH]
+    return hashlib.sha256(_canonical(template).encode()).hexdigest()[:HASH_LENGTH]
 
 
 def owner_reference(owner: Object) -> dict[str, Any]:
@@ -52,6 +59,7 @@ def replica_set(
             "name": f"{name}-{revision}",
             "namespace": rollout["metadata"]["namespace"],
             "labels": {**pod_labels, ROLLOUT_LABEL: name},
+            "annotations": {TEMPLATE_ANNOTATION: _canonical(template)},
             "ownerReferences": [owner_reference(rollout)],
         },
         "spec": {

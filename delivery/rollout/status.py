@@ -14,6 +14,7 @@ from delivery.api.rollout import MachineState as State
 from delivery.machine import PHASE, Transition
 from delivery.report import Condition, merge_conditions
 from delivery.rollout.decide import Decision, format_time
+from delivery.rollout.revision import HASH_LABEL
 from strategies import ReplicaSetState
 
 IN_FLIGHT = (State.PROGRESSING, State.ANALYSING, State.PROMOTING, State.PAUSED)
@@ -44,6 +45,27 @@ def _dropped(decision: Decision) -> tuple[str, ...]:
     return ("InvalidSpec",) if decision.gated is not None else ("InvalidSpec", "Gated")
 
 
+def scale_target(
+    selector: str, replicasets: tuple[ReplicaSetState, ...], replicas: int, active: str | None
+) -> tuple[str, int]:
+    """What the scale subresource shows an HPA: the pods it measures, and how many stand for spec.replicas.
+
+    The HPA recommends ceil(utilisation / target * measured pods), the pods the measured load needs
+    at the target, and writes it to spec.replicas. So it measures the pods that carry production
+    traffic: during a canary the stable's and the canary's together (measured apart, the canary's
+    share of the load would look like idle capacity of the stable, which would be scaled below what
+    an abort sends back to it). Blue-green's preview takes no production traffic: only the active
+    revision's pods (`active`, as Argo Rollouts does). The count is capped at spec.replicas: a routed
+    canary's pods beside a full stable, and a surge, are the strategy's; an HPA with an AverageValue
+    target keeps the count it is shown while within tolerance, and counted they would be written back
+    into spec.replicas and grow the canary again at every sync (argo-rollouts#4847).
+    """
+    if active is None:
+        return selector, min(sum(rs.replicas for rs in replicasets), replicas)
+    pods = next((rs.replicas for rs in replicasets if rs.revision == active), 0)
+    return ",".join(part for part in (selector, f"{HASH_LABEL}={active}") if part), min(pods, replicas)
+
+
 def status_of(
     previous: Mapping[str, Any],
     decision: Decision,
@@ -53,7 +75,10 @@ def status_of(
     replicas: int,
     selector: str,
     now: str,
+    active: str | None = None,
 ) -> dict[str, Any]:
+    """`selector` selects every pod of the Rollout; `active` is the revision blue-green's active
+    Service selects (None for the other strategies)."""
     memory = decision.memory
     transition: Transition | None = decision.transition
     state = memory.state or State.PROGRESSING
@@ -64,6 +89,7 @@ def status_of(
     healthy = state is State.HEALTHY and stable_rs is not None and stable_rs.ready >= replicas
     completed = state is State.HEALTHY and memory.stable == memory.revision
     weight = decision.desired.canary_weight
+    scaled_selector, scaled_replicas = scale_target(selector, replicasets, replicas, active)
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "phase": PHASE[state].value,
@@ -78,7 +104,8 @@ def status_of(
         "readyReplicas": sum(rs.ready for rs in replicasets),
         "availableReplicas": sum(rs.ready for rs in replicasets),
         "updatedReplicas": next((rs.ready for rs in replicasets if rs.revision == memory.revision), 0),
-        "selector": selector,
+        "selector": scaled_selector,
+        "hpaReplicas": scaled_replicas,
         "abort": memory.aborted,
         "pausedByPerson": memory.paused_by_person,
         "transitionCount": previous.get("transitionCount", 0) + (1 if transition else 0),

@@ -31,7 +31,7 @@ from tests.components import wait_condition
 from tests.controller import Controller
 from tests.integration import app_metrics
 from tests.integration.test_plugin import plugin
-from tests.rollouts import PROMOTE, apply, events, get, rollout, status, wait_for
+from tests.rollouts import PROMOTE, apply, events, get, replicas_by_revision, rollout, status, wait_for
 from tests.waiting import eventually
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -184,6 +184,30 @@ def canary_analysis(sandbox: Sandbox, namespace: str) -> None:
     reasons = [reason for reason, _ in events(sandbox, "shop", namespace)]
     assert Reason.ANALYSIS_SUCCESSFUL.value in reasons
     assert not {Reason.MEASUREMENT_ERROR.value, Reason.ANALYSIS_FAILED.value} & set(reasons), reasons
+
+
+def autoscaling(sandbox: Sandbox, namespace: str) -> None:
+    """The HPA raises the Rollout to its minimum through the scale subresource (no metrics needed for
+    that), and the release splits whatever total it holds by the step's weight."""
+    kubectl_apply(sandbox, "rollout-autoscaling.yaml", namespace)
+    healthy(sandbox, "cart", namespace)
+    old = wait_for(sandbox, "cart", namespace, timeout=120, phase="Healthy", hpaReplicas=4, readyReplicas=4)
+    image = "registry.example.com/shop/cart:4.1.0"
+    set_image(sandbox, namespace, "cart", image)
+    paused_at(sandbox, "cart", namespace, 1)
+    new = template_hash(get(sandbox, "rollout", "cart", namespace)["spec"]["template"])
+
+    def halves() -> bool:
+        total = get(sandbox, "rollout", "cart", namespace)["spec"]["replicas"]
+        canary = -(-total // 2)
+        return replicas_by_revision(sandbox, "cart", namespace) == {
+            old["stableRevision"]: total - canary,
+            new: canary,
+        }
+
+    eventually(halves, timeout=60, what="the HPA's total split in halves")
+    promote(sandbox, namespace, "cart")
+    assert released(sandbox, "cart", namespace, old["stableRevision"], image)["stableRevision"] == new
 
 
 # -- the Components ------------------------------------------------------------------------------------
@@ -343,6 +367,7 @@ SCENARIOS: dict[str, Callable[[Sandbox, str], None]] = {
     "rollout-rolling.yaml": rolling,
     "rollout-canary-analysis.yaml": canary_analysis,
     "rollout-gates.yaml": gates,
+    "rollout-autoscaling.yaml": autoscaling,
     "component-minimal.yaml": component_minimal,
     "component-full.yaml": component_full,
     "component-statefulset.yaml": component_statefulset,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import json
 import ssl
 import subprocess
@@ -26,6 +27,7 @@ import yaml
 
 from delivery.api import crdgen
 from delivery.api.conversion import convert
+from delivery.cli.commands import format_restart_at
 from delivery.cli.main import parser
 from delivery.component.render import RENDERABLE
 from delivery.component.templating import TEMPLATES_CONFIGMAP
@@ -236,7 +238,9 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
         if "resourceNames" not in rule:
             for resource in rule["resources"]:
                 by_resource.setdefault(resource, set()).update(rule["verbs"])
-    assert not {"pods", "namespaces", "nodes", "roles", "clusterroles", "serviceaccounts"} & set(by_resource)
+    assert not {"namespaces", "nodes", "roles", "clusterroles", "serviceaccounts"} & set(by_resource)
+    # Pods only for spec.restartAt (issue 16): listed, and evicted rather than deleted.
+    assert (by_resource["pods"], by_resource["pods/eviction"]) == ({"list"}, {"create"})
     assert all(not {"escalate", "bind", "impersonate", "deletecollection"} & v for v in by_resource.values())
     # Replaced whole and deleted: only what a Component renders and may stop rendering; deleted
     # too, a Rollout's old ReplicaSets beyond its revisionHistoryLimit.
@@ -563,6 +567,8 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
         ("create", "replicasets", "-n", namespace),
         ("delete", "replicasets", "-n", namespace),
         ("patch", "services", "-n", namespace),
+        ("list", "pods", "-n", namespace),  # spec.restartAt
+        ("create", "pods", "--subresource=eviction", "-n", namespace),
         ("patch", "components/status", "-n", namespace),
         ("create", "events", "-n", namespace),
         ("watch", f"configmaps/{TEMPLATES_CONFIGMAP}", "-n", system),
@@ -682,6 +688,11 @@ def released_under_rbac(sandbox: Sandbox, system: str, namespace: str, tmp_path:
             "RolloutPromoted",
             "RolloutCompleted",
         ]
+        # spec.restartAt under the chart's RBAC: the pods listed, then evicted one at a time.
+        at = format_restart_at(datetime.datetime.now(datetime.UTC))
+        restart = json.dumps({"spec": {"restartAt": at}})
+        sandbox.kubectl_run("patch", "rollout", "web", "-n", namespace, "--type=merge", "-p", restart)
+        wait_for(sandbox, "web", namespace, timeout=90, restartedAt=at)
 
         release_component(sandbox, namespace)
     finally:

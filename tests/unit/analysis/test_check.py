@@ -73,4 +73,8 @@ def test_the_command_says_which_file_and_template_and_exits_1(
     )
     assert main(["check", str(path)]) == 1
     said = capsys.readouterr().err
-    assert said.startswith(f"{path}: AnalysisTemplate t: spec.metrics[0].successCondition: column 12: ")
+    # The line is the field's own (issue 16 added file:line to the message).
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "successCondition:" in text)
+    assert said.startswith(
+        f"{path}:{line}: AnalysisTemplate t: spec.metrics[0].successCondition: column 12: "
+    )

@@ -95,7 +95,7 @@ def test_rollout_columns_and_scale_subresource() -> None:
     ]
     assert version["subresources"]["scale"] == {
         "specReplicasPath": ".spec.replicas",
-        "statusReplicasPath": ".status.replicas",
+        "statusReplicasPath": ".status.hpaReplicas",  # the pods of .status.selector, capped at spec
         "labelSelectorPath": ".status.selector",
     }
 

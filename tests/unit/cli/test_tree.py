@@ -111,3 +111,13 @@ def test_a_spec_the_controller_has_not_seen_is_flagged() -> None:
 )
 def test_steps_read_as_they_are_written(step: dict[str, Any], said: str) -> None:
     assert describe_step(step) == said
+
+
+def test_a_restart_in_progress_is_said_until_done() -> None:
+    restarting = rollout(phase="Healthy", stableRevision="aaa")
+    restarting["spec"]["restartAt"] = "2026-11-25T10:00:00Z"
+    assert "restart: replacing the pods made before 2026-11-25T10:00:00Z" in text(
+        rollout_tree(restarting, [])
+    )
+    restarting["status"]["restartedAt"] = "2026-11-25T10:00:00Z"
+    assert "restart" not in text(rollout_tree(restarting, []))
