@@ -301,9 +301,10 @@ class Canary(Model):
     max_unavailable: IntOrPercent | None = None
     """A basic canary's pods below spec.replicas while its steps move pods (unset with maxSurge
     set: 25%). Ignored with trafficRouting, as in Argo: the stable keeps its full size there."""
-    dynamic_stable_scale: Boolean = False
-    """With trafficRouting, the stable shrinks to the share of traffic it still takes as the canary's
-    weight rises (fewer pods during a release), and grows back before traffic returns to it."""
+    dynamic_stable_scale: Boolean | None = None
+    """With trafficRouting (unset: false), the stable shrinks to the share of traffic it still
+    takes as the canary's weight rises (fewer pods during a release), and grows back before
+    traffic returns to it."""
     min_pods_per_replica_set: Count | None = None
     """With trafficRouting, a canary that has pods has at least this many (at most spec.replicas), for
     availability, unless a setCanaryScale step sets its replicas; ignored without, as in Argo."""
@@ -433,8 +434,9 @@ class RolloutSpec(Model):
     """Old ReplicaSets kept (scaled to zero) for a rollback."""
     progress_deadline_seconds: Annotated[Integer, Field(ge=1, le=2**31 - 1)] = 600
     """A step that makes no progress for this long marks the Rollout Degraded."""
-    progress_deadline_abort: Boolean = False
-    """Abort the release when the progress deadline passes, instead of only marking it Degraded."""
+    progress_deadline_abort: Boolean | None = None
+    """Abort the release when the progress deadline passes, instead of only marking it Degraded
+    (unset: false)."""
     min_ready_seconds: Count | None = None
     """How long a new pod must be ready before it counts as available (set on each ReplicaSet, as a
     Deployment's): steps, promotion and the scale-down of old pods wait for available pods."""

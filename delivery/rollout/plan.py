@@ -221,7 +221,7 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         "match_labels": dict(selector.get("matchLabels") or {}),
         "pod_selector": selector_string(selector),
         "progress_deadline": float(spec.progress_deadline_seconds),
-        "progress_deadline_abort": spec.progress_deadline_abort,
+        "progress_deadline_abort": bool(spec.progress_deadline_abort),
         "min_ready_seconds": spec.min_ready_seconds,
         "scale_down": (spec.workload_ref and spec.workload_ref.scale_down) or ScaleDown.ON_SUCCESS,
         "revision_history_limit": spec.revision_history_limit,
@@ -247,7 +247,7 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             anti_affinity=canary.anti_affinity,
             pace=_pace(canary.max_surge, canary.max_unavailable, spec.replicas),
             min_pods=canary.min_pods_per_replica_set or 0,
-            dynamic_stable=canary.dynamic_stable_scale,
+            dynamic_stable=bool(canary.dynamic_stable_scale),
             **common,
         )
     if strategy.blue_green is not None:
