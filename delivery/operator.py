@@ -70,6 +70,8 @@ class Options:
     rerender_limit: int = 5  # Components re-rendered at once after an input change
     rerender_deadline: float = 600.0  # seconds for a re-rendered Component to be ready
     templates: tuple[str, str] = (TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP)  # the templates ConfigMap
+    # ConfigMap, Secret: the kinds whose labelled objects are released with the Rollouts using them
+    tracking: tuple[str, ...] = ()
 
     @property
     def shard_selector(self) -> str:
@@ -212,7 +214,7 @@ async def run(options: Options) -> None:
     # the informers only read and the elector writes its Lease unfenced.
     fence = Fence() if options.leader is not None else None
     writer = kube.guarded(fence, Failpoints.from_environment())
-    controller = RolloutController(writer, options.workers, options.identity)
+    controller = RolloutController(writer, options.workers, options.identity, tracking=options.tracking)
     controller.queue.close()  # opened by _take_part
     batch = Batch(options.rerender_limit, datetime.timedelta(seconds=options.rerender_deadline))
     components = ComponentController(writer, options.workers, templates=options.templates, batch=batch)

@@ -171,11 +171,24 @@ def kwok_metrics_configs() -> list[Path]:
     ]
 
 
+KWOK_JOB_POD_STAGES = Path(__file__).resolve().parent / "kwok" / "job-pods.yaml"
+
+
+def kwok_pod_stages() -> list[Path]:
+    """The Stages kwok moves pods through: its own pod-ready and pod-delete (from the module of
+    the kwok built), and ours for the pods of Jobs (`kwok/job-pods.yaml`: succeeded, failed, or
+    left running, by an annotation) in place of its pod-complete. Given any pod Stage, kwok uses
+    none of its defaults, so the two it keeps are named here."""
+    fast = _module_dir(f"sigs.k8s.io/kwok@{KWOK.version}") / "kustomize" / "stage" / "pod" / "fast"
+    return [fast / "pod-ready.yaml", fast / "pod-delete.yaml", KWOK_JOB_POD_STAGES]
+
+
 def build_all() -> None:
     for component in ALL:
         build(component)
     gateway_api_crds()
     kwok_metrics_configs()
+    kwok_pod_stages()
 
 
 if __name__ == "__main__":

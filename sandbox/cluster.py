@@ -1,6 +1,7 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler, kwok (fake nodes whose pods become Running and Ready), metrics-server and
-Prometheus.
+kube-scheduler, kwok (fake nodes whose pods become Running and Ready, and a Job's pods Succeeded,
+or Failed or left Running as their annotation says: `sandbox/kwok/job-pods.yaml`), metrics-server
+and Prometheus.
 
 Resource metrics are real as far as the kubelet: kwok serves each node's simulated kubelet
 `/metrics/resource` (its own `Metric` configuration, pods' usage from their annotations: see
@@ -380,6 +381,7 @@ class Sandbox:
                 str(build.binary(KWOK, "kwok")),
                 f"--kubeconfig={self.kubeconfig}",
                 *(f"--config={path}" for path in build.kwok_metrics_configs()),
+                *(f"--config={path}" for path in build.kwok_pod_stages()),
                 "--manage-all-nodes=false",
                 f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
                 f"--cidr={POD_CIDR}",

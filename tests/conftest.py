@@ -79,7 +79,9 @@ def controller(
     running = Controller(
         sandbox,
         tmp_path_factory.mktemp("controller") / "delivery.log",
-        args=(analysis_egress.FLAG,),
+        # Configuration releases as the chart's configTracking turns them on: the examples and the
+        # manual's blocks use them.
+        args=(analysis_egress.FLAG, "--track-configmaps", "--track-secrets"),
         env={PROMETHEUS_ENV: sandbox.prometheus_url},
     )
     running.start()

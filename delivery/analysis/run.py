@@ -8,8 +8,12 @@ measurement and its status write measures once more, and never twice in one inte
 
 Analysis acts with the controller's identity and network position on text anyone who may write a
 template wrote, so it reaches only what the egress policy allows (`egress.py`), and reads a Secret
-for a header only with its owner's consent: in the Rollout's own namespace, labelled
-SECRET_CONSENT_LABEL=true. A Secret's value never appears in a message.
+(for a header, or an argument's `valueFrom.secretKeyRef`) only with its owner's consent: in the
+Rollout's own namespace, labelled SECRET_CONSENT_LABEL=true. A Secret's value never appears in a
+message: an argument's is replaced by `***` wherever a message would quote it.
+
+A `job` metric's measurement takes longer than a reconcile (`job.py`): it is in progress (nothing
+recorded) until its Job has finished, looked at again when the Job changes or after `job.POLL`.
 """
 
 from __future__ import annotations
@@ -21,17 +25,20 @@ import logging
 import os
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from pydantic import ValidationError
 
 from delivery import templating_budget
-from delivery.analysis import bounded, prometheus, web
+from delivery.analysis import bounded, job, prometheus, web
 from delivery.analysis.egress import Egress
 from delivery.analysis.provider import Unmeasurable
 from delivery.analysis.runner import (
     Measurement,
     MetricState,
     Phase,
+    Policy,
     Run,
     assess_value,
     conclude,
@@ -42,9 +49,9 @@ from delivery.analysis.runner import (
     show,
 )
 from delivery.analysis.templates import Found, TemplateProblem, resolve
-from delivery.api.analysis import Metric, Web, WebHeader
-from delivery.api.rollout import AnalysisKind, RolloutAnalysis
-from delivery.kube.api import Kube, KubeError
+from delivery.api.analysis import AnalysisTemplateSpec, Metric, SecretKeySelector, Web, WebHeader
+from delivery.api.rollout import AnalysisArgument, AnalysisKind, PodTemplateHash, RolloutAnalysis
+from delivery.kube.api import Kube, KubeError, Object
 from delivery.kube.kinds import ANALYSIS_TEMPLATE, CLUSTER_ANALYSIS_TEMPLATE, SECRET
 
 log = logging.getLogger(__name__)
@@ -60,10 +67,30 @@ TEMPLATE_RETRY = 15.0
 
 @dataclass(frozen=True)
 class Subject:
-    """The Rollout an analysis is about: where to read templates and Secrets, the free arguments."""
+    """The Rollout an analysis is about: where to read templates and Secrets, the free arguments,
+    the Rollout itself (for `fieldRef` arguments, and to own the Jobs of `job` metrics), and its
+    Jobs as the informer last saw them, by name."""
 
     namespace: str
     builtin: Mapping[str, str]
+    rollout: Mapping[str, Any] = field(default_factory=dict)
+    jobs: Mapping[str, Object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An analysis's metrics with their texts filled in, what its dryRun and measurementRetention
+    say of them, and the Secret values its arguments hold (never to be shown)."""
+
+    metrics: dict[str, Metric]
+    policy: Policy = field(default_factory=Policy)
+    secrets: tuple[str, ...] = ()
+
+    def redacted(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
 
 class Analyses(Protocol):
@@ -145,20 +172,25 @@ class Analyst:
             if run.final or run.revision != revision or analysis is None:
                 continue  # finished, or about to be stopped by the decision
             try:
-                metrics = await self.metrics(analysis, subject)
+                resolved = await self.resolved(analysis, subject)
             except TemplateProblem as problem:
                 advanced[position] = fail(run, str(problem))
                 checks.append(now + datetime.timedelta(seconds=TEMPLATE_RETRY))
                 continue
-            measured, measurements = await self._measure_due(run, metrics, subject, now)
+            measured, measurements, pending = await self._measure_due(run, resolved, subject, now, analysis)
             advanced[position] = measured
             taken += [Taken(measured, measured.metric(name), m) for name, m in measurements]
-            later = next_due(measured, metrics)
+            waiting = {name: metric for name, metric in resolved.metrics.items() if name not in pending}
+            later = next_due(measured, waiting)
             if later is not None:
                 checks.append(later)
+            if pending and not measured.final:
+                checks.append(now + datetime.timedelta(seconds=job.POLL))
         return Advanced(tuple(advanced), min(checks) if checks else None, tuple(taken))
 
-    async def metrics(self, analysis: RolloutAnalysis, subject: Subject) -> dict[str, Metric]:
+    async def resolved(self, analysis: RolloutAnalysis, subject: Subject) -> Resolved:
+        """The analysis's metrics as they are measured now: templates read, arguments found
+        (the Rollout's, Secrets', defaults), texts filled in; TemplateProblem otherwise."""
         found = []
         for ref in analysis.templates:
             kind = CLUSTER_ANALYSIS_TEMPLATE if ref.cluster_scope else ANALYSIS_TEMPLATE
@@ -168,33 +200,103 @@ class Analyst:
             except KubeError as error:  # forbidden, say: said in the status like a missing template
                 raise TemplateProblem(f"cannot read {kind.kind} {ref.template_name}: {error}") from error
             found.append(Found(ref.template_name, ref.cluster_scope, body))
-        given = {argument.name: argument.value for argument in analysis.args or ()}
-        # The texts render in a worker, within a budget: the wait blocks, so not on the loop.
-        return await templating_budget.off_loop(resolve, found, given, subject.builtin)
+        given = {argument.name: _argument(argument, subject) for argument in analysis.args or ()}
+        secrets = await self._secret_args(found, given, subject)
+        resolved = Resolved({}, secrets=tuple(secrets.values()))
+        try:
+            # The texts render in a worker, within a budget: the wait blocks, so not on the loop.
+            metrics = await templating_budget.off_loop(resolve, found, {**secrets, **given}, subject.builtin)
+        except TemplateProblem as problem:
+            raise TemplateProblem(resolved.redacted(str(problem))) from problem
+        policy = Policy(
+            tuple(entry for spec in _specs(found) for entry in spec.dry_run or ())
+            + tuple(analysis.dry_run or ()),
+            tuple(entry for spec in _specs(found) for entry in spec.measurement_retention or ())
+            + tuple(analysis.measurement_retention or ()),
+        )
+        return replace(resolved, metrics=metrics, policy=policy)
+
+    async def _secret_args(
+        self, found: Iterable[Found], given: Mapping[str, str], subject: Subject
+    ) -> dict[str, str]:
+        """The templates' arguments whose value is a Secret's (the Rollout giving none), read with consent."""
+        values: dict[str, str] = {}
+        for spec, template in zip(_specs(found), found, strict=True):
+            for argument in spec.args or ():
+                if argument.value_from is None or argument.name in given or argument.name in values:
+                    continue
+                what = f"{template.described}: argument {argument.name}"
+                try:
+                    values[argument.name] = await read_secret(
+                        self.kube, subject.namespace, argument.value_from.secret_key_ref, what
+                    )
+                except Unmeasurable as error:
+                    raise TemplateProblem(str(error)) from error
+        return values
 
     async def _measure_due(
-        self, run: Run, metrics: Mapping[str, Metric], subject: Subject, now: datetime.datetime
-    ) -> tuple[Run, list[tuple[str, Measurement]]]:
+        self,
+        run: Run,
+        resolved: Resolved,
+        subject: Subject,
+        now: datetime.datetime,
+        analysis: RolloutAnalysis,
+    ) -> tuple[Run, list[tuple[str, Measurement]], set[str]]:
+        """The run after its due measurements; those taken, and the metrics whose measurement is
+        still in progress (a Job running)."""
+        metrics = resolved.metrics
         states = {name: run.metric(name) for name in metrics}
         ready = [
             name
             for name, metric in metrics.items()
             if (when := due(metric, states[name], run.started_at)) is not None and when <= now
         ]
-        measured = await asyncio.gather(*(self.measure(metrics[name], run, subject, now) for name in ready))
-        for name, measurement in zip(ready, measured, strict=True):
-            states[name] = record(metrics[name], states[name], measurement)
+        measured = await asyncio.gather(
+            *(
+                self.measure(metrics[name], run, subject, now, state=states[name], analysis=analysis)
+                for name in ready
+            )
+        )
+        taken = [
+            (name, replace(measurement, message=resolved.redacted(measurement.message)))
+            for name, measurement in zip(ready, measured, strict=True)
+            if measurement is not None
+        ]
+        for name, measurement in taken:
+            states[name] = record(metrics[name], states[name], measurement, resolved.policy.keep(name))
             for listener in self.on_measurement:
                 listener(measurement)
-        concluded = conclude(replace(run, metrics=tuple(states.values())), metrics, now)
-        return concluded, list(zip(ready, measured, strict=True))
+        concluded = conclude(replace(run, metrics=tuple(states.values())), metrics, now, resolved.policy)
+        pending = {name for name, measurement in zip(ready, measured, strict=True) if measurement is None}
+        return concluded, taken, pending
+
+    async def collect(self, runs: Iterable[Run], subject: Subject) -> None:
+        """Delete the Rollout's analysis Jobs that are no longer needed (see `job.stale`)."""
+        await job.delete(self.kube, job.stale(subject.jobs.values(), runs))
 
     async def measure(
-        self, metric: Metric, run: Run, subject: Subject, now: datetime.datetime
-    ) -> Measurement:
-        """One measurement of `metric`; a provider that gives nothing usable makes an Error."""
+        self,
+        metric: Metric,
+        run: Run,
+        subject: Subject,
+        now: datetime.datetime,
+        *,
+        state: MetricState | None = None,
+        analysis: RolloutAnalysis | None = None,
+    ) -> Measurement | None:
+        """One measurement of `metric` (None: in progress); a provider that gives nothing usable
+        makes an Error."""
         provider = metric.provider
         try:
+            if provider.job is not None:
+                state = state or MetricState(metric.name)
+                rollout = subject.rollout
+                metadata = rollout["metadata"]
+                number = state.count + state.error + 1
+                name = job.job_name(metadata["name"], metadata["uid"], run, metric.name, number)
+                extra = analysis.analysis_run_metadata if analysis is not None else None
+                planned = job.Planned(provider.job, name, rollout, run, metric.name, extra)
+                return await job.measure(self.kube, planned, subject.jobs, now)
             if provider.prometheus is not None:
                 address = self._address(provider.prometheus.address)
                 value = await prometheus.query(address, provider.prometheus.query, egress=self.egress)
@@ -228,30 +330,71 @@ class Analyst:
 
 
 async def secret_headers(kube: Kube, wanted: Iterable[WebHeader], namespace: str) -> dict[str, str]:
-    """The headers with their values, those from Secrets read with their owner's consent (in
-    `namespace`, labelled SECRET_CONSENT_LABEL=true); Unmeasurable naming what is missing.
-    Analysis and release hooks (delivery.rollout.hooks) send Secrets under the same consent."""
+    """The headers with their values, those from Secrets read with their owner's consent
+    (`read_secret`). Analysis and release hooks (delivery.rollout.hooks) send Secrets under the
+    same consent."""
     headers: dict[str, str] = {}
     for header in wanted:
         if header.value is not None:
-            headers[header.name] = header.value
+            headers[header.header] = header.value
             continue
         assert header.value_from is not None  # noqa: S101 - the CRD's CEL rule: value or valueFrom
-        ref = header.value_from.secret_key_ref
-        try:
-            secret = await kube.get(SECRET, namespace, ref.name)
-        except KubeError as error:
-            raise Unmeasurable(f"header {header.name}: cannot read Secret {ref.name}: {error}") from error
-        if secret is None:
-            raise Unmeasurable(f"header {header.name}: Secret {ref.name} not found in {namespace}")
-        labels = secret.get("metadata", {}).get("labels") or {}
-        if labels.get(SECRET_CONSENT_LABEL) != "true":
-            raise Unmeasurable(
-                f"header {header.name}: Secret {ref.name} is not labelled {SECRET_CONSENT_LABEL}=true, "
-                "so analysis may not read it (label it to consent)"
-            )
-        data = secret.get("data") or {}
-        if ref.key not in data:
-            raise Unmeasurable(f"header {header.name}: Secret {ref.name} has no key {ref.key}")
-        headers[header.name] = base64.b64decode(data[ref.key]).decode()
+        headers[header.header] = await read_secret(
+            kube, namespace, header.value_from.secret_key_ref, f"header {header.header}"
+        )
     return headers
+
+
+async def read_secret(kube: Kube, namespace: str, ref: SecretKeySelector, what: str) -> str:
+    """A Secret's value, read only with its owner's consent; Unmeasurable naming what is missing."""
+    try:
+        secret = await kube.get(SECRET, namespace, ref.name)
+    except KubeError as error:
+        raise Unmeasurable(f"{what}: cannot read Secret {ref.name}: {error}") from error
+    if secret is None:
+        raise Unmeasurable(f"{what}: Secret {ref.name} not found in {namespace}")
+    labels = secret.get("metadata", {}).get("labels") or {}
+    if labels.get(SECRET_CONSENT_LABEL) != "true":
+        raise Unmeasurable(
+            f"{what}: Secret {ref.name} is not labelled {SECRET_CONSENT_LABEL}=true, "
+            "so analysis may not read it (label it to consent)"
+        )
+    data = secret.get("data") or {}
+    if ref.key not in data:
+        raise Unmeasurable(f"{what}: Secret {ref.name} has no key {ref.key}")
+    return base64.b64decode(data[ref.key]).decode()
+
+
+def _specs(found: Iterable[Found]) -> list[AnalysisTemplateSpec]:
+    """The templates' specs as far as they parse (resolve says what is wrong with one that does not)."""
+    specs = []
+    for template in found:
+        try:
+            specs.append(AnalysisTemplateSpec.model_validate((template.body or {}).get("spec") or {}))
+        except ValidationError:
+            specs.append(AnalysisTemplateSpec.model_construct(metrics=[]))
+    return specs
+
+
+def _argument(argument: AnalysisArgument, subject: Subject) -> str:
+    """A Rollout's argument: its value, or the field or pod-template-hash it names (as Argo Rollouts)."""
+    if argument.value is not None:
+        return argument.value
+    source = argument.value_from
+    assert source is not None  # noqa: S101 - the CRD's CEL rule: value or valueFrom
+    if source.pod_template_hash_value is not None:
+        role = "stable-hash" if source.pod_template_hash_value is PodTemplateHash.STABLE else "canary-hash"
+        return subject.builtin[role]
+    assert source.field_ref is not None  # noqa: S101 - the CRD's CEL rule: one source
+    path = source.field_ref.field_path
+    try:
+        value = web.pick(dict(subject.rollout), "$." + path.removeprefix("$").removeprefix("."))
+    except Unmeasurable as error:
+        raise TemplateProblem(
+            f"argument {argument.name}: fieldRef {path}: not found in the Rollout"
+        ) from error
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    raise TemplateProblem(f"argument {argument.name}: fieldRef {path} must name a string, number or boolean")

@@ -9,7 +9,10 @@ the same counts and takes at most the one measurement that was due.
 As in Argo Rollouts: a metric without `interval` measures once; with `interval` and no `count` it
 measures until the release moves on; an error is retried and not counted. A metric is Failed
 beyond `failureLimit` failed measurements, Inconclusive beyond `inconclusiveLimit` inconclusive
-ones, and Successful when `count` is reached. Where we depart: errors beyond
+ones, and Successful when `count` is reached, or at once after `consecutiveSuccessLimit`
+successes in a row (then a `count` reached first is Inconclusive, or Failed with `failureLimit: -1`).
+A dry-run metric (`dryRun`) is measured and reported, but its outcome never decides the analysis.
+Where we depart: errors beyond
 `consecutiveErrorLimit` make the metric `Error`, which is *not* final. The release pauses and
 says why, the provider is still retried, and the first good measurement makes the metric Running
 again, so an unreachable Prometheus pauses a release instead of failing or promoting it and the
@@ -20,16 +23,18 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from delivery.analysis.expr import ExprError, Value, parse
-from delivery.api.analysis import Metric
+from delivery.api.analysis import DryRun, MeasurementRetention, Metric
 from delivery.api.durations import seconds
 from delivery.api.rollout import (
     ANALYSIS_HISTORY_LIMIT,
     MEASUREMENT_HISTORY_LIMIT,
+    MEASUREMENT_RETENTION_LIMIT,
     AnalysisKind,
     AnalysisPhase,
 )
@@ -149,6 +154,8 @@ class MetricState:
     inconclusive: int = 0
     error: int = 0
     consecutive_error: int = 0
+    consecutive_success: int = 0
+    dry_run: bool = False
     measurements: tuple[Measurement, ...] = ()  # the latest, newest last
 
     @property
@@ -165,8 +172,11 @@ class MetricState:
             "inconclusive": self.inconclusive,
             "error": self.error,
             "consecutiveError": self.consecutive_error,
+            "consecutiveSuccess": self.consecutive_success,
             "measurements": [m.to_status() for m in self.measurements],
         }
+        if self.dry_run:
+            status["dryRun"] = True
         if self.message:
             status["message"] = _short(self.message, MESSAGE_LENGTH)
         return status
@@ -183,6 +193,8 @@ class MetricState:
             inconclusive=status.get("inconclusive", 0),
             error=status.get("error", 0),
             consecutive_error=status.get("consecutiveError", 0),
+            consecutive_success=status.get("consecutiveSuccess", 0),
+            dry_run=status.get("dryRun", False),
             measurements=tuple(Measurement.from_status(m) for m in status.get("measurements") or ()),
         )
 
@@ -203,8 +215,11 @@ def _last_said(state: MetricState) -> str:
 
 
 def assess(metric: Metric, state: MetricState) -> MetricState:
-    """The metric's phase and message from its counters (the limits, then the count)."""
-    if state.failed > metric.failure_limit:
+    """The metric's phase and message from its counters: the limits, then the successes in a row,
+    then the count (as Argo Rollouts' assessMetricStatus)."""
+    wanted = effective_count(metric)
+    streak = metric.consecutive_success_limit
+    if 0 <= metric.failure_limit < state.failed:
         phase = Phase.FAILED
         message = f"{state.failed} failed (failureLimit {metric.failure_limit})"
     elif state.inconclusive > metric.inconclusive_limit:
@@ -216,15 +231,26 @@ def assess(metric: Metric, state: MetricState) -> MetricState:
             f"{state.consecutive_error} errors in a row (consecutiveErrorLimit "
             f"{metric.consecutive_error_limit}), retrying"
         )
+    elif streak and state.consecutive_success >= streak:
+        phase = Phase.SUCCESSFUL
+        message = f"{state.consecutive_success} successful in a row (consecutiveSuccessLimit {streak})"
+    elif streak and wanted is not None and state.count >= wanted:
+        # The count ran out before the streak: failed if only the streak could pass it.
+        phase = Phase.INCONCLUSIVE if metric.failure_limit >= 0 else Phase.FAILED
+        message = (
+            f"count {wanted} reached with {state.consecutive_success} successful in a row "
+            f"(consecutiveSuccessLimit {streak})"
+        )
     else:
-        wanted = effective_count(metric)
         phase = Phase.SUCCESSFUL if wanted is not None and state.count >= wanted else Phase.RUNNING
         message = f"{state.successful} of {state.count} successful"
     return replace(state, phase=phase, message=message + _last_said(state))
 
 
-def record(metric: Metric, state: MetricState, measurement: Measurement) -> MetricState:
-    """`state` after `measurement`: counters, the bounded list of measurements, the new phase."""
+def record(
+    metric: Metric, state: MetricState, measurement: Measurement, keep: int = MEASUREMENT_HISTORY_LIMIT
+) -> MetricState:
+    """`state` after `measurement`: counters, the latest `keep` measurements, the new phase."""
     counted = measurement.phase is not Phase.ERROR
     changed = replace(
         state,
@@ -234,7 +260,8 @@ def record(metric: Metric, state: MetricState, measurement: Measurement) -> Metr
         inconclusive=state.inconclusive + (measurement.phase is Phase.INCONCLUSIVE),
         error=state.error + (not counted),
         consecutive_error=0 if counted else state.consecutive_error + 1,
-        measurements=(*state.measurements, measurement)[-MEASUREMENT_HISTORY_LIMIT:],
+        consecutive_success=state.consecutive_success + 1 if measurement.phase is Phase.SUCCESSFUL else 0,
+        measurements=(*state.measurements, measurement)[-keep:],
     )
     return assess(metric, changed)
 
@@ -251,6 +278,27 @@ def due(metric: Metric, state: MetricState, started: datetime.datetime) -> datet
     else:
         wait = ERROR_RETRY if last.phase is Phase.ERROR else 0.0
     return last.at + datetime.timedelta(seconds=wait)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What an analysis's `dryRun` and `measurementRetention` (its templates' and its Rollout's)
+    say of each metric. Each `metricName` is a regular expression searched for in the metric's
+    name, as in Argo Rollouts (`.*`: every metric; `total` matches `total-errors`)."""
+
+    dry_run: tuple[DryRun, ...] = ()
+    retention: tuple[MeasurementRetention, ...] = ()
+
+    def is_dry_run(self, name: str) -> bool:
+        return any(re.search(entry.metric_name, name) for entry in self.dry_run)
+
+    def keep(self, name: str) -> int:
+        """Measurements of `name` kept: the last matching retention that says a number (the
+        Rollout's come after the templates'), at most MEASUREMENT_RETENTION_LIMIT."""
+        limits = [
+            entry.limit for entry in self.retention if entry.limit and re.search(entry.metric_name, name)
+        ]
+        return min(limits[-1], MEASUREMENT_RETENTION_LIMIT) if limits else MEASUREMENT_HISTORY_LIMIT
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,23 +375,35 @@ class Run:
         )
 
 
-def conclude(run: Run, metrics: Mapping[str, Metric], now: datetime.datetime) -> Run:
+def conclude(
+    run: Run, metrics: Mapping[str, Metric], now: datetime.datetime, policy: Policy = Policy()
+) -> Run:
     """The run's phase from its metrics' phases: the worst decides.
 
     Failed ends the run at once (the other metrics stop), so does Inconclusive; Error does not:
     the run keeps retrying and says which metric cannot be measured. Successful needs every metric
-    successful.
+    successful. Dry-run metrics decide nothing: the run waits for them to end (or to err, which
+    would otherwise hold it for ever), and its message adds what they said.
     """
-    states = tuple(run.metric(name) for name in metrics)
+    states = tuple(replace(run.metric(name), dry_run=policy.is_dry_run(name)) for name in metrics)
+    deciding = [state for state in states if not state.dry_run]
+    dry = [state for state in states if state.dry_run]
+    said = "".join(
+        f"; dry run: metric {state.name} {state.phase.value.lower()}: {state.message}"
+        for state in dry
+        if state.phase is not Phase.RUNNING
+    )
     for phase in (Phase.FAILED, Phase.INCONCLUSIVE, Phase.ERROR):
-        worst = next((state for state in states if state.phase is phase), None)
+        worst = next((state for state in deciding if state.phase is phase), None)
         if worst is not None:
             message = f"{run.where}: metric {worst.name} {phase.value.lower()}: {worst.message}"
-            return _with_phase(run, phase, message, now, states)
-    if states and all(state.phase is Phase.SUCCESSFUL for state in states):
-        summary = "; ".join(f"metric {state.name}: {state.message}" for state in states)
-        return _with_phase(run, Phase.SUCCESSFUL, f"{run.where} successful: {summary}", now, states)
-    return _with_phase(run, Phase.RUNNING, f"{run.where}: running", now, states)
+            return _with_phase(run, phase, message + said, now, states)
+    dry_done = all(state.phase is not Phase.RUNNING for state in dry)
+    if states and dry_done and all(state.phase is Phase.SUCCESSFUL for state in deciding):
+        summary = "; ".join(f"metric {state.name}: {state.message}" for state in deciding)
+        message = f"{run.where} successful: {summary or 'every metric in dry-run mode'}{said}"
+        return _with_phase(run, Phase.SUCCESSFUL, message, now, states)
+    return _with_phase(run, Phase.RUNNING, f"{run.where}: running{said}", now, states)
 
 
 def _with_phase(
@@ -398,7 +458,9 @@ def stop(run: Run, now: datetime.datetime, why: str) -> Run:
     """End a run the release no longer needs: what was measured so far stands, errors count as
     inconclusive, and a metric still running ends successful (nothing failed), as in Argo Rollouts."""
     stopped_phase = Phase.INCONCLUSIVE if run.phase is Phase.ERROR else Phase.SUCCESSFUL
-    if run.phase is Phase.RUNNING and any(m.phase is Phase.INCONCLUSIVE for m in run.metrics):
+    if run.phase is Phase.RUNNING and any(
+        m.phase is Phase.INCONCLUSIVE and not m.dry_run for m in run.metrics
+    ):
         stopped_phase = Phase.INCONCLUSIVE
     message = f"{run.where}: stopped ({why}); {run.message.removeprefix(run.where + ': ')}"
     return replace(run, phase=stopped_phase, message=message, finished_at=now)

@@ -57,6 +57,10 @@ def pick(document: Value, path: str) -> Value:
 
 async def fetch(spec: Web, headers: Mapping[str, str], *, egress: Egress) -> Value:
     """The measurement of a web metric; `headers` have their values (from Secrets) already read."""
+    content = spec.body.encode() if spec.body is not None else None
+    if spec.json_body is not None:
+        content = json.dumps(spec.json_body).encode()
+        headers = {"Content-Type": "application/json", **headers}
     answer = await bounded.request(
         spec.url,
         spec.method.value,
@@ -64,7 +68,7 @@ async def fetch(spec: Web, headers: Mapping[str, str], *, egress: Egress) -> Val
         spec.timeout_seconds,
         egress=egress,
         headers=headers,
-        content=spec.body.encode() if spec.body is not None else None,
+        content=content,
     )
     if not httpx.codes.is_success(answer.status):
         raise Unmeasurable(f"{spec.url} answered HTTP {answer.status}: {answer.excerpt()}")

@@ -21,7 +21,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_snake
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
@@ -76,7 +76,7 @@ class KeyedBy:
     """Marks a list whose items are identified by one field, as Kubernetes lists of conditions,
     env vars and ports are: the apiserver refuses two items with the same key
     (`x-kubernetes-list-type: map`), and server-side apply merges such lists item by item.
-    `key` is a one-word field, so its Python name and its wire name are the same."""
+    `key` is the field's wire name (`metricName`)."""
 
     key: str
 
@@ -91,7 +91,7 @@ class KeyedBy:
         return json_schema
 
     def unique(self, items: list[Any]) -> list[Any]:
-        keys = [getattr(item, self.key) for item in items]
+        keys = [getattr(item, to_snake(self.key)) for item in items]
         duplicates = sorted({key for key in keys if keys.count(key) > 1})
         if duplicates:
             raise ValueError(f"duplicate {self.key}: {', '.join(map(str, duplicates))}")

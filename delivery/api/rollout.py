@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from delivery.api.analysis import WebHeader
+from delivery.api.analysis import DryRuns, JobMetadata, Retentions, WebHeader
 from delivery.api.common import (
     Boolean,
     Count,
@@ -46,7 +46,10 @@ from delivery.api.rules import (
 ANALYSIS_HISTORY_LIMIT = 10
 """How many analysis results a Rollout's status keeps: enough to explain the last release."""
 MEASUREMENT_HISTORY_LIMIT = 5
-"""How many measurements of each metric an analysis result keeps (its counters keep them all)."""
+"""How many measurements of each metric an analysis result keeps (its counters keep them all),
+unless a `measurementRetention` says otherwise."""
+MEASUREMENT_RETENTION_LIMIT = 100
+"""The most measurements of one metric a `measurementRetention` keeps: the status's bound."""
 
 
 class Phase(enum.StrEnum):
@@ -153,9 +156,37 @@ class TemplateRef(Model):
     """Look the name up among ClusterAnalysisTemplates."""
 
 
+class PodTemplateHash(enum.StrEnum):
+    STABLE = "Stable"
+    LATEST = "Latest"
+
+
+class FieldRef(Model):
+    field_path: Annotated[str, Field(min_length=1, max_length=1024)]
+    """A field of this Rollout: `metadata.labels['app']`, `spec.template.metadata.labels.version`,
+    `status.stableRevision`; it must hold a string, number or boolean."""
+
+
+class ArgumentValueFrom(Model):
+    pod_template_hash_value: PodTemplateHash | None = None
+    """The pod-template-hash of the stable revision or of the one being released (`Latest`)."""
+    field_ref: FieldRef | None = None
+
+    rules = (exactly_one("podTemplateHashValue", "fieldRef"),)
+
+
 class AnalysisArgument(Model):
     name: Key
-    value: Annotated[str, Field(max_length=4096)]
+    value: Annotated[str, Field(max_length=4096)] | None = None
+    value_from: ArgumentValueFrom | None = None
+    """The value from this Rollout, as in Argo Rollouts."""
+
+    rules = (exactly_one("value", "valueFrom"),)
+
+
+class AnalysisRunMetadata(JobMetadata):
+    """Labels and annotations for what an analysis creates. There is no AnalysisRun object (the
+    analysis lives in the Rollout's status): they go on the Jobs of `job` metrics."""
 
 
 class RolloutAnalysis(Model):
@@ -163,6 +194,11 @@ class RolloutAnalysis(Model):
 
     templates: Annotated[list[TemplateRef], Field(min_length=1, max_length=8)]
     args: Annotated[list[AnalysisArgument], KeyedBy("name"), Field(max_length=32)] | None = None
+    dry_run: DryRuns | None = None
+    """Metrics of the templates in dry-run mode (beside those the templates name)."""
+    measurement_retention: Retentions | None = None
+    """Measurements kept per metric; these win over the templates' for the same metricName."""
+    analysis_run_metadata: AnalysisRunMetadata | None = None
 
 
 class BackgroundAnalysis(RolloutAnalysis):
@@ -483,7 +519,10 @@ class MetricResult(Model):
     inconclusive: Count = 0
     error: Count = 0
     consecutive_error: Count = 0
-    measurements: Annotated[list[Measurement], Field(max_length=MEASUREMENT_HISTORY_LIMIT)] | None = None
+    consecutive_success: Count = 0
+    dry_run: Boolean | None = None
+    """The metric runs in dry-run mode: its outcome does not count for the analysis."""
+    measurements: Annotated[list[Measurement], Field(max_length=MEASUREMENT_RETENTION_LIMIT)] | None = None
     """The latest measurements, newest last."""
 
 

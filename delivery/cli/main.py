@@ -132,6 +132,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="RULE",
         help="analysis may never reach what this rule matches (repeatable)",
     )
+    tracking = controller.add_argument_group(
+        "configuration releases",
+        "ConfigMaps and Secrets labelled delivery.luojilab.com/track=true are part of the revision of "
+        "the Rollouts that use them; watching them needs list and watch on them, and create and patch "
+        "for the copies (the chart's configTracking)",
+    )
+    tracking.add_argument("--track-configmaps", action="store_true", help="release labelled ConfigMaps")
+    tracking.add_argument("--track-secrets", action="store_true", help="release labelled Secrets")
     components = controller.add_argument_group("components")
     components.add_argument(
         "--lb-endpoint",
@@ -228,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         rerender_limit=args.rerender_limit,
         rerender_deadline=args.rerender_deadline,
         templates=args.templates,
+        tracking=tuple(
+            kind for kind, on in (("ConfigMap", args.track_configmaps), ("Secret", args.track_secrets)) if on
+        ),
     )
     try:
         asyncio.run(run(options))

@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 from rich.tree import Tree
 
+from delivery.rollout.config import copies_in
 from delivery.rollout.revision import HASH_LABEL
 
 PHASE_STYLES = {
@@ -107,7 +108,7 @@ def rollout_tree(rollout: dict[str, Any], replicasets: list[dict[str, Any]]) -> 
         desired = replicaset["spec"].get("replicas", 0)
         if role == "old" and desired == 0 and not rs_status.get("replicas"):
             continue  # history kept for a rollback, nothing running
-        revisions.add(
+        line = revisions.add(
             Text.assemble(
                 (f"{revision} ", "bold"),
                 (f"{role:<6}", {"stable": "green", "canary": "cyan"}.get(role, "dim")),
@@ -116,6 +117,9 @@ def rollout_tree(rollout: dict[str, Any], replicasets: list[dict[str, Any]]) -> 
                 f"  {_images(replicaset)}",
             )
         )
+        # The tracked ConfigMaps and Secrets this revision was released with: its own copies.
+        for (kind, source), copy in sorted(copies_in(replicaset["spec"]["template"], revision).items()):
+            line.add(Text(f"{kind} {source}: {copy}", style="dim"))
 
     history = status.get("analysisHistory") or []
     if history:

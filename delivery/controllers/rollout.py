@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from delivery.analysis import job
 from delivery.analysis.run import Advanced, Analyst, Subject
 from delivery.analysis.runner import Run, runs_from_status
 from delivery.analysis.templates import builtin_args
@@ -32,16 +33,18 @@ from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
 from delivery.kube.informer import Handler, Watch, trimmed
-from delivery.kube.kinds import DEPLOYMENT, REPLICA_SET, ROLLOUT
+from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT
 from delivery.machine import MEASURED
 from delivery.ops import logs
-from delivery.report import Condition, EventNote, merge_conditions, now, record_event
-from delivery.rollout import act, history, restart
+from delivery.report import Condition, EventNote, merge_conditions, now, record_event, sequence_of
+from delivery.rollout import act, history, restart, tracking
+from delivery.rollout.config import Problem
 from delivery.rollout.decide import ANNOTATIONS, OPEN_GATE, Decision, Memory, Observed, decide
 from delivery.rollout.hooks import Gatekeeper
 from delivery.rollout.plan import InvalidSpec, Plan, plan_of
-from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference, template_hash
+from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference
 from delivery.rollout.status import status_of
+from delivery.rollout.tracking import Tracker
 from delivery.rollout.workload import referenced_replicas
 from delivery.traffic.route import Route, RoutingTargetMissing
 from strategies import ReplicaSetState
@@ -117,23 +120,38 @@ def _status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str,
 
 class RolloutController:
     def __init__(
-        self, kube: Kube, workers: int, instance: str = "", prometheus_url: str | None = None
+        self,
+        kube: Kube,
+        workers: int,
+        instance: str = "",
+        prometheus_url: str | None = None,
+        tracking: Iterable[str] = (),
     ) -> None:
         self.kube = kube
+        self.tracker = Tracker(tracking)  # the kinds whose labelled objects are released (config)
         self.analyst = Analyst(kube, prometheus_url)  # unset: $DELIVERY_PROMETHEUS_URL
         self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
+        self.jobs = Cache()  # the analysis Jobs of `job` metrics, by Rollout
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
         self.gatekeeper = Gatekeeper(kube, lambda: self.analyst.egress)  # spec.hooks, with analysis' egress
         self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = [self.gatekeeper.tell]
 
     def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
-        """What this controller caches: the shard's Rollouts and the ReplicaSets of Rollouts."""
+        """What this controller caches: the shard's Rollouts, the ReplicaSets of Rollouts, the Jobs
+        of their analyses (a Job's end reconciles its Rollout at once), and the tracked ConfigMaps
+        and Secrets and their copies."""
         return [
             (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
             (Watch(REPLICA_SET, label_selector=ROLLOUT_LABEL), self._on_replicaset),
+            (Watch(JOB, label_selector=job.JOB_LABEL), self._on_job),
+            *self.tracker.watches(self._on_source, lambda namespace, name: self.queue.add((namespace, name))),
         ]
+
+    def _on_source(self, namespace: str, kind: str, name: str) -> None:
+        for rollout in self.tracker.uses(self.cache.values(), namespace, kind, name):
+            self.queue.add(key_of(rollout))
 
     def _on_rollout(self, event_type: str, body: Object) -> None:
         self.queue.add(self.cache.observe(event_type, body))
@@ -141,6 +159,11 @@ class RolloutController:
     def _on_replicaset(self, event_type: str, body: Object) -> None:
         owner = (body["metadata"]["namespace"], body["metadata"]["labels"][ROLLOUT_LABEL])
         self.cache.observe_child(event_type, owner, body)
+        self.queue.add(owner)
+
+    def _on_job(self, event_type: str, body: Object) -> None:
+        owner = (body["metadata"]["namespace"], body["metadata"]["labels"][job.JOB_LABEL])
+        self.jobs.observe_child(event_type, owner, body)
         self.queue.add(owner)
 
     async def reconcile(self, key: ObjectKey) -> float | None:
@@ -164,13 +187,22 @@ class RolloutController:
         namespace = key[0]
         referenced = await self._referenced(rollout)
         plan = plan_of(rollout["spec"], referenced)
-        revision = template_hash(plan.template)
-        logs.REVISION.set(revision)
         by_revision = _replicasets(self.cache.children(key))
+        status = rollout.get("status") or {}
+        memory = Memory.from_status(status)
+        in_use = [by_revision[r] for r in {memory.revision, memory.stable} if r in by_revision]
+        release = await self.tracker.resolve(self.kube, rollout, plan.template, in_use)
+        if isinstance(release, Problem):
+            return await self._unconfigured(rollout, release)
+        if release.revision not in by_revision:  # its copies first, before its ReplicaSet
+            problem = await self.tracker.prepare(self.kube, rollout, release)
+            if problem is not None:
+                return await self._unconfigured(rollout, problem)
+        revision = release.revision
+        logs.REVISION.set(revision)
         states = tuple(_state(rs) for rs in by_revision.values())
         services = plan.services
         target = _route(rollout, plan)
-        status = rollout.get("status") or {}
         applied_weight = (
             await plan.router.weight(self.kube, target)
             if plan.router is not None and target is not None
@@ -179,10 +211,9 @@ class RolloutController:
         annotations = rollout["metadata"].get("annotations") or {}
         moment = datetime.datetime.now(datetime.UTC)
         measuring = moment.replace(microsecond=0)  # analysis is dated in whole seconds, as its status
-        memory = Memory.from_status(status)
         roles = {role.value: name for role, name in plan.services.items()}
         builtin = builtin_args(namespace, key[1], revision, memory.stable or revision, roles)
-        subject = Subject(namespace, builtin)
+        subject = Subject(namespace, builtin, rollout, dict(self.jobs.children(key)))
         measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, measuring)
         record, answers = await self.gatekeeper.ask(rollout, plan, memory, revision, moment)
         observed = Observed(
@@ -203,7 +234,7 @@ class RolloutController:
             rollout,
             plan,
             act.Workload(
-                plan.template,
+                release.template,
                 plan.match_labels,
                 revision,
                 plan.min_ready_seconds,
@@ -219,8 +250,18 @@ class RolloutController:
         restarting = await restart.restart(
             self.kube, rollout, plan, by_revision, desired=desired, current=revision, now=moment
         )
-        await self._report(rollout, plan, decision, states, restarting.restarted_at)
+        await self.tracker.adopt(self.kube, rollout, by_revision.values())
+        had = any(c["type"] == tracking.READY for c in status.get("conditions", []))
+        await self._report(
+            rollout,
+            plan,
+            decision,
+            states,
+            restarted_at=restarting.restarted_at,
+            configured=tracking.condition(release, had),
+        )
         await self._tell_measurements(rollout, measured)
+        await self.analyst.collect(decision.runs, subject)
         if referenced is not None:
             healthy = decision.memory.state is State.HEALTHY
             await self._retire_referenced(referenced, plan, healthy, sum(rs.ready for rs in states))
@@ -257,24 +298,29 @@ class RolloutController:
     async def _invalid(self, rollout: Object, message: str) -> float:
         """Say in the status why the spec cannot be released; nothing else is touched. Retried
         when the spec (or what it names) changes, and every 15 seconds in case something it names appears."""
+        condition = Condition("InvalidSpec", True, "InvalidSpec", message)
+        return await self._hold(rollout, condition, {"phase": Phase.DEGRADED.value, "message": message})
+
+    async def _unconfigured(self, rollout: Object, problem: Problem) -> float:
+        """The configuration is missing or unknown: nothing is released or moved, the condition
+        says why, once a Warning Event; retried as an invalid spec is, and at once when a
+        tracked object changes."""
+        condition = tracking.condition(problem, True)
+        assert condition is not None  # noqa: S101 - a problem always has its condition
+        note = EventNote(problem.reason, problem.message, warning=True)
+        sequence = sequence_of(problem.reason, problem.message)
+        await record_event(self.kube, rollout, sequence, note, self.instance)
+        return await self._hold(rollout, condition, {})
+
+    async def _hold(self, rollout: Object, condition: Condition, fields: dict[str, Any]) -> float:
+        """Write `condition` (and `fields`) to the status if they differ; touch nothing else."""
         metadata = rollout["metadata"]
         previous = rollout.get("status") or {}
         generation = metadata.get("generation", 1)
-        conditions = merge_conditions(
-            previous.get("conditions", []),
-            [Condition("InvalidSpec", True, "InvalidSpec", message)],
-            generation,
-            now(),
-        )
-        status = {
-            **previous,
-            "observedGeneration": generation,
-            "phase": Phase.DEGRADED.value,
-            "message": message,
-            "conditions": conditions,
-        }
+        conditions = merge_conditions(previous.get("conditions", []), [condition], generation, now())
+        status = {**previous, "observedGeneration": generation, **fields, "conditions": conditions}
         if status != previous:
-            log.warning("%s/%s: %s", metadata["namespace"], metadata["name"], message)
+            log.warning("%s/%s: %s", metadata["namespace"], metadata["name"], condition.message)
             written = await self.kube.patch_guarded(
                 ROLLOUT,
                 metadata["namespace"],
@@ -318,7 +364,9 @@ class RolloutController:
         plan: Plan,
         decision: Decision,
         states: tuple[ReplicaSetState, ...],
+        *,
         restarted_at: str | None = None,
+        configured: Condition | None = None,
     ) -> None:
         metadata = rollout["metadata"]
         namespace, name = metadata["namespace"], metadata["name"]
@@ -339,6 +387,9 @@ class RolloutController:
         )
         if restarted_at is not None:
             status["restartedAt"] = restarted_at
+        if configured is not None:
+            generation = metadata.get("generation", 1)
+            status["conditions"] = merge_conditions(status["conditions"], [configured], generation, now())
         note = None
         if decision.transition is not None:
             transition = decision.transition

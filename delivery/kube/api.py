@@ -307,9 +307,14 @@ class Kube:
         guarded = {**patch, "metadata": {**patch.get("metadata", {}), "resourceVersion": resource_version}}
         return await self.patch(kind, namespace, name, guarded, subresource=subresource)
 
-    async def delete(self, kind: Kind, namespace: str | None, name: str) -> None:
+    async def delete(
+        self, kind: Kind, namespace: str | None, name: str, *, propagation: str | None = None
+    ) -> None:
+        """Delete, gone already included; `propagation` (Background, Foreground, Orphan) says what
+        becomes of its dependents: a Job deleted through the API orphans its pods unless told."""
+        options = {"propagationPolicy": propagation} if propagation else None
         try:
-            await self.request("DELETE", kind.path(namespace, name))
+            await self.request("DELETE", kind.path(namespace, name), body=options)
         except KubeError as error:
             if not error.not_found:
                 raise

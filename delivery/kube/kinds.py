@@ -21,6 +21,8 @@ CLUSTER_PROFILE = Kind(
     "component.luojilab.com/v1beta1", "ClusterProfile", "clusterprofiles", namespaced=False
 )
 SECRET = Kind("v1", "Secret", "secrets")
+JOB = Kind("batch/v1", "Job", "jobs")
+POD = Kind("v1", "Pod", "pods")
 ANALYSIS_TEMPLATE = Kind("delivery.luojilab.com/v1alpha1", "AnalysisTemplate", "analysistemplates")
 CLUSTER_ANALYSIS_TEMPLATE = Kind(
     "delivery.luojilab.com/v1alpha1", "ClusterAnalysisTemplate", "clusteranalysistemplates", namespaced=False

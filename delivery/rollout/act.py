@@ -53,7 +53,9 @@ async def scale(
             continue
         if current is None:
             if revision == workload.revision:
-                body = replica_set(rollout, workload.template, workload.match_labels, replicas)
+                body = replica_set(
+                    rollout, workload.template, workload.match_labels, replicas, workload.revision
+                )
                 if workload.min_ready_seconds is not None:
                     body["spec"]["minReadySeconds"] = workload.min_ready_seconds
                 body["spec"]["template"] = with_anti_affinity(

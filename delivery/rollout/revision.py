@@ -2,7 +2,9 @@
 
 The hash is computed from the template alone (canonical JSON), so the same template always gives
 the same name: a controller that restarts, or a rollback to an earlier template, finds the
-ReplicaSet that already exists instead of making another.
+ReplicaSet that already exists instead of making another. When the template uses tracked
+ConfigMaps or Secrets (`delivery.rollout.config`), their data's digests are part of the hash too:
+the same template with other data is another revision.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from delivery.kube.api import Object
@@ -24,12 +27,15 @@ to the same revision, and the existing ReplicaSet is scaled up again instead of 
 HASH_LENGTH = 10
 
 
-def _canonical(template: dict[str, Any]) -> str:
-    return json.dumps(template, sort_keys=True, separators=(",", ":"))
+def _canonical(content: Any) -> str:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"))
 
 
-def template_hash(template: dict[str, Any]) -> str:
-    return hashlib.sha256(_canonical(template).encode()).hexdigest()[:HASH_LENGTH]
+def template_hash(template: dict[str, Any], configuration: Mapping[str, str] | None = None) -> str:
+    """The revision of `template`; `configuration` ("Kind/name" -> digest of the data) if it
+    uses tracked objects. Without them the hash is the template's alone, as it always was."""
+    content: Any = {"template": template, "configuration": dict(configuration)} if configuration else template
+    return hashlib.sha256(_canonical(content).encode()).hexdigest()[:HASH_LENGTH]
 
 
 def owner_reference(owner: Object) -> dict[str, Any]:
@@ -44,11 +50,16 @@ def owner_reference(owner: Object) -> dict[str, Any]:
 
 
 def replica_set(
-    rollout: Object, template: dict[str, Any], match_labels: dict[str, str], replicas: int
+    rollout: Object,
+    template: dict[str, Any],
+    match_labels: dict[str, str],
+    replicas: int,
+    revision: str | None = None,
 ) -> Object:
-    """The ReplicaSet of `template` for `rollout`, at `replicas`."""
+    """The ReplicaSet of `template` for `rollout`, at `replicas`; `revision` unless it is the
+    template's own hash (a template that refers to a revision's configuration copies)."""
     name = rollout["metadata"]["name"]
-    revision = template_hash(template)
+    revision = revision or template_hash(template)
     pod_template = copy.deepcopy(template)
     pod_labels = {**pod_template.get("metadata", {}).get("labels", {}), HASH_LABEL: revision}
     pod_template.setdefault("metadata", {})["labels"] = pod_labels

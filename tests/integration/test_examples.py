@@ -210,6 +210,45 @@ def autoscaling(sandbox: Sandbox, namespace: str) -> None:
     assert released(sandbox, "cart", namespace, old["stableRevision"], image)["stableRevision"] == new
 
 
+def config_release(sandbox: Sandbox, namespace: str) -> None:
+    """A change of the tracked ConfigMap's data walks the steps: the canary's ReplicaSet reads the
+    new data from its copy, the stable's the old from its own; promoted, the new copy is stable's."""
+    kubectl_apply(sandbox, "rollout-config.yaml", namespace)
+    old = healthy(sandbox, "storefront", namespace)
+    body = json.dumps({"data": {"CHECKOUT_V2": "on"}})
+    sandbox.kubectl_run(
+        "patch", "configmap", "storefront-config", "-n", namespace, "--type", "merge", "-p", body
+    )
+    new = paused_at(sandbox, "storefront", namespace, 1)["canaryRevision"]
+    assert new != old
+    for revision, flag in ((old, "off"), (new, "on")):
+        pod = get(sandbox, "rs", f"storefront-{revision}", namespace)["spec"]["template"]["spec"]
+        assert pod["containers"][0]["envFrom"] == [
+            {"configMapRef": {"name": f"storefront-config-{revision}"}}
+        ]
+        assert (
+            get(sandbox, "configmap", f"storefront-config-{revision}", namespace)["data"]["CHECKOUT_V2"]
+            == flag
+        )
+        secret = pod["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["name"]
+        assert secret == f"storefront-credentials-{revision}"
+    promote(sandbox, namespace, "storefront")
+    done = released(sandbox, "storefront", namespace, old, "registry.example.com/shop/storefront:4.2.0")
+    assert done["stableRevision"] == new
+
+
+def canary_job(sandbox: Sandbox, namespace: str) -> None:
+    kubectl_apply(sandbox, "rollout-canary-job.yaml", namespace)
+    old = healthy(sandbox, "api", namespace)
+    image = "registry.example.com/api:1.1.0"
+    set_image(sandbox, namespace, "api", image)
+    released(sandbox, "api", namespace, old, image)
+    assert Reason.ANALYSIS_SUCCESSFUL.value in [reason for reason, _ in events(sandbox, "api", namespace)]
+    (job,) = json.loads(sandbox.kubectl_run("get", "jobs", "-n", namespace, "-o", "json"))["items"]
+    command = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[-1] == f"http://api-canary.{namespace}/healthz"  # the fieldRef argument filled in
+
+
 # -- the Components ------------------------------------------------------------------------------------
 def workload_image(sandbox: Sandbox, kind: str, name: str, namespace: str) -> str:
     image: str = get(sandbox, kind, name, namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -368,6 +407,8 @@ SCENARIOS: dict[str, Callable[[Sandbox, str], None]] = {
     "rollout-canary-analysis.yaml": canary_analysis,
     "rollout-gates.yaml": gates,
     "rollout-autoscaling.yaml": autoscaling,
+    "rollout-config.yaml": config_release,
+    "rollout-canary-job.yaml": canary_job,
     "component-minimal.yaml": component_minimal,
     "component-full.yaml": component_full,
     "component-statefulset.yaml": component_statefulset,

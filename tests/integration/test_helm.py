@@ -307,6 +307,34 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
     assert any("rollouts" in rule["resources"] for rule in one(scoped, "Role", "shop")["rules"])
 
 
+def test_configuration_tracking_is_granted_only_when_asked_and_never_deletes() -> None:
+    default = one(render(), "Deployment")
+    assert not [arg for arg in controller_args(default) if arg.startswith("--track-")]
+    for values, kinds in (
+        (("configTracking.configMaps=true",), {"configmaps"}),
+        (("configTracking.configMaps=true", "configTracking.secrets=true"), {"configmaps", "secrets"}),
+    ):
+        objects = render(*values)
+        parsed = parser().parse_args(controller_args(one(objects, "Deployment")))
+        assert (parsed.track_configmaps, parsed.track_secrets) == ("configmaps" in kinds, "secrets" in kinds)
+        tracked = [
+            rule for rule in controller_rules(objects) if set(rule["resources"]) & {"configmaps", "secrets"}
+        ]
+        # Watched by label, read by name when the cache lacks one a revision used, copies
+        # created and handed to their ReplicaSet; never updated, never deleted (the garbage
+        # collector removes copies with their ReplicaSets).
+        assert tracked == [
+            {
+                "apiGroups": [""],
+                "resources": sorted(kinds),
+                "verbs": ["get", "list", "watch", "create", "patch"],
+            }
+        ]
+    scoped = render("configTracking.configMaps=true", "watchNamespaces={shop}")
+    assert not [r for rule in controller_rules(scoped) for r in rule["resources"] if r == "configmaps"]
+    assert any(rule["resources"] == ["configmaps"] for rule in one(scoped, "Role", "shop")["rules"])
+
+
 # ---- installed into the sandbox -------------------------------------------------------------
 
 
@@ -499,6 +527,10 @@ UNEXERCISED: dict[tuple[str, str, str], str] = {
         "a Rollout with analysis reads the templates it names",
     ),
     **_why("get patch", "gateway.networking.k8s.io", "httproutes", "Gateway API traffic: backend weights"),
+    **_why(
+        "get create delete", "batch", "jobs",
+        "a job metric's Job per measurement, read back after a restart, deleted once not needed",
+    ),
     **_why("patch", "component.luojilab.com", "components", "the load balancer's finalizer (luoji-slb only)"),
 }  # fmt: skip
 

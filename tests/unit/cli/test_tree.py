@@ -121,3 +121,30 @@ def test_a_restart_in_progress_is_said_until_done() -> None:
     )
     restarting["status"]["restartedAt"] = "2026-11-25T10:00:00Z"
     assert "restart" not in text(rollout_tree(restarting, []))
+
+
+def test_each_revision_shows_the_configuration_copies_it_uses() -> None:
+    stable, canary = (
+        replicaset("aaa", "web:1", 3, 3, "2026-11-25T08:00:00Z"),
+        replicaset("bbb", "web:1", 1, 1, "2026-11-25T09:00:00Z"),
+    )
+    for rs in (stable, canary):
+        revision = rs["metadata"]["labels"][HASH_LABEL]
+        rs["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+            {"configMapRef": {"name": f"app-{revision}"}},
+            {"secretRef": {"name": "untracked"}},
+        ]
+        rs["spec"]["template"]["spec"]["volumes"] = [
+            {"name": "db", "secret": {"secretName": f"db-{revision}"}}
+        ]
+    shown = text(
+        rollout_tree(rollout(phase="Paused", stableRevision="aaa", canaryRevision="bbb"), [stable, canary])
+    )
+    lines = [line.strip(" │├└─") for line in shown.splitlines()]
+    canary_at, stable_at = (
+        next(i for i, line in enumerate(lines) if line.startswith(f"{revision} "))
+        for revision in ("bbb", "aaa")
+    )
+    assert lines[canary_at + 1 : canary_at + 3] == ["ConfigMap app: app-bbb", "Secret db: db-bbb"]
+    assert lines[stable_at + 1 : stable_at + 3] == ["ConfigMap app: app-aaa", "Secret db: db-aaa"]
+    assert "untracked" not in shown  # used as it is: not a copy of this revision
