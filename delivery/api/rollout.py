@@ -452,7 +452,7 @@ class Hook(Model):
     """Attempts after the first when there is no answer, or a 408, 429 or 5xx one."""
     interval: Duration = "10s"
     """How often a gate that said no, or a rollout or rollback hook, is asked again."""
-    headers: Annotated[list[WebHeader], KeyedBy("name"), Field(max_length=32)] | None = None
+    headers: Annotated[list[WebHeader], Field(max_length=32)] | None = None
     """Values from Secrets with the same consent as analysis (the analysis-secret label)."""
     metadata: Annotated[dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=32)] | None = None
     """Passed as they are in the body's `metadata` (Flagger's load tester reads its `cmd` there)."""

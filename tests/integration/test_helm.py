@@ -239,13 +239,13 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
             for resource in rule["resources"]:
                 by_resource.setdefault(resource, set()).update(rule["verbs"])
     assert not {"namespaces", "nodes", "roles", "clusterroles", "serviceaccounts"} & set(by_resource)
-    # Pods only for spec.restartAt (issue 16): listed, and evicted rather than deleted.
+    # Pods only listed (spec.restartAt, a failed job metric's exit) and evicted rather than deleted.
     assert (by_resource["pods"], by_resource["pods/eviction"]) == ({"list"}, {"create"})
     assert all(not {"escalate", "bind", "impersonate", "deletecollection"} & v for v in by_resource.values())
     # Replaced whole and deleted: only what a Component renders and may stop rendering; deleted
-    # too, a Rollout's old ReplicaSets beyond its revisionHistoryLimit.
+    # too, a Rollout's old ReplicaSets beyond its revisionHistoryLimit and a job metric's Jobs.
     renderable = {kind.plural for kind in RENDERABLE.values()}
-    deleted = renderable | {"replicasets"}
+    deleted = renderable | {"replicasets", "jobs"}
     assert {resource for resource, verbs in by_resource.items() if "delete" in verbs} == deleted
     assert {resource for resource, verbs in by_resource.items() if "update" in verbs} == renderable
     assert by_resource["replicasets"] == {"list", "watch", "create", "patch", "delete"}
