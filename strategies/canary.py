@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from strategies.handover import hand_over, resize, retire_others, select, selected, settled
-from strategies.replicas import shift
+from strategies.replicas import percent_of, shift
+from strategies.rolling import IntOrPercent, fenceposts
 from strategies.steps import SetCanaryScale, Step, canary_replicas_at, weight_at
 from strategies.types import Desired, ReplicaSetState, Role, find
 
@@ -31,8 +32,17 @@ class CanaryFacts:
     traffic_routed: bool = True
     aborted: bool = False
     scale_down_allowed: bool = False  # the scale-down delay has passed since traffic last moved
+    # A basic canary's (maxSurge, maxUnavailable), as in Argo Rollouts: its steps and its promotion
+    # move pods within them. None: each step's canary surges at once and no pod is taken out of
+    # service (the stable gives up pods only as canary ones become ready).
+    pace: tuple[IntOrPercent, IntOrPercent] | None = None
+    min_pods: int = 0  # routed: a canary that has pods has at least this many (minPodsPerReplicaSet)
+    # Routed, Argo's dynamicStableScale: the stable shrinks to the share of traffic it still takes.
+    dynamic_stable: bool = False
 
     def __post_init__(self) -> None:
+        if self.pace is not None:
+            fenceposts(*self.pace, self.replicas)
         if self.replicas < 0:
             raise ValueError(f"replicas {self.replicas} must not be negative")
         if not 0 <= self.index <= len(self.steps):
@@ -80,24 +90,43 @@ def _steady(facts: CanaryFacts) -> _Phase:
 
 def _step(facts: CanaryFacts) -> _Phase:
     weight = weight_at(facts.steps, facts.index)
-    count = canary_replicas_at(facts.steps, facts.index, facts.replicas)
+    count = canary_replicas_at(
+        facts.steps, facts.index, facts.replicas, facts.min_pods if facts.traffic_routed else 0
+    )
     if not facts.traffic_routed:
-        # Pods are the weight: the canary surges first, and the stable gives up only pods whose
-        # share the canary's ready pods already carry.
-        targets = {facts.stable: facts.replicas - count, facts.canary: count}
-        moves = [(facts.rs(revision), target) for revision, target in targets.items()]
-        replicas = shift(moves, facts.replicas, max_surge=facts.replicas, max_unavailable=0)
-        return _Phase(targets, replicas, weight, facts.stable)
-    # The stable stays at full size; a smaller canary waits until the weight it carries is lowered
-    # and the stable, fully ready, is the revision its traffic goes back to.
+        # Pods are the weight: the canary surges, and the stable gives up pods within the budgets.
+        return _paced(
+            facts, {facts.stable: facts.replicas - count, facts.canary: count}, weight, facts.stable
+        )
+    # The stable stays at full size (or, dynamic, at the share of traffic it takes now or next,
+    # whichever is larger); a smaller canary waits until the weight it carries is lowered and the
+    # stable, ready at that size, is the revision its traffic goes back to.
+    stable = facts.replicas
+    if facts.dynamic_stable:
+        stable = percent_of(facts.replicas, 100 - min(weight, facts.applied_weight), round_up=True)
+    stable_ready = facts.rs(facts.stable).ready >= stable
     shrink = (
         facts.applied_weight <= weight
-        and facts.rs(facts.stable).ready >= facts.replicas
+        and stable_ready
         and facts.applied_selectors.get(Role.STABLE) != facts.canary
     )
-    targets = {facts.stable: facts.replicas, facts.canary: count}
-    replicas = {**targets, facts.canary: resize(facts.rs(facts.canary), count, may_shrink=shrink)}
-    return _Phase(targets, replicas, weight, facts.stable)
+    targets = {facts.stable: stable, facts.canary: count}
+    replicas = {
+        facts.stable: resize(facts.rs(facts.stable), stable, may_shrink=True),
+        facts.canary: resize(facts.rs(facts.canary), count, may_shrink=shrink),
+    }
+    # Traffic goes back to a dynamic stable only once it is ready to take it.
+    held = weight < facts.applied_weight and not stable_ready
+    return _Phase(targets, replicas, facts.applied_weight if held else weight, facts.stable)
+
+
+def _paced(facts: CanaryFacts, targets: dict[str, int], weight: int, stable_role: str) -> _Phase:
+    """A basic canary's pods moved toward `targets` (stable first) within its surge and
+    unavailability budgets: a total of at most replicas + surge, at least replicas - unavailable
+    available."""
+    surge, unavailable = fenceposts(*facts.pace, facts.replicas) if facts.pace else (facts.replicas, 0)
+    moves = [(facts.rs(revision), target) for revision, target in targets.items()]
+    return _Phase(targets, shift(moves, facts.replicas, surge, unavailable), weight, stable_role)
 
 
 def _hand_over(facts: CanaryFacts, to: str, away: str, holding: int) -> _Phase:
@@ -117,13 +146,21 @@ def _hand_over(facts: CanaryFacts, to: str, away: str, holding: int) -> _Phase:
 
 
 def _promote(facts: CanaryFacts) -> _Phase:
-    """The canary becomes stable; its traffic stays as it is until it can take all of it."""
+    """The canary becomes stable; its traffic stays as it is until it can take all of it. A paced
+    basic canary that no Service serves from the stable goes there within its budgets, as Argo's;
+    otherwise the canary goes to full size at once and the stable keeps its pods until then."""
+    if facts.pace is not None and not facts.traffic_routed and facts.stable not in facts.serving:
+        ready = facts.rs(facts.canary).ready >= facts.replicas
+        weight = 0 if ready else facts.applied_weight
+        return _paced(facts, {facts.stable: 0, facts.canary: facts.replicas}, weight, facts.canary)
     return _hand_over(facts, to=facts.canary, away=facts.stable, holding=facts.applied_weight)
 
 
 def _abort(facts: CanaryFacts) -> _Phase:
-    """Traffic leaves the canary at once; it keeps its pods until the stable is at full size and ready."""
-    return _hand_over(facts, to=facts.stable, away=facts.canary, holding=0)
+    """Traffic leaves the canary at once (a dynamic stable first grows back to full size and
+    readiness); the canary keeps its pods until the stable is at full size and ready."""
+    holding = facts.applied_weight if facts.dynamic_stable else 0
+    return _hand_over(facts, to=facts.stable, away=facts.canary, holding=holding)
 
 
 def _desire(facts: CanaryFacts, phase: _Phase) -> Desired:

@@ -65,11 +65,13 @@ def weight_at(steps: Sequence[Step], index: int) -> int:
     return 0 if step is None else step.weight
 
 
-def canary_replicas_at(steps: Sequence[Step], index: int, replicas: int) -> int:
+def canary_replicas_at(steps: Sequence[Step], index: int, replicas: int, min_pods: int = 0) -> int:
     """The canary's size at step `index`: its weight's share of `replicas`, rounded up so the
-    canary can carry its weight, unless a SetCanaryScale says otherwise."""
+    canary can carry its weight, and when not zero at least `min_pods` (Argo's minPodsPerReplicaSet,
+    for availability; at most `replicas`), unless a SetCanaryScale sets a number of replicas."""
     scale = _last(SetCanaryScale, steps, index) or SetCanaryScale(match_traffic_weight=True)
     if scale.replicas is not None:
         return scale.replicas
     weight = weight_at(steps, index) if scale.weight is None else scale.weight
-    return percent_of(replicas, weight, round_up=True)
+    count = percent_of(replicas, weight, round_up=True)
+    return max(count, min(min_pods, replicas)) if count else 0

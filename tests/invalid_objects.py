@@ -273,7 +273,6 @@ INVALID_OBJECTS: tuple[Invalid, ...] = (
     _case("rollout-no-strategy", ROLLOUT, {"spec.strategy": {}}, "spec.strategy"),
     _case("rollout-negative-weight", ROLLOUT, {f"{_STEPS}[0].setWeight": -10}, f"{_STEPS}[0].setWeight"),
     _case("rollout-weight-over-100", ROLLOUT, {f"{_STEPS}[0].setWeight": 150}, f"{_STEPS}[0].setWeight"),
-    _case("rollout-empty-steps", ROLLOUT, {_STEPS: []}, _STEPS),
     _case("rollout-empty-step", ROLLOUT, {f"{_STEPS}[0]": {}}, f"{_STEPS}[0]"),
     _case(
         "rollout-step-with-two-actions",
@@ -288,9 +287,9 @@ INVALID_OBJECTS: tuple[Invalid, ...] = (
         f"{_STEPS}[1].pause.duration",
     ),
     _case(
-        "rollout-pause-without-unit",
+        "rollout-negative-pause",
         ROLLOUT,
-        {f"{_STEPS}[1].pause.duration": "30"},
+        {f"{_STEPS}[1].pause.duration": -30},
         f"{_STEPS}[1].pause.duration",
     ),
     _case(

@@ -25,7 +25,7 @@ from pydantic.alias_generators import to_camel, to_snake
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from delivery.api.rules import Rule
+from delivery.api.rules import PERCENT_PATTERN, SECONDS_OR_DURATION_PATTERN, Rule
 
 
 class Model(BaseModel):
@@ -129,8 +129,17 @@ FreeForm = Annotated[
 ]
 """A Kubernetes structure this API passes through untouched (a pod template, resources, a patch)."""
 
-IntOrPercent = Annotated[Integer | str, WithJsonSchema({"x-kubernetes-int-or-string": True})]
+IntOrPercent = Annotated[
+    Integer | str, WithJsonSchema({"x-kubernetes-int-or-string": True, "pattern": PERCENT_PATTERN})
+]
 """A number of pods (`3`) or a percentage of the desired replicas (`"25%"`)."""
+
+SecondsOrDuration = Annotated[
+    Integer | str,
+    WithJsonSchema({"x-kubernetes-int-or-string": True, "pattern": SECONDS_OR_DURATION_PATTERN}),
+]
+"""Whole seconds (`30`, or `"30"`) or a duration (`"30s"`): Argo Rollouts' IntOrString durations
+(its format is the rule `delivery.api.rules.seconds_or_duration`)."""
 
 Labels = Annotated[dict[str, Annotated[str, Field(max_length=63)]], Field(max_length=64)]
 Metadata = FreeForm

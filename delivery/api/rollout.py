@@ -27,12 +27,21 @@ from delivery.api.common import (
     ObjectName,
     ObservedStatus,
     Resource,
+    SecondsOrDuration,
     ServiceName,
     Text,
     Weight,
 )
 from delivery.api.definition import AGE, DELIVERY_GROUP, Column, CustomResource, Version
-from delivery.api.rules import Rule, at_least_one, differ, exactly_one, int_or_percent, requires
+from delivery.api.rules import (
+    Rule,
+    at_least_one,
+    differ,
+    exactly_one,
+    int_or_percent,
+    requires,
+    seconds_or_duration,
+)
 
 ANALYSIS_HISTORY_LIMIT = 10
 """How many analysis results a Rollout's status keeps: enough to explain the last release."""
@@ -115,12 +124,23 @@ class LabelSelector(Model):
     rules = (at_least_one("matchLabels", "matchExpressions"),)
 
 
+class ScaleDown(enum.StrEnum):
+    """What happens to the Deployment a workloadRef names, as Argo Rollouts' `workloadRef.scaleDown`."""
+
+    NEVER = "never"  # left as it is
+    ON_SUCCESS = "onsuccess"  # to zero once the Rollout is Healthy
+    PROGRESSIVELY = "progressively"  # down as the Rollout's pods become ready, to zero once Healthy
+
+
 class WorkloadRef(Model):
-    """An existing workload whose pod template the Rollout takes over (its replicas go to zero)."""
+    """An existing workload whose pod template the Rollout takes over."""
 
     api_version: Literal["apps/v1"] = "apps/v1"
     kind: WorkloadKind = WorkloadKind.DEPLOYMENT
     name: ObjectName
+    scale_down: ScaleDown | None = None
+    """What happens to the Deployment; unset: onsuccess (Argo's unset is never: here a Deployment
+    handed over stops running beside the Rollout unless `never` says to keep it)."""
 
 
 class ComponentRef(Model):
@@ -214,8 +234,11 @@ class Rolling(Model):
 
 
 class Pause(Model):
-    duration: Duration | None = None
-    """How long to wait; unset: wait until someone promotes the Rollout."""
+    duration: SecondsOrDuration | None = None
+    """How long to wait: seconds (`30`) or a duration (`30s`, `5m`); unset: wait until someone
+    promotes the Rollout."""
+
+    rules = (seconds_or_duration("duration"),)
 
 
 class SetCanaryScale(Model):
@@ -239,6 +262,30 @@ class CanaryStep(Model):
     set_canary_scale: SetCanaryScale | None = None
 
     rules = (exactly_one("setWeight", "pause", "analysis", "setCanaryScale"),)
+
+
+class PreferredAntiAffinity(Model):
+    weight: Annotated[Integer, Field(ge=1, le=100)]
+    """The scheduler's weight of keeping the new pods off the stable pods' nodes."""
+
+
+class RequiredAntiAffinity(Model):
+    """The new pods are never scheduled onto a node that runs a stable pod."""
+
+
+class AntiAffinity(Model):
+    """Pod anti-affinity between the new revision and the stable one (injected into the new
+    ReplicaSet's pod template, by node), as Argo Rollouts injects it."""
+
+    preferred_during_scheduling_ignored_during_execution: PreferredAntiAffinity | None = None
+    required_during_scheduling_ignored_during_execution: RequiredAntiAffinity | None = None
+
+    rules = (
+        exactly_one(
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            "requiredDuringSchedulingIgnoredDuringExecution",
+        ),
+    )
 
 
 class NginxRouting(Model):
@@ -272,7 +319,8 @@ class CanaryMatch(Model):
 class Canary(Model):
     """Steps that move traffic and replicas to the new revision a share at a time."""
 
-    steps: Annotated[list[CanaryStep], Field(min_length=1, max_length=64)]
+    steps: Annotated[list[CanaryStep], Field(max_length=64)] | None = None
+    """Unset or empty: as in Argo Rollouts, straight to the new revision (a rolling update)."""
     canary_service: ServiceName | None = None
     """The Service the controller points at the canary revision's pods."""
     stable_service: ServiceName | None = None
@@ -281,15 +329,59 @@ class Canary(Model):
     """Unset: the weight is approximated by the ratio of replicas."""
     match: CanaryMatch | None = None
     analysis: BackgroundAnalysis | None = None
-    abort_scale_down_delay_seconds: Count = 30
-    """How long the canary keeps its pods after an abort took its traffic away."""
-    scale_down_delay_seconds: Count = 30
-    """How long the old stable keeps its pods after promotion moved its traffic away."""
+    anti_affinity: AntiAffinity | None = None
+    max_surge: IntOrPercent | None = None
+    """A basic canary's pods above spec.replicas while its steps move pods, as in Argo Rollouts
+    (unset with maxUnavailable set: 25%). Both unset: each step's canary surges at once and no pod
+    is taken out of service (Argo's 25%/25% would let a quarter of the pods go unavailable)."""
+    max_unavailable: IntOrPercent | None = None
+    """A basic canary's pods below spec.replicas while its steps move pods (unset with maxSurge
+    set: 25%). Ignored with trafficRouting, as in Argo: the stable keeps its full size there."""
+    dynamic_stable_scale: Boolean | None = None
+    """With trafficRouting (unset: false), the stable shrinks to the share of traffic it still
+    takes as the canary's weight rises (fewer pods during a release), and grows back before
+    traffic returns to it."""
+    min_pods_per_replica_set: Count | None = None
+    """With trafficRouting, a canary that has pods has at least this many (at most spec.replicas), for
+    availability, unless a setCanaryScale step sets its replicas; ignored without, as in Argo."""
+    scale_down_delay_revision_limit: Count | None = None
+    """Old revisions that may keep their pods during the scale-down delay. At most one ever does
+    here (the previous stable; older ones go as soon as no Service selects them), so only 0 changes
+    anything: no old revision waits, the delay is skipped."""
+    abort_scale_down_delay_seconds: Count | None = None
+    """With trafficRouting, how long the canary keeps its pods after an abort took its traffic away
+    (unset: 30). Ignored without trafficRouting, as in Argo Rollouts: a basic canary's traffic
+    follows its pods, so there is no router to wait for."""
+    scale_down_delay_seconds: Count | None = None
+    """With trafficRouting, how long the old stable keeps its pods after promotion moved its traffic
+    away, for the router's backends to follow (unset: 30). Ignored without trafficRouting, as in
+    Argo Rollouts: a basic canary completes as soon as the old pods are gone."""
 
     rules = (
         requires("trafficRouting", "canaryService", "stableService"),
         requires("match", "trafficRouting"),
         differ("stableService", "canaryService"),
+        int_or_percent("maxSurge"),
+        int_or_percent("maxUnavailable"),
+        Rule(
+            cel="!has(self.dynamicStableScale) || !self.dynamicStableScale || has(self.trafficRouting)",
+            message="dynamicStableScale requires trafficRouting: without it, pods are the weight already",
+            holds=lambda wire: not wire.get("dynamicStableScale") or "trafficRouting" in wire,
+            field_path=".dynamicStableScale",
+        ),
+        Rule(
+            cel=(
+                "!(has(self.maxSurge) && has(self.maxUnavailable) && string(self.maxSurge) in ['0', '0%']"
+                " && string(self.maxUnavailable) in ['0', '0%'])"
+            ),
+            message="maxSurge and maxUnavailable must not both be zero: nothing could move",
+            holds=lambda wire: (
+                not (
+                    str(wire.get("maxSurge")) in {"0", "0%"}
+                    and str(wire.get("maxUnavailable")) in {"0", "0%"}
+                )
+            ),
+        ),
     )
 
 
@@ -308,8 +400,12 @@ class BlueGreen(Model):
     post_promotion_analysis: RolloutAnalysis | None = None
     scale_down_delay_seconds: Count = 30
     """How long the old revision keeps its pods after the switch, so a switch back is instant."""
+    scale_down_delay_revision_limit: Count | None = None
+    """Old revisions that may keep their pods during the scale-down delay: only 0 changes anything
+    (at most the previous one ever waits), and skips the delay."""
     preview_replica_count: Count | None = None
     """The new revision's size before promotion; unset: spec.replicas."""
+    anti_affinity: AntiAffinity | None = None
 
     rules = (
         differ("previewService", "activeService"),
@@ -374,6 +470,12 @@ class RolloutSpec(Model):
     """Old ReplicaSets kept (scaled to zero) for a rollback."""
     progress_deadline_seconds: Annotated[Integer, Field(ge=1, le=2**31 - 1)] = 600
     """A step that makes no progress for this long marks the Rollout Degraded."""
+    progress_deadline_abort: Boolean | None = None
+    """Abort the release when the progress deadline passes, instead of only marking it Degraded
+    (unset: false)."""
+    min_ready_seconds: Count | None = None
+    """How long a new pod must be ready before it counts as available (set on each ReplicaSet, as a
+    Deployment's): steps, promotion and the scale-down of old pods wait for available pods."""
     restart_at: datetime.datetime | None = None
     """Replace every pod made before this moment, a few at a time, without a new revision (Argo
     Rollouts' field; `kubectl delivery restart` sets it to now). A moment to come is waited for."""

@@ -89,24 +89,41 @@ def differ(field: str, other: str) -> Rule:
 
 
 PERCENT_PATTERN = r"^[0-9]{1,3}%$"
+SECONDS_OR_DURATION_PATTERN = r"^([0-9]+|([0-9]+([.][0-9]+)?(ms|s|m|h))+)$"
+"""Argo's pause duration as a string: a duration (`30s`, `1h`) or whole seconds without a unit (`30`)."""
 
 
-def int_or_percent(field: str) -> Rule:
-    """`field` is a non-negative count or a percentage: the schema of an int-or-string field cannot
-    carry a pattern, so the format is a rule (Kubernetes types such values as `dyn` in CEL)."""
+def int_or_string(field: str, pattern: str, message: str) -> Rule:
+    """`field` is a non-negative integer or a string of `pattern`. In the CRD the string's format is
+    the field's OpenAPI `pattern` (which applies to strings only) and the rule checks the integer:
+    a CEL regex on an int-or-string (`dyn`) is costed at the largest request's length, too dear for
+    the apiserver's budget once such a field sits in a list (a pause in a canary's steps)."""
 
     def holds(wire: Wire) -> bool:
         value = wire.get(field)
         if isinstance(value, int):
             return value >= 0
-        return value is None or re.fullmatch(PERCENT_PATTERN, value) is not None
+        return value is None or re.fullmatch(pattern, value) is not None
 
     return Rule(
-        cel=(
-            f"!has(self.{field}) || (type(self.{field}) == int ? self.{field} >= 0"
-            f" : self.{field}.matches('{PERCENT_PATTERN}'))"
-        ),
-        message=f"{field} must be a non-negative number of pods or a percentage such as '25%'",
+        cel=f"!has(self.{field}) || type(self.{field}) != int || self.{field} >= 0",
+        message=message,
         holds=holds,
         field_path=f".{field}",
+    )
+
+
+def int_or_percent(field: str) -> Rule:
+    """`field` is a non-negative count or a percentage."""
+    return int_or_string(
+        field, PERCENT_PATTERN, f"{field} must be a non-negative number of pods or a percentage such as '25%'"
+    )
+
+
+def seconds_or_duration(field: str) -> Rule:
+    """`field` is whole seconds (`30`, `"30"`) or a duration (`30s`), as Argo's IntOrString durations."""
+    return int_or_string(
+        field,
+        SECONDS_OR_DURATION_PATTERN,
+        f"{field} must be a number of seconds or a duration such as '30s', '5m' or '1h30m'",
     )

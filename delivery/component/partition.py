@@ -52,11 +52,12 @@ def steps_of(release: Release | None) -> tuple[Step, ...]:
     if release.canary is None:
         raise RenderError("release: a StatefulSet canary needs its steps (setWeight and pause)")
     steps = []
-    for index, step in enumerate(release.canary.steps):
+    for index, step in enumerate(release.canary.steps or ()):
         if step.set_weight is not None:
             steps.append(Step(weight=step.set_weight))
         elif step.pause is not None:
-            steps.append(Step(pause_seconds=seconds(step.pause.duration) if step.pause.duration else None))
+            duration = step.pause.duration
+            steps.append(Step(pause_seconds=None if duration is None else seconds(duration)))
         else:
             raise RenderError(
                 f"release.canary.steps[{index}]: a StatefulSet is released by setWeight and pause"

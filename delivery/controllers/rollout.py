@@ -45,6 +45,7 @@ from delivery.rollout.plan import InvalidSpec, Plan, plan_of
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference
 from delivery.rollout.status import status_of
 from delivery.rollout.tracking import Tracker
+from delivery.rollout.workload import referenced_replicas
 from delivery.traffic.route import Route, RoutingTargetMissing
 from strategies import ReplicaSetState
 from strategies.types import Role
@@ -184,7 +185,8 @@ class RolloutController:
     async def _reconcile(self, rollout: Object) -> float | None:
         key = key_of(rollout)
         namespace = key[0]
-        plan = plan_of(rollout["spec"], await self._referenced(rollout))
+        referenced = await self._referenced(rollout)
+        plan = plan_of(rollout["spec"], referenced)
         by_revision = _replicasets(self.cache.children(key))
         status = rollout.get("status") or {}
         memory = Memory.from_status(status)
@@ -231,7 +233,14 @@ class RolloutController:
         await self._act(
             rollout,
             plan,
-            act.Workload(release.template, plan.match_labels, revision),
+            act.Workload(
+                release.template,
+                plan.match_labels,
+                revision,
+                plan.min_ready_seconds,
+                plan.anti_affinity,
+                decision.memory.stable,
+            ),
             by_revision,
             decision,
             target=target,
@@ -253,8 +262,9 @@ class RolloutController:
         )
         await self._tell_measurements(rollout, measured)
         await self.analyst.collect(decision.runs, subject)
-        if decision.memory.state is State.HEALTHY:
-            await self._retire_referenced(rollout)
+        if referenced is not None:
+            healthy = decision.memory.state is State.HEALTHY
+            await self._retire_referenced(referenced, plan, healthy, sum(rs.ready for rs in states))
         analysis_wait = _analysis_wait(measured, decision.runs, measuring)
         hook_wait = _left(self.gatekeeper.next_ask(rollout, plan, decision, revision, moment), moment)
         candidates = (_left(decision.requeue_after, moment), analysis_wait, restarting.wait, hook_wait)
@@ -267,10 +277,14 @@ class RolloutController:
             return None
         return await self.kube.get(DEPLOYMENT, rollout["metadata"]["namespace"], reference["name"])
 
-    async def _retire_referenced(self, rollout: Object) -> None:
-        """A Deployment handed over by workloadRef goes to zero once the Rollout is Healthy in its place."""
-        deployment = await self._referenced(rollout)
-        if deployment is None or deployment["spec"].get("replicas", 1) == 0:
+    async def _retire_referenced(self, deployment: Object, plan: Plan, healthy: bool, ready: int) -> None:
+        """The Deployment handed over by workloadRef scaled as its `scaleDown` says (by default to
+        zero once the Rollout is Healthy in its place); written only when that changes it."""
+        current = deployment["spec"].get("replicas", 1)
+        wanted = referenced_replicas(
+            plan.scale_down, healthy=healthy, current=current, replicas=plan.replicas, ready=ready
+        )
+        if wanted == current:
             return
         metadata = deployment["metadata"]
         await self.kube.patch_guarded(
@@ -278,7 +292,7 @@ class RolloutController:
             metadata["namespace"],
             metadata["name"],
             metadata["resourceVersion"],
-            {"spec": {"replicas": 0}},
+            {"spec": {"replicas": wanted}},
         )
 
     async def _invalid(self, rollout: Object, message: str) -> float:

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from delivery.api.rollout import AntiAffinity
 from delivery.kube.api import Kube, KubeError, Object
 from delivery.kube.kinds import REPLICA_SET, SERVICE
+from delivery.rollout.affinity import with_anti_affinity
 from delivery.rollout.revision import HASH_LABEL, replica_set
 from delivery.traffic.route import Route, Router
 from strategies.types import Role
@@ -29,6 +31,9 @@ class Workload:
     template: dict[str, Any]
     match_labels: dict[str, str]
     revision: str
+    min_ready_seconds: int | None = None  # the Rollout's minReadySeconds, for a new ReplicaSet
+    anti_affinity: AntiAffinity | None = None
+    stable: str | None = None  # the revision a new ReplicaSet's anti-affinity keeps away from
 
 
 async def scale(
@@ -50,6 +55,15 @@ async def scale(
             if revision == workload.revision:
                 body = replica_set(
                     rollout, workload.template, workload.match_labels, replicas, workload.revision
+                )
+                if workload.min_ready_seconds is not None:
+                    body["spec"]["minReadySeconds"] = workload.min_ready_seconds
+                body["spec"]["template"] = with_anti_affinity(
+                    body["spec"]["template"],
+                    workload.anti_affinity,
+                    stable=workload.stable,
+                    revision=revision,
+                    namespace=rollout["metadata"]["namespace"],
                 )
                 await kube.create(REPLICA_SET, rollout["metadata"]["namespace"], body)
             continue  # an old revision that is gone needs nothing

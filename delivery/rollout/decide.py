@@ -172,6 +172,9 @@ def _desired(o: Observed, memory: Memory) -> Desired:
                 traffic_routed=plan.router is not None,
                 aborted=memory.aborted,
                 scale_down_allowed=allowed,
+                pace=plan.pace,
+                min_pods=plan.min_pods,
+                dynamic_stable=plan.dynamic_stable,
             )
         )
     if plan.kind is StrategyName.BLUE_GREEN:
@@ -484,8 +487,9 @@ def _progress(o: Observed, memory: Memory, desired: Desired) -> Outcome:
 
 
 def _deadline(o: Observed, memory: Memory, desired: Desired) -> Outcome:
-    """No progress for progressDeadlineSeconds: Degraded. Waiting on post-promotion analysis is
-    not a lack of progress (the analysis has its own limits)."""
+    """No progress for progressDeadlineSeconds: Degraded, or aborted with progressDeadlineAbort (as
+    Argo's). Waiting on post-promotion analysis is not a lack of progress (the analysis has its own
+    limits)."""
     if memory.state not in (State.PROGRESSING, State.PROMOTING) or desired.done:
         return memory, None, None
     if _post_promotion_pending(o, memory):
@@ -493,6 +497,10 @@ def _deadline(o: Observed, memory: Memory, desired: Desired) -> Outcome:
     remaining = o.plan.progress_deadline - _elapsed(o, memory.progressed)
     if remaining > 0:
         return memory, None, remaining
+    if o.plan.progress_deadline_abort:
+        return _moved(
+            memory, "abort", f"no progress for {o.plan.progress_deadline:g}s: progressDeadlineAbort"
+        )
     return _moved(memory, "deadline_exceeded", f"no progress for {o.plan.progress_deadline:g}s")
 
 

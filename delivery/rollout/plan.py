@@ -14,11 +14,13 @@ from pydantic import ValidationError
 from delivery.api.durations import seconds
 from delivery.api.rollout import (
     AnalysisKind,
+    AntiAffinity,
     BackgroundAnalysis,
     CanaryStep,
     Hook,
     RolloutAnalysis,
     RolloutSpec,
+    ScaleDown,
     StrategyName,
     TrafficRouting,
 )
@@ -26,7 +28,7 @@ from delivery.kube.api import Object
 from delivery.traffic.gatewayapi import GatewayAPIRouter
 from delivery.traffic.nginx import NginxRouter
 from delivery.traffic.route import Match, Router
-from strategies import Analysis, IntOrPercent, Pause, SetCanaryScale, SetWeight, Step
+from strategies import Analysis, IntOrPercent, Pause, SetCanaryScale, SetWeight, Step, fenceposts
 from strategies.types import Role
 
 
@@ -46,6 +48,10 @@ class Plan:
     template: dict[str, Any]
     match_labels: dict[str, str]
     progress_deadline: float
+    progress_deadline_abort: bool = False
+    min_ready_seconds: int | None = None
+    scale_down: ScaleDown = ScaleDown.ON_SUCCESS  # of the Deployment a workloadRef names
+    anti_affinity: AntiAffinity | None = None  # canary or blue-green: away from the stable's pods
     pod_selector: str = ""  # every pod of the Rollout, as a label selector string (status.selector)
     revision_history_limit: int = 10
     steps: tuple[StepPlan, ...] = ()
@@ -56,6 +62,9 @@ class Plan:
     abort_scale_down_delay: float = 30.0
     max_surge: IntOrPercent = "25%"
     max_unavailable: IntOrPercent = "25%"
+    pace: tuple[IntOrPercent, IntOrPercent] | None = None  # a basic canary's (maxSurge, maxUnavailable)
+    min_pods: int = 0  # a routed canary's minPodsPerReplicaSet
+    dynamic_stable: bool = False  # a routed canary's dynamicStableScale
     preview_replicas: int | None = None
     auto_promotion: bool = True
     auto_promotion_seconds: float | None = None
@@ -84,7 +93,8 @@ def _step(step: CanaryStep) -> StepPlan:
     if step.set_weight is not None:
         return StepPlan(SetWeight(step.set_weight))
     if step.pause is not None:
-        return StepPlan(Pause(), seconds(step.pause.duration) if step.pause.duration else None)
+        duration = step.pause.duration
+        return StepPlan(Pause(), None if duration is None else seconds(duration))
     if step.analysis is not None:
         return StepPlan(Analysis(), analysis=step.analysis)
     scale = step.set_canary_scale
@@ -101,8 +111,49 @@ def _router(routing: TrafficRouting | None) -> Router | None:
     return GatewayAPIRouter(routing.gateway_api.http_route)
 
 
+ROUTED_SCALE_DOWN_DELAY = 30
+"""Argo Rollouts' default scale-down delay of a canary with a traffic router, in seconds."""
+
+
+def _routed_delay(seconds: int | None, routing: TrafficRouting | None) -> float:
+    """A canary's scale-down delay, as Argo Rollouts reads it: the time a router takes to stop
+    sending to pods it no longer selects, so only with a router (30 s unless set). A basic canary's
+    traffic follows its pods, so it waits for nothing and a value set there is ignored."""
+    if routing is None:
+        return 0.0
+    return float(ROUTED_SCALE_DOWN_DELAY if seconds is None else seconds)
+
+
+ARGO_PACE = "25%"
+"""Argo Rollouts' canary maxSurge and maxUnavailable, each when only the other is set."""
+
+
+def _limited(delay: float, revision_limit: int | None) -> float:
+    """The scale-down delay under scaleDownDelayRevisionLimit: at most the previous revision ever
+    waits it out here, so a limit of 0 (no old revision may wait) is the only one that changes it."""
+    return 0.0 if revision_limit == 0 else delay
+
+
 class InvalidSpec(ValueError):
     """The spec cannot be released as it stands: said in the status, retried when it changes."""
+
+
+def _pace(
+    max_surge: IntOrPercent | None, max_unavailable: IntOrPercent | None, replicas: int
+) -> tuple[IntOrPercent, IntOrPercent] | None:
+    """A canary's budgets as Argo reads them when either is set; neither: None, the surge-first
+    default that takes no pod out of service."""
+    if max_surge is None and max_unavailable is None:
+        return None
+    pace = (
+        ARGO_PACE if max_surge is None else max_surge,
+        ARGO_PACE if max_unavailable is None else max_unavailable,
+    )
+    try:
+        fenceposts(*pace, replicas)
+    except ValueError as error:
+        raise InvalidSpec(f"strategy.canary: {error}") from error
+    return pace
 
 
 _OPERATORS = {
@@ -170,6 +221,9 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         "match_labels": dict(selector.get("matchLabels") or {}),
         "pod_selector": selector_string(selector),
         "progress_deadline": float(spec.progress_deadline_seconds),
+        "progress_deadline_abort": bool(spec.progress_deadline_abort),
+        "min_ready_seconds": spec.min_ready_seconds,
+        "scale_down": (spec.workload_ref and spec.workload_ref.scale_down) or ScaleDown.ON_SUCCESS,
         "revision_history_limit": spec.revision_history_limit,
         "hooks": _hooks(spec),
     }
@@ -177,16 +231,23 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
     if strategy.canary is not None:
         canary = strategy.canary
         named = ((Role.STABLE, canary.stable_service), (Role.CANARY, canary.canary_service))
-        match = canary.match
+        match, routing = canary.match, canary.traffic_routing
         return Plan(
             StrategyName.CANARY,
-            steps=tuple(_step(step) for step in canary.steps),
+            steps=tuple(_step(step) for step in canary.steps or ()),
             services={role: name for role, name in named if name},
-            router=_router(canary.traffic_routing),
+            router=_router(routing),
             match=Match(match.header, match.header_value, match.cookie) if match else Match(),
-            scale_down_delay=float(canary.scale_down_delay_seconds),
-            abort_scale_down_delay=float(canary.abort_scale_down_delay_seconds),
+            scale_down_delay=_limited(
+                _routed_delay(canary.scale_down_delay_seconds, routing),
+                canary.scale_down_delay_revision_limit,
+            ),
+            abort_scale_down_delay=_routed_delay(canary.abort_scale_down_delay_seconds, routing),
             background=canary.analysis,
+            anti_affinity=canary.anti_affinity,
+            pace=_pace(canary.max_surge, canary.max_unavailable, spec.replicas),
+            min_pods=canary.min_pods_per_replica_set or 0,
+            dynamic_stable=bool(canary.dynamic_stable_scale),
             **common,
         )
     if strategy.blue_green is not None:
@@ -198,9 +259,12 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
         return Plan(
             StrategyName.BLUE_GREEN,
             services=services,
-            scale_down_delay=float(blue_green.scale_down_delay_seconds),
+            scale_down_delay=_limited(
+                float(blue_green.scale_down_delay_seconds), blue_green.scale_down_delay_revision_limit
+            ),
             abort_scale_down_delay=float(blue_green.scale_down_delay_seconds),
             preview_replicas=blue_green.preview_replica_count,
+            anti_affinity=blue_green.anti_affinity,
             auto_promotion=blue_green.auto_promotion_enabled,
             auto_promotion_seconds=float(auto_seconds) if auto_seconds is not None else None,
             pre_promotion=blue_green.pre_promotion_analysis,

@@ -71,11 +71,7 @@ def test_a_release_block_renders_a_rollout_that_releases_the_pods(
     rollout = get(sandbox, "rollout", "shop", namespace)
     assert rollout["status"]["phase"] == "Healthy"
     assert rollout["spec"]["strategy"] == {
-        "canary": {
-            "steps": [{"setWeight": 50}],
-            "abortScaleDownDelaySeconds": 30,
-            "scaleDownDelaySeconds": 30,
-        }
+        "canary": {"steps": [{"setWeight": 50}]}  # no scale-down delays: a basic canary has none
     }
     assert "Deployment" not in {
         obj["kind"] for obj in get(sandbox, "component", "shop", namespace)["status"]["objects"]

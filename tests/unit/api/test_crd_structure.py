@@ -61,6 +61,7 @@ def test_int_or_string_fields_are_marked() -> None:
     rolling = rolling["properties"]["spec"]["properties"]["strategy"]["properties"]["rolling"]
     assert rolling["properties"]["maxSurge"] == {
         "x-kubernetes-int-or-string": True,
+        "pattern": "^[0-9]{1,3}%$",  # the string's format; OpenAPI applies it to strings only
         "default": "25%",
         "description": "Pods above the desired replicas during the update.",
     }
