@@ -519,6 +519,11 @@ UNEXERCISED: dict[tuple[str, str, str], str] = {
     **_why("delete", "networking.k8s.io", "ingresses", "what a Component no longer renders is pruned"),
     **_why("delete", "delivery.luojilab.com", "rollouts", "what a Component no longer renders is pruned"),
     **_why(
+        "create get patch update delete", "autoscaling", "horizontalpodautoscalers",
+        "a Component with spec.autoscaling renders an HPA: looked up, applied, replaced whole when "
+        "adopted, pruned when autoscaling is removed (test_component_autoscaling.py does each)",
+    ),
+    **_why(
         "delete", "apps", "replicasets",
         "ReplicaSets beyond a Rollout's revisionHistoryLimit (this release makes two revisions)",
     ),
