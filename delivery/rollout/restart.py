@@ -147,8 +147,7 @@ async def restart(
         return settled or Restart()
     namespace = rollout["metadata"]["namespace"]
     owners = {rs["metadata"]["uid"] for rs in replicasets.values()}
-    selector = ",".join(f"{key}={value}" for key, value in sorted(plan.match_labels.items()))
-    listed = await kube.list(POD, namespace, selector)
+    listed = await kube.list(POD, namespace, plan.pod_selector)
     pods = [
         pod_facts(pod)
         for pod in listed
