@@ -10,8 +10,9 @@ state (0 reached, 1 stopped in another, 2 timed out). `get rollout NAME [--watch
 Rollout as a tree of revisions; `list` every Rollout of the namespace (or of the cluster, -A).
 `set image`, `undo` and `restart` change the Rollout as Argo Rollouts' plugin does: the pod
 template's images, an earlier revision's template written back, `spec.restartAt`. `lint FILE...`
-checks objects before they are applied; `plan component` diffs what new templates would change;
-`completion bash|zsh` prints a completion script.
+checks objects before they are applied, `convert -f FILE` rewrites Argo Rollouts' and Flagger's as
+ours; `plan component` diffs what new templates would change; `completion bash|zsh` prints a
+completion script.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from rich.console import Console
 from rich.live import Live
 
 from delivery.api.durations import seconds
-from delivery.cli import gate
+from delivery.cli import convert, gate
 from delivery.cli.commands import (
     LIST_COLUMNS,
     CommandError,
@@ -158,6 +159,7 @@ def parser() -> argparse.ArgumentParser:
     _rollout_name(wait)
     wait.add_argument("--for", dest="goal", required=True, choices=[goal.value for goal in Goal])
     wait.add_argument("--timeout", default="0s", metavar="DURATION", help="e.g. 5m; 0s (default): no limit")
+    convert.add_parser(command)
     lint = command("lint", "check Rollouts, Components and analysis templates in files; exit 1 on a problem")
     lint.add_argument("files", nargs="+", type=Path, metavar="FILE")
     plan = command(
@@ -408,6 +410,8 @@ async def _action(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
 async def run(args: argparse.Namespace) -> int:
     if args.command == "lint":
         return lint_files(args.files)
+    if args.command == "convert":
+        return convert.run(args.files, args.output)
     if args.command == "completion":
         return completion(args.shell)
     try:
