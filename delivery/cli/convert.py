@@ -60,7 +60,7 @@ def convert(documents: Sequence[Mapping[str, Any]]) -> Conversion:
         else:
             done.objects.append(dict(document))
     for key, template in flagger.metric_templates.items():
-        if key not in flagger.used:
+        if key not in flagger.referenced:
             done.omissions.append(
                 Omission(
                     describe(template),

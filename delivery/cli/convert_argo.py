@@ -141,7 +141,7 @@ def _gateway_plugin(routing: dict[str, Any], namespace: str | None, source: str)
         for field in config
         if field not in ("httpRoute", "httpRoutes", "namespace")
     ]
-    if config.get("namespace") not in (None, namespace):
+    if namespace and config.get("namespace") not in (None, namespace):
         omissions.append(
             Omission(source, f"{where}.namespace", "the HTTPRoute must be in the Rollout's namespace here")
         )

@@ -114,8 +114,8 @@ class Inputs:
 
     metric_templates: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     deployments: dict[str, Mapping[str, Any]] = field(default_factory=dict)
-    used: set[str] = field(default_factory=set)
-    """The MetricTemplates a Canary's conversion wrote into its AnalysisTemplate."""
+    referenced: set[str] = field(default_factory=set)
+    """The MetricTemplates a Canary's metric names (written into its AnalysisTemplate, or said why not)."""
 
     @classmethod
     def of(cls, documents: Sequence[Mapping[str, Any]]) -> Inputs:
@@ -255,23 +255,24 @@ class _Canary:
             return query, None
         key = f"{reference.get('namespace') or self.namespace or ''}/{reference.get('name')}"
         template = self.inputs.metric_templates.get(key)
+        shown = key.lstrip("/")
         if template is None:
-            self.left_out(f"{where}.templateRef", f"MetricTemplate {key} is not among the inputs (-f)")
+            self.left_out(f"{where}.templateRef", f"MetricTemplate {shown} is not among the inputs (-f)")
             return None
+        self.inputs.referenced.add(key)
         provider = (template.get("spec") or {}).get("provider") or {}
         if provider.get("type", "prometheus") != "prometheus":
-            why = f"MetricTemplate {key}: no {provider.get('type')} provider here"
+            why = f"MetricTemplate {shown}: no {provider.get('type')} provider here"
             self.left_out(f"{where}.templateRef", why)
             return None
         if provider.get("secretRef") or provider.get("insecureSkipVerify"):
             self.left_out(
                 f"{where}.templateRef",
-                f"MetricTemplate {key}: Prometheus credentials and TLS options are the controller's here",
+                f"MetricTemplate {shown}: Prometheus credentials and TLS options are the controller's here",
             )
         text = self.variables(str((template.get("spec") or {}).get("query", "")), metric, window, where)
         if text is None:
             return None
-        self.inputs.used.add(key)
         return text, provider.get("address")
 
     def variables(self, query: str, metric: Mapping[str, Any], window: str, where: str) -> str | None:
