@@ -16,6 +16,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
@@ -72,14 +73,10 @@ def convert(documents: Sequence[Mapping[str, Any]]) -> Conversion:
     return done
 
 
-def _read(names: Iterable[str], stdin: TextIO) -> list[Mapping[str, Any]]:
+def _read(names: Iterable[Path], stdin: TextIO) -> list[Mapping[str, Any]]:
     documents: list[Mapping[str, Any]] = []
     for name in names:
-        if name == "-":
-            text = stdin.read()
-        else:
-            with open(name, encoding="utf-8") as source:
-                text = source.read()
+        text = stdin.read() if str(name) == "-" else name.read_text(encoding="utf-8")
         for document in yaml.safe_load_all(text):
             if isinstance(document, dict):
                 documents.extend(
@@ -111,12 +108,19 @@ def add_parser(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
         "was left out (stderr says what and why), 2 if a file could not be read",
     )
     converting.add_argument(
-        "-f", "--filename", dest="files", action="append", required=True, metavar="FILE", help="'-': stdin"
+        "-f",
+        "--filename",
+        dest="files",
+        action="append",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="'-': stdin",
     )
     converting.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
 
 
-def run(names: Sequence[str], output: str, stdin: TextIO = sys.stdin) -> int:
+def run(names: Sequence[Path], output: str, stdin: TextIO = sys.stdin) -> int:
     """The command: convert `names` (`-`: stdin), print; the exit code says if anything was left out."""
     try:
         documents = _read(names, stdin)

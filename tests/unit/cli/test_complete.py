@@ -19,6 +19,7 @@ COMMANDS = [
     "undo",
     "restart",
     "wait",
+    "convert",
     "lint",
     "plan",
     "gate",
@@ -44,6 +45,7 @@ COMMANDS = [
         (["--context", ""], set(), Need.CONTEXT),
         (["lint", ""], set(), Need.FILE),
         (["lint", "a.yaml", ""], set(), Need.FILE),  # FILE...: more files
+        (["convert", "-f", ""], set(), Need.FILE),
         (["completion", ""], {"bash", "zsh"}, Need.NOTHING),
     ],
 )

@@ -337,10 +337,8 @@ def test_our_own_output_converts_to_itself(argo: command.Conversion, flagger: co
     assert again.omissions == []
 
 
-def test_the_command_s_output_and_exit_codes(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert command.run([str(MANIFESTS / "argo.yaml")], "yaml") == EXIT_LEFT_OUT
+def test_the_command_s_output_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert command.run([MANIFESTS / "argo.yaml"], "yaml") == EXIT_LEFT_OUT
     out, err = capsys.readouterr()
     written = list(yaml.safe_load_all(out))
     assert [o["kind"] for o in written][:3] == ["Rollout", "Rollout", "Rollout"]
@@ -348,14 +346,14 @@ def test_the_command_s_output_and_exit_codes(
     assert "left out: Rollout web: spec.paused: pausing is a command here" in err
     clean = tmp_path / "clean.yaml"
     clean.write_text(yaml.safe_dump(_load("argo.yaml")[1]))
-    assert command.run([str(clean)], "json") == EXIT_CONVERTED
+    assert command.run([clean], "json") == EXIT_CONVERTED
     out, err = capsys.readouterr()
     assert json.loads(out)["items"][0]["apiVersion"] == API
     assert err == ""
     listed = json.dumps({"apiVersion": "v1", "kind": "List", "items": [_load("argo.yaml")[1]]})
-    assert command.run(["-"], "yaml", stdin=io.StringIO(listed)) == EXIT_CONVERTED
+    assert command.run([Path("-")], "yaml", stdin=io.StringIO(listed)) == EXIT_CONVERTED
     assert yaml.safe_load(capsys.readouterr().out)["metadata"]["name"] == "shop"
-    assert command.run([str(tmp_path / "missing.yaml")], "yaml") == EXIT_UNREADABLE
+    assert command.run([tmp_path / "missing.yaml"], "yaml") == EXIT_UNREADABLE
     assert "missing.yaml" in capsys.readouterr().err
     (tmp_path / "bad.yaml").write_text("a: [")
-    assert command.run([str(tmp_path / "bad.yaml")], "yaml") == EXIT_UNREADABLE
+    assert command.run([tmp_path / "bad.yaml"], "yaml") == EXIT_UNREADABLE
