@@ -21,8 +21,10 @@ from typing import Any, TextIO
 
 import yaml
 
+from delivery.api.definition import DELIVERY_GROUP
 from delivery.cli import convert_argo, convert_flagger
 from delivery.cli.convert_fit import Omission, describe
+from delivery.rollout.revision import HASH_LABEL, template_hash
 
 EXIT_CONVERTED, EXIT_LEFT_OUT, EXIT_UNREADABLE = 0, 1, 2
 
@@ -118,9 +120,30 @@ def add_parser(command: Callable[[str, str], argparse.ArgumentParser]) -> None:
         help="'-': stdin",
     )
     converting.add_argument("-o", "--output", choices=["yaml", "json"], default="yaml")
+    converting.add_argument(
+        "--revisions",
+        action="store_true",
+        help="print each converted Rollout's revision instead (the pod-template hash its pods carry "
+        "here): the label to put on a running Argo Rollout's pods so that they are taken over",
+    )
 
 
-def run(names: Sequence[Path], output: str, stdin: TextIO = sys.stdin) -> int:
+def revisions(objects: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(name, revision) of each Rollout of `objects` with its pod template inline: the hash its
+    ReplicaSet and pods will carry (`HASH_LABEL`), as the controller computes it from the template
+    alone (a template that uses tracked ConfigMaps or Secrets also hashes their data: not known here)."""
+    return [
+        (str(body["metadata"]["name"]), template_hash(body["spec"]["template"]))
+        for body in objects
+        if body.get("kind") == "Rollout"
+        and str(body.get("apiVersion")).startswith(f"{DELIVERY_GROUP}/")
+        and isinstance((body.get("spec") or {}).get("template"), dict)
+    ]
+
+
+def run(
+    names: Sequence[Path], output: str, stdin: TextIO = sys.stdin, *, only_revisions: bool = False
+) -> int:
     """The command: convert `names` (`-`: stdin), print; the exit code says if anything was left out."""
     try:
         documents = _read(names, stdin)
@@ -128,7 +151,11 @@ def run(names: Sequence[Path], output: str, stdin: TextIO = sys.stdin) -> int:
         print(f"kubectl delivery convert: {error}", file=sys.stderr)
         return EXIT_UNREADABLE
     done = convert(documents)
-    sys.stdout.write(_dumped(done.objects, output))
+    if only_revisions:
+        for name, revision in revisions(done.objects):
+            print(f"{name} {HASH_LABEL}={revision}")
+    else:
+        sys.stdout.write(_dumped(done.objects, output))
     for omission in done.omissions:
         print(f"left out: {omission}", file=sys.stderr)
     return EXIT_LEFT_OUT if done.omissions else EXIT_CONVERTED

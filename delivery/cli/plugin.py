@@ -411,7 +411,7 @@ async def run(args: argparse.Namespace) -> int:
     if args.command == "lint":
         return lint_files(args.files)
     if args.command == "convert":
-        return convert.run(args.files, args.output)
+        return convert.run(args.files, args.output, only_revisions=args.revisions)
     if args.command == "completion":
         return completion(args.shell)
     try:

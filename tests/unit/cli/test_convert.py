@@ -16,6 +16,7 @@ from delivery.cli import convert as command
 from delivery.cli.convert import EXIT_CONVERTED, EXIT_LEFT_OUT, EXIT_UNREADABLE, convert
 from delivery.cli.convert_fit import MODELS, fit
 from delivery.cli.convert_flagger import Inputs, _Canary
+from delivery.rollout.revision import HASH_LABEL, template_hash
 
 MANIFESTS = Path(__file__).parents[2] / "manifests"
 API = "delivery.luojilab.com/v1alpha1"
@@ -357,3 +358,12 @@ def test_the_command_s_output_and_exit_codes(tmp_path: Path, capsys: pytest.Capt
     assert "missing.yaml" in capsys.readouterr().err
     (tmp_path / "bad.yaml").write_text("a: [")
     assert command.run([tmp_path / "bad.yaml"], "yaml") == EXIT_UNREADABLE
+
+
+def test_revisions_name_the_label_a_taken_over_pod_needs(capsys: pytest.CaptureFixture[str]) -> None:
+    rollout = _load("argo.yaml")[1]
+    assert command.run([MANIFESTS / "argo.yaml"], "yaml", only_revisions=True) == EXIT_LEFT_OUT
+    lines = capsys.readouterr().out.splitlines()
+    expected = template_hash(rollout["spec"]["template"])
+    assert lines[1] == f"shop {HASH_LABEL}={expected}"
+    assert [line.split()[0] for line in lines] == ["web", "shop"]  # mesh takes its template from a Deployment
