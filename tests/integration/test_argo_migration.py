@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,12 @@ from benchmarks.peers.contenders import ARGO
 from sandbox.cluster import Sandbox
 from sandbox.processes import spawn, wait_until
 from tests.controller import Controller
-from tests.rollouts import apply, get, service, wait_for
+from tests.rollouts import apply, get, service
 from tests.waiting import eventually
 
 ARGO_VERSION = "v1.10.2"
 ARGO_HASH = "rollouts-pod-template-hash"
+OURS = "rollouts.delivery.luojilab.com"  # `rollout` alone is Argo's once both kinds are installed
 REPLICAS = 3
 
 
@@ -65,18 +67,29 @@ def _argo_healthy(sandbox: Sandbox, namespace: str) -> bool | None:
     return (phase == "Healthy" and len(running) == REPLICAS) or None
 
 
+def _taken_over(sandbox: Sandbox, namespace: str, revision: str) -> bool | None:
+    status = get(sandbox, OURS, "web", namespace).get("status", {})
+    held = (status.get("phase"), status.get("stableRevision"), status.get("availableReplicas"))
+    return held == ("Healthy", revision, REPLICAS) or None
+
+
 def _released(sandbox: Sandbox, namespace: str, before: str) -> dict[str, Any] | None:
-    status: dict[str, Any] = get(sandbox, "rollout.delivery.luojilab.com", "web", namespace).get("status", {})
+    status: dict[str, Any] = get(sandbox, OURS, "web", namespace).get("status", {})
     done = status.get("phase") == "Healthy" and status.get("stableRevision") not in (None, before)
     return status if done else None
 
 
 @pytest.fixture(scope="module")
-def argo(sandbox: Sandbox, crds: None) -> argo_build.ArgoBuild:
+def argo(sandbox: Sandbox, crds: None) -> Iterator[argo_build.ArgoBuild]:
+    """Argo's build and CRDs, for this module only: with both installed, kubectl's `rollout` names
+    Argo's kind (the other tests' `kubectl get rollout` would read Argo's)."""
     built = argo_build.build(ARGO_VERSION)
-    for path in sorted(built.crds.glob("*-crd.yaml")):
+    definitions = sorted(built.crds.glob("*-crd.yaml"))
+    for path in definitions:
         sandbox.kubectl_run("apply", "--server-side", "-f", str(path))
-    return built
+    yield built
+    for path in definitions:
+        sandbox.kubectl_run("delete", "--ignore-not-found", "-f", str(path))
 
 
 def test_a_running_argo_rollout_moves_over_keeping_its_pods(
@@ -134,15 +147,7 @@ def test_a_running_argo_rollout_moves_over_keeping_its_pods(
     (tmp_path / "web.yaml").write_text(converted)
     sandbox.kubectl_run("apply", "-n", namespace, "-f", str(tmp_path / "web.yaml"))
     revision = label.split("=", 1)[1]
-    wait_for(
-        sandbox,
-        "web",
-        namespace,
-        timeout=60,
-        phase="Healthy",
-        stableRevision=revision,
-        availableReplicas=REPLICAS,
-    )
+    eventually(lambda: _taken_over(sandbox, namespace, revision), timeout=60, what="ours Healthy on the pods")
     after = _pods(sandbox, namespace)
     assert {pod["metadata"]["uid"] for pod in after} == before
     assert {pod["metadata"]["ownerReferences"][0]["name"] for pod in after} == {f"web-{revision}"}
@@ -155,7 +160,7 @@ def test_a_running_argo_rollout_moves_over_keeping_its_pods(
     # a release through our controller completes, its pods new
     sandbox.kubectl_run(
         "patch",
-        "rollout.delivery.luojilab.com",
+        OURS,
         "web",
         "-n",
         namespace,
