@@ -30,3 +30,9 @@ $python_only && exit 0
 
 say "control-plane binaries (cached under ${DELIVERY_CACHE:-~/.cache/delivery})"
 .venv/bin/python -m sandbox build
+
+# tests/integration/test_argo_migration.py moves a Rollout from the real Argo Rollouts controller:
+# built from its Go module at the version the test pins (ARGO_VERSION), cached by version.
+argo_version=v1.10.2
+say "Argo Rollouts' controller $argo_version (cached under ${DELIVERY_CACHE:-~/.cache/delivery})"
+.venv/bin/python -c "from benchmarks.peers import argo_build; argo_build.build('$argo_version')"

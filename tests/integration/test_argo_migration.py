@@ -116,7 +116,7 @@ def test_a_running_argo_rollout_moves_over_keeping_its_pods(
 
     # step 2: Argo's Rollout and ReplicaSets go, their dependents orphaned: the pods keep running
     sandbox.kubectl_run("delete", "rollouts.argoproj.io", "web", "-n", namespace, "--cascade=orphan")
-    sandbox.kubectl_run("delete", "rs", "-n", namespace, "-l", ARGO_HASH, "--cascade=orphan")
+    sandbox.kubectl_run("delete", "rs", "-n", namespace, "-l", f"app=web,{ARGO_HASH}", "--cascade=orphan")
     eventually(
         lambda: all(not p["metadata"].get("ownerReferences") for p in _pods(sandbox, namespace)) or None,
         timeout=60,
