@@ -18,8 +18,9 @@ MetricTemplate must be among the inputs: Flagger keeps the threshold in the Cana
 MetricTemplate alone is no AnalysisTemplate); `thresholdRange` becomes the `successCondition`,
 `threshold` (failed checks before a rollback) each metric's `failureLimit`. Webhooks are our hooks,
 which take Flagger's types and answers. Services: Flagger generates `<service>`, `-primary` and
-`-canary` from `spec.service`; the Rollout names `<service>` as its stable Service and
-`<service>-canary` as its canary Service, which must then exist without Flagger.
+`-canary` from `spec.service`; the Rollout names `<service>-canary` as its canary Service and, as
+stable, the one Flagger's router sends the primary's traffic to: `<service>` behind nginx's Ingress,
+`<service>-primary` in its HTTPRoute. They must then exist without Flagger.
 """
 
 from __future__ import annotations
@@ -347,7 +348,10 @@ class _Canary:
                 blue_green["prePromotionAnalysis"] = analysis
             return {"blueGreen": blue_green}
         routing = self.routing()
-        canary: dict[str, Any] = {"stableService": self.service, "canaryService": preview} if routing else {}
+        # Flagger's HTTPRoute (named as the service) sends to `-primary` and `-canary`; its nginx
+        # Ingress (ingressRef) to the service itself, which Flagger points at the primary's pods
+        stable = f"{self.service}-primary" if routing and "gatewayAPI" in routing else self.service
+        canary: dict[str, Any] = {"stableService": stable, "canaryService": preview} if routing else {}
         if routing:
             canary["trafficRouting"] = routing
         if iterations:

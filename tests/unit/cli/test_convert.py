@@ -367,3 +367,21 @@ def test_revisions_name_the_label_a_taken_over_pod_needs(capsys: pytest.CaptureF
     expected = template_hash(rollout["spec"]["template"])
     assert lines[1] == f"shop {HASH_LABEL}={expected}"
     assert [line.split()[0] for line in lines] == ["web", "shop"]  # mesh takes its template from a Deployment
+
+
+def test_a_gateway_api_canary_keeps_flagger_s_route_and_backends() -> None:
+    canary = {
+        "apiVersion": "flagger.app/v1beta1",
+        "kind": "Canary",
+        "metadata": {"name": "gw"},
+        "spec": {
+            "provider": "gatewayapi:v1",
+            "targetRef": {"kind": "Deployment", "name": "gw"},
+            "service": {"name": "front", "port": 80},
+            "analysis": {"interval": "1m", "stepWeights": [10, 60]},
+        },
+    }
+    strategy = convert([canary]).objects[0]["spec"]["strategy"]["canary"]
+    assert strategy["trafficRouting"] == {"gatewayAPI": {"httpRoute": "front"}}
+    assert (strategy["stableService"], strategy["canaryService"]) == ("front-primary", "front-canary")
+    assert [step.get("setWeight") for step in strategy["steps"]] == [10, None, 60, None]
