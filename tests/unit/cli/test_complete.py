@@ -22,6 +22,7 @@ COMMANDS = [
     "lint",
     "plan",
     "gate",
+    "dashboard",
     "completion",
 ]
 
