@@ -9,7 +9,7 @@ import pytest
 from delivery.dashboard import views
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL
 
-STEPS = [
+STEPS: list[dict[str, Any]] = [
     {"setWeight": 20},
     {"pause": {"duration": "30s"}},
     {"analysis": {"templates": [{"templateName": "errors"}]}},
