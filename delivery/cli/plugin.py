@@ -406,7 +406,7 @@ async def request_action(kube: Kube, namespace: str, name: str, command: str, fu
 async def dashboard(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
     """Serve the dashboard until interrupted, over this Kube (the user's credentials)."""
     where = None if args.all_namespaces else namespace
-    store = Store(kube, where)
+    store = Store(kube, () if where is None else (where,))
 
     async def act(namespace: str, name: str, command: str, full: bool) -> None:
         await request_action(kube, namespace, name, command, full)

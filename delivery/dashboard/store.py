@@ -18,13 +18,13 @@ import contextlib
 import datetime
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from delivery.dashboard import views
 from delivery.dashboard.views import Key, View
 from delivery.kube.api import Kind, Kube, Object
-from delivery.kube.informer import Informer, Watch
+from delivery.kube.informer import Handler, Informer, Watch
 from delivery.kube.kinds import (
     ANALYSIS_TEMPLATE,
     CLUSTER_ANALYSIS_TEMPLATE,
@@ -67,11 +67,12 @@ def _now() -> str:
 
 
 class Store:
-    """The views of every watched object in `namespace` (None: the cluster's), kept up to date."""
+    """The views of every watched object in `namespaces` (none: the cluster's), kept up to date:
+    one informer per kind and namespace (the controller may watch only some namespaces, under
+    Roles), one per kind for the whole cluster."""
 
-    def __init__(self, kube: Kube, namespace: str | None, clock: Callable[[], str] = _now) -> None:
+    def __init__(self, kube: Kube, namespaces: Sequence[str] = (), clock: Callable[[], str] = _now) -> None:
         self.kube = kube
-        self.namespace = namespace
         self.clock = clock
         self.rollouts: dict[Key, View] = {}
         self.components: dict[Key, View] = {}
@@ -82,14 +83,18 @@ class Store:
         self.weights: dict[Key, deque[tuple[str, int]]] = {}
         self.subscribers: set[Subscriber] = set()
         self._component_of: dict[Key, Key] = {}  # a Rollout's key -> the Component that renders it
-        self.informers = [
-            Informer(kube, Watch(ROLLOUT), namespace, self._rollout),
-            Informer(kube, Watch(COMPONENT), namespace, self._component),
-            Informer(kube, Watch(REPLICA_SET, label_selector=ROLLOUT_LABEL), namespace, self._replicaset),
-            Informer(kube, Watch(EVENT, field_selector=ROLLOUT_EVENTS), namespace, self._event),
-            Informer(kube, Watch(ANALYSIS_TEMPLATE), namespace, self._template),
-            Informer(kube, Watch(CLUSTER_ANALYSIS_TEMPLATE), None, self._cluster_template),
+        watches: list[tuple[Watch, Handler]] = [
+            (Watch(ROLLOUT), self._rollout),
+            (Watch(COMPONENT), self._component),
+            (Watch(REPLICA_SET, label_selector=ROLLOUT_LABEL), self._replicaset),
+            (Watch(EVENT, field_selector=ROLLOUT_EVENTS), self._event),
+            (Watch(ANALYSIS_TEMPLATE), self._template),
         ]
+        where: list[str | None] = list(namespaces) or [None]
+        self.informers = [
+            Informer(kube, watch, namespace, handler) for watch, handler in watches for namespace in where
+        ]
+        self.informers.append(Informer(kube, Watch(CLUSTER_ANALYSIS_TEMPLATE), None, self._cluster_template))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

@@ -19,7 +19,7 @@ from delivery.rollout.revision import ROLLOUT_LABEL
 async def store() -> AsyncIterator[Store]:
     client = ApiClient()  # never connects: no informer is started here
     ticks = iter(f"2026-12-01T10:00:{second:02d}Z" for second in range(60))
-    yield Store(Kube(client), "shop", clock=lambda: next(ticks))
+    yield Store(Kube(client), ("shop",), clock=lambda: next(ticks))
     await client.close()
 
 
