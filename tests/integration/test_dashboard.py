@@ -22,11 +22,12 @@ import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
+from delivery.cli.main import parser
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests import loopback
 from tests.controller import Controller
-from tests.integration.test_helm import kubeconfig_for_token
+from tests.integration.test_helm import controller_args, controller_rules, kubeconfig_for_token, one, render
 from tests.rollouts import PROMOTE, apply, get, rollout, status, wait_for
 from tests.waiting import eventually
 
@@ -332,3 +333,34 @@ def test_a_user_who_may_only_read_sees_the_apiservers_refusal(
         )
         page.screenshot(path=str(IMAGES / "dashboard-refused.png"))
     assert PROMOTE not in annotations_on(sandbox, namespace)
+
+
+def test_the_chart_serves_the_dashboard_read_only_behind_a_cluster_ip_only_when_asked() -> None:
+    assert not [o for o in render() if "dashboard" in o["metadata"]["name"]]
+    assert not [arg for arg in controller_args(one(render(), "Deployment")) if "dashboard" in arg]
+    objects = render("dashboard.enabled=true", "dashboard.port=3200")
+    parsed = parser().parse_args(controller_args(one(objects, "Deployment")))
+    assert parsed.dashboard_port == 3200
+    service = one(objects, "Service", name="delivery-dashboard")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["ports"] == [
+        {"name": "dashboard", "port": 3200, "targetPort": "dashboard", "protocol": "TCP"}
+    ]
+
+    # Its watches add reading rights only: nothing the controller may write changes.
+    def writes(rules: list[dict[str, Any]]) -> set[tuple[str, str]]:
+        return {
+            (r, v)
+            for rule in rules
+            for r in rule["resources"]
+            for v in rule["verbs"]
+            if v not in ("get", "list", "watch")
+        }
+
+    assert writes(controller_rules(objects)) == writes(controller_rules(render()))
+    granted = {(r, v) for rule in controller_rules(objects) for r in rule["resources"] for v in rule["verbs"]}
+    assert {
+        ("events", "watch"),
+        ("analysistemplates", "watch"),
+        ("clusteranalysistemplates", "watch"),
+    } <= granted
