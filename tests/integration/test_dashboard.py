@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -364,3 +365,45 @@ def test_the_chart_serves_the_dashboard_read_only_behind_a_cluster_ip_only_when_
         ("analysistemplates", "watch"),
         ("clusteranalysistemplates", "watch"),
     } <= granted
+
+
+def test_the_controller_serves_it_read_only(
+    sandbox: Sandbox, namespace: str, controller: Controller, page: Page, tmp_path: Path
+) -> None:
+    apply(sandbox, rollout("web", namespace, "web:1", STRATEGY))
+    wait_for(sandbox, "web", namespace, phase="Healthy")
+    # A controller of a shard of its own (it acts on nothing here), serving the dashboard as the
+    # chart's dashboard.enabled makes it.
+    serving = Controller.of_shard(
+        sandbox, tmp_path / "delivery.log", "dashboard", "--dashboard-port=0", namespace=namespace
+    )
+    serving.start()
+    try:
+        said = eventually(
+            lambda: re.search(r"read-only dashboard on port (\d+)", serving.tail()),
+            timeout=60,
+            what="the controller's dashboard",
+        )
+        url = f"http://127.0.0.1:{said.group(1)}/"
+        page.goto(url)
+        expect(page.locator(f'#rollouts tr[data-key="{namespace}/web"]')).to_contain_text(
+            "Healthy", timeout=SECONDS
+        )
+        expect(page.locator("header .read-only")).to_be_visible()
+        page.goto(f"{url}rollouts/{namespace}/web")
+        expect(page.locator(".summary .badge")).to_have_text("Healthy", timeout=SECONDS)
+        expect(page.locator("button[data-action]")).to_have_count(0)
+        token = page.locator('meta[name="delivery-token"]').get_attribute("content") or ""
+        answer = httpx.post(
+            f"{url}act/{namespace}/web",
+            content=json.dumps({"action": "abort"}),
+            headers={
+                "Content-Type": "application/json",
+                "Origin": url.rstrip("/"),
+                "X-Delivery-Token": token,
+            },
+        )
+        assert (answer.status_code, answer.json()["error"]) == (403, "the dashboard is read-only")
+    finally:
+        serving.stop()
+    assert "delivery.luojilab.com/abort" not in annotations_on(sandbox, namespace)
