@@ -177,8 +177,9 @@ def main() -> None:
                 for _ in range(args.tabs):
                     page = context.new_page()
                     page.goto(url)
-                    page.wait_for_function(
-                        f"document.querySelectorAll('#rollouts tbody tr').length === {count}", timeout=120_000
+                    # (a locator, not wait_for_function: the page's CSP allows no eval)
+                    page.locator("#rollouts tbody tr").nth(count - 1).wait_for(
+                        state="attached", timeout=120_000
                     )
                     paints.append(page.evaluate(PAINTED))
                     pages.append(page)

@@ -99,10 +99,19 @@ const COMPONENT_CELLS = (c) => [
 function table(id, cells) {
   const body = document.querySelector(`#${id} tbody`);
   const rows = new Map();
+  const make = (item) => el("tr", { "data-key": `${item.namespace}/${item.name}` }, ...cells(item).map((cell) => el("td", {}, cell)));
   return {
+    // The whole table at once (a snapshot): sorted once, inserted in one go.
+    replace(items) {
+      rows.clear();
+      const made = items.map(make);
+      made.sort((a, b) => (a.dataset.key < b.dataset.key ? -1 : 1));
+      for (const row of made) rows.set(row.dataset.key, row);
+      body.replaceChildren(...made);
+    },
     upsert(item) {
-      const key = `${item.namespace}/${item.name}`;
-      const row = el("tr", { "data-key": key }, ...cells(item).map((cell) => el("td", {}, cell)));
+      const row = make(item);
+      const key = row.dataset.key;
       const old = rows.get(key);
       if (old) old.replaceWith(row);
       rows.set(key, row);
@@ -112,14 +121,17 @@ function table(id, cells) {
       }
     },
     remove(key) { const row = rows.get(key); if (row) { row.remove(); rows.delete(key); } },
-    clear() { body.replaceChildren(); rows.clear(); },
   };
 }
 
 function listPage() {
   const tables = { rollouts: table("rollouts", ROLLOUT_CELLS), components: table("components", COMPONENT_CELLS) };
   stream("/stream", (data, type) => {
-    if (type === "snapshot") for (const t of Object.values(tables)) t.clear();
+    if (type === "snapshot") {
+      tables.rollouts.replace(data.rollouts);
+      tables.components.replace(data.components);
+      return;
+    }
     for (const item of data.rollouts) tables.rollouts.upsert(item);
     for (const item of data.components) tables.components.upsert(item);
     for (const [what, namespace, name] of data.gone) tables[what].remove(`${namespace}/${name}`);
@@ -205,7 +217,7 @@ function rows(header, items, cells) {
     el("tbody", {}, ...items.map((item) => el("tr", {}, ...cells(item).map((c) => el("td", {}, c))))));
 }
 
-function analysisFigure(analysis, metric) {
+function analysisFigure(metric) {
   const points = metric.measurements;
   const condition = [metric.successCondition && `success: ${metric.successCondition}`, metric.failureCondition && `failure: ${metric.failureCondition}`].filter(Boolean).join(" · ");
   return el("figure", { class: "chart analysis", "data-metric": metric.name },
@@ -241,7 +253,7 @@ function rolloutPage(page) {
   const weights = page.weights.map((w) => ({ at: w.at, value: w.weight, phase: "" }));
   const charts = [];
   for (const analysis of page.analyses) {
-    for (const metric of analysis.metrics) charts.push(analysisFigure(analysis, metric));
+    for (const metric of analysis.metrics) charts.push(analysisFigure(metric));
   }
   const analyses = page.analyses.length ? el("div", {},
     rows(["Analysis", "Kind", "Revision", "Step", "Phase", "Message"], page.analyses.slice().reverse(), (a) =>
