@@ -134,6 +134,8 @@ def application(
         except (ValueError, KeyError, TypeError):
             return web.json_response({"error": f"actions: {', '.join(ACTIONS)}"}, status=400)
         namespace, name = request.match_info["namespace"], request.match_info["name"]
+        if (namespace, name) not in store.rollouts:  # only what the page shows: not another namespace's
+            return web.json_response({"error": f"no rollout {namespace}/{name} here"}, status=404)
         try:
             await act(namespace, name, action, full)
         except KubeError as error:

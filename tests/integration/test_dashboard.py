@@ -181,6 +181,9 @@ def refused_from_elsewhere(url: str, namespace: str, page: Page) -> None:
         assert answer.status_code == 403
         assert said in answer.json()["error"]
     assert httpx.get(url, headers={"Host": "rebound.example:80"}).status_code == 403
+    # Even from the page: only a Rollout it shows, never one of another namespace.
+    elsewhere = httpx.post(f"{url}act/kube-system/web", content=body, headers=headers)
+    assert elsewhere.status_code == 404
 
 
 def sequence(values: list[float]) -> Any:
