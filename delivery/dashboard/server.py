@@ -183,8 +183,8 @@ async def _stream(request: web.Request, store: Store, rollout: tuple[str, str] |
             await asyncio.sleep(COALESCE)
             changed = subscriber.take()
             await response.write(_message("change", _content(store, subscriber, changed)))
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the tab was closed
     finally:
         store.unsubscribe(subscriber)
     return response
