@@ -27,6 +27,7 @@ from delivery.cli.main import parser
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests import loopback
+from tests.components import component, wait_condition
 from tests.controller import Controller
 from tests.integration.test_helm import controller_args, controller_rules, kubeconfig_for_token, one, render
 from tests.rollouts import PROMOTE, apply, get, rollout, status, wait_for
@@ -46,6 +47,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+ROLLING: dict[str, Any] = {"rolling": {}}
 SECONDS = 60_000  # Playwright's timeouts are in milliseconds: a minute for what the controller does
 STRATEGY = {
     "canary": {
@@ -124,12 +126,26 @@ def annotations_on(sandbox: Sandbox, namespace: str) -> dict[str, str]:
 def test_a_canary_moves_on_the_page_without_reload_and_is_promoted_then_aborted(
     sandbox: Sandbox, namespace: str, controller: Controller, page: Page
 ) -> None:
-    apply(sandbox, rollout("web", namespace, "web:1", STRATEGY))
+    # Beside it, a Rollout of a rolling update and a Component that renders a canary Rollout.
+    released = component("shop", namespace, replicas=2)
+    released["apiVersion"] = "component.luojilab.com/v1beta1"
+    released["spec"]["release"] = {"strategy": "canary", "canary": {"steps": [{"setWeight": 50}]}}
+    apply(
+        sandbox, rollout("web", namespace, "web:1", STRATEGY), rollout("api", namespace, "api:1", ROLLING, 2)
+    )
+    apply(sandbox, released)
     wait_for(sandbox, "web", namespace, phase="Healthy")
+    wait_condition(sandbox, "shop", namespace, "Ready", timeout=120)
     with dashboard(sandbox.kubeconfig, namespace) as url:
         page.goto(url)
         row = page.locator(f'#rollouts tr[data-key="{namespace}/web"]')
         expect(row).to_contain_text("Healthy", timeout=SECONDS)
+        expect(page.locator("#rollouts tbody tr")).to_have_count(3)  # web, api and the Component's shop
+        shop = page.locator(f'#components tr[data-key="{namespace}/shop"] td')
+        expect(shop.nth(2)).to_have_text("Ready")
+        expect(shop.nth(3)).to_have_text("1/1")  # its Rollout's step: complete
+        stable = get(sandbox, "rollout", "shop", namespace)["status"]["stableRevision"]
+        expect(shop.nth(5)).to_have_text(stable)
         page.evaluate("window.notReloaded = true")  # gone if the page were loaded again
 
         apply(sandbox, rollout("web", namespace, "web:2", STRATEGY))
