@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import subprocess
 import sys
 import threading
@@ -24,8 +23,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 from delivery.cli.main import parser
+from delivery.dashboard.guard import TOKEN_HEADER
 from delivery.rollout.revision import template_hash
-from sandbox.cluster import Sandbox
+from sandbox.cluster import Sandbox, free_port
 from tests import loopback
 from tests.components import component, wait_condition
 from tests.controller import Controller
@@ -393,21 +393,17 @@ def test_the_controller_serves_it_read_only(
     wait_for(sandbox, "web", namespace, phase="Healthy")
     # A controller of a shard of its own (it acts on nothing here), serving the dashboard as the
     # chart's dashboard.enabled makes it.
+    port = free_port()
     serving = Controller.of_shard(
-        sandbox, tmp_path / "delivery.log", "dashboard", "--dashboard-port=0", namespace=namespace
+        sandbox, tmp_path / "delivery.log", "dashboard", f"--dashboard-port={port}", namespace=namespace
     )
     serving.start()
     try:
-        said = eventually(
-            lambda: re.search(r"read-only dashboard on port (\d+)", serving.tail()),
-            timeout=60,
-            what="the controller's dashboard",
-        )
-        url = f"http://127.0.0.1:{said.group(1)}/"
+        eventually(lambda: "read-only dashboard on port" in serving.tail() or None, timeout=60, what="it")
+        url = f"http://127.0.0.1:{port}/"
         page.goto(url)
-        expect(page.locator(f'#rollouts tr[data-key="{namespace}/web"]')).to_contain_text(
-            "Healthy", timeout=SECONDS
-        )
+        row = page.locator(f'#rollouts tr[data-key="{namespace}/web"]')
+        expect(row).to_contain_text("Healthy", timeout=SECONDS)
         expect(page.locator("header .read-only")).to_be_visible()
         page.goto(f"{url}rollouts/{namespace}/web")
         expect(page.locator(".summary .badge")).to_have_text("Healthy", timeout=SECONDS)
@@ -416,11 +412,7 @@ def test_the_controller_serves_it_read_only(
         answer = httpx.post(
             f"{url}act/{namespace}/web",
             content=json.dumps({"action": "abort"}),
-            headers={
-                "Content-Type": "application/json",
-                "Origin": url.rstrip("/"),
-                "X-Delivery-Token": token,
-            },
+            headers={"Content-Type": "application/json", "Origin": url.rstrip("/"), TOKEN_HEADER: token},
         )
         assert (answer.status_code, answer.json()["error"]) == (403, "the dashboard is read-only")
     finally:
