@@ -35,6 +35,8 @@ from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPA
 from delivery.controllers.cache import key_of
 from delivery.controllers.component import ComponentController
 from delivery.controllers.rollout import RolloutController
+from delivery.dashboard.server import Dashboard, serve
+from delivery.dashboard.store import Store
 from delivery.kube.api import Kube, Object
 from delivery.kube.failpoints import Failpoints
 from delivery.kube.fence import Fence
@@ -64,6 +66,10 @@ class Options:
     leader: LeaseConfig | None = None  # None: no election, this process always writes
     metrics_address: str = "0.0.0.0"  # noqa: S104 - scraped from other pods
     metrics_port: int = 0  # 0: no metrics or health endpoints
+    # The read-only dashboard (delivery/dashboard): it reads with the controller's ServiceAccount, so
+    # it never acts for whoever reaches the page. 0: not served.
+    dashboard_address: str = "0.0.0.0"  # noqa: S104 - reached through the chart's ClusterIP Service
+    dashboard_port: int = 0
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     lb_endpoint: str | None = None  # the luoji-slb load balancer service; None: luoji-slb is refused
     egress: Egress = field(default_factory=Egress)  # where analysis connects; the apiserver added at start
@@ -89,6 +95,22 @@ async def api_client(kubeconfig: str | None) -> ApiClient:
         return client
     aio_config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped in kubernetes.aio
     return ApiClient()
+
+
+async def _serve_dashboard(kube: Kube, options: Options) -> Dashboard:
+    """The read-only dashboard of the namespaces watched: no `act`, so no buttons and every POST
+    refused, since whoever reaches the Service would act with the controller's ServiceAccount. Any
+    Host is answered (the Service is reached by its DNS names or through a port-forward)."""
+    served = await serve(
+        Store(kube, options.namespaces),
+        options.dashboard_address,
+        options.dashboard_port,
+        act=None,
+        local=False,
+        scope=", ".join(options.namespaces) or "all namespaces",
+    )
+    log.info("read-only dashboard on port %d", served.port)
+    return served
 
 
 async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
@@ -264,6 +286,7 @@ async def run(options: Options) -> None:
         if options.metrics_port
         else None
     )
+    dashboard = await _serve_dashboard(kube, options) if options.dashboard_port else None
     try:
         await _until_signalled()
     finally:
@@ -273,10 +296,9 @@ async def run(options: Options) -> None:
         for task in tasks:
             await _stop(task)
         unregister()
-        if served is not None:
-            await served.stop()
-        if converter is not None:
-            await converter.stop()
+        for server in (served, converter, dashboard):
+            if server is not None:
+                await server.stop()
         if balancers is not None:
             await balancers.close()
         log.info("API requests by verb: %s", json.dumps(dict(kube.requests)))

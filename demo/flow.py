@@ -2,14 +2,16 @@
 bad one back, by itself, printing the progress.
 
 Run by scripts/demo.sh after `python -m sandbox up`. It starts the simulated traffic (kwok's pods
-run nothing; demo.traffic answers for them and Prometheus scrapes it) and the controller,
-both as part of the sandbox, so they keep running afterwards and `make down` stops everything.
+run nothing; demo.traffic answers for them and Prometheus scrapes it), the controller and
+`kubectl delivery dashboard` (its URL printed first, to watch the releases live), all as part of
+the sandbox, so they keep running afterwards and `make down` stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ import yaml
 from sandbox.cluster import Sandbox, default_root, free_port
 
 NAME = "demo"
+DASHBOARD_PORT = 3100  # kubectl delivery dashboard's own default
 ANALYSIS = {"analysis": {"templates": [{"templateName": "demo-error-rate"}]}}
 STEPS = [
     {"setWeight": 20},
@@ -180,6 +183,25 @@ def run(sandbox: Sandbox, namespace: str = "default", start_controller: bool = T
     return good, bad
 
 
+def serve_dashboard(sandbox: Sandbox, namespace: str = "default") -> str:
+    """`kubectl delivery dashboard` beside the controller, on port 3100 when free, as part of the
+    sandbox (`make down` stops it); its URL, printed now so the releases can be watched live."""
+    port = DASHBOARD_PORT if _free(DASHBOARD_PORT) else free_port()
+    plugin = Path(sys.executable).parent / "kubectl-delivery"
+    sandbox.spawn_extra(
+        "dashboard",
+        [str(plugin), "dashboard", f"--kubeconfig={sandbox.kubeconfig}", "-n", namespace, f"--port={port}"],
+    )
+    url = f"http://127.0.0.1:{port}/rollouts/{namespace}/{NAME}"
+    print(f"== the dashboard: {url} (log: .sandbox/logs/dashboard.log)", flush=True)
+    return url
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--root", type=Path, default=default_root(), help="the sandbox's directory")
@@ -191,17 +213,20 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    dashboard = serve_dashboard(sandbox)
     run(sandbox)
     kubectl = f"{sandbox.kubectl} --kubeconfig {sandbox.kubeconfig}"
     # kubectl takes no flags before a plugin's name: the plugin reads KUBECONFIG instead.
     plugin = f"KUBECONFIG={sandbox.kubeconfig} PATH=$PWD/.venv/bin:$PATH {sandbox.kubectl} delivery"
     print(
         "\nDone: one release promoted, one rolled back by its analysis. Look around:\n"
+        f"  the dashboard: {dashboard} (the rollout's page: its steps, weights and analysis charts)\n"
         f"  {plugin} get rollout {NAME} --watch\n"
         f"  {kubectl} get events --field-selector involvedObject.name={NAME}\n"
         f"  {kubectl} get rollout {NAME} -o yaml   # status.analysisHistory: each measurement\n"
         f"  Prometheus: {sandbox.prometheus_url}/graph?g0.expr=rate(demo_requests_total[10s])\n"
-        "The controller and the traffic keep running with the sandbox; stop everything with `make down`.",
+        "The controller, the traffic and the dashboard keep running with the sandbox; stop everything "
+        "with `make down`.",
         flush=True,
     )
     return 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the project needs on a fresh machine; safe to run again (each step is skipped
-# when already done). Debian's prometheus, a Python venv with the project, the control-plane binaries.
+# when already done). Debian's prometheus and chromium, a Python venv with the project, the control-plane binaries.
 # `--python`: the Python environment only (what `make docs` needs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,16 @@ if ! $python_only && ! command -v prometheus >/dev/null 2>&1; then
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+# The dashboard's browser tests drive Debian's chromium with Playwright's Python API (the system
+# browser: `playwright install`'s download of its own browser fails on a closed network).
+if ! $python_only && [ ! -x /usr/bin/chromium ]; then
+  say "installing Debian's chromium (the dashboard's browser tests)"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
 stamp=.venv/.installed

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from delivery.dashboard.summary import condition, step_of
 from delivery.kube.api import Kind, Object
 from delivery.kube.kinds import DEPLOYMENT, ROLLOUT
 from delivery.rollout.revision import HASH_LABEL, TEMPLATE_ANNOTATION, template_hash
@@ -53,17 +54,12 @@ def list_row(rollout: Object, now: datetime.datetime) -> tuple[str, ...]:
     """One Rollout as a `list` row (LIST_COLUMNS): `-` where a column does not apply."""
     spec, status = rollout.get("spec") or {}, rollout.get("status") or {}
     strategy = next(iter(spec.get("strategy") or {}), "?")
-    steps = ((spec.get("strategy") or {}).get("canary") or {}).get("steps") or []
-    index = status.get("currentStepIndex")
-    if _condition(status, "Completed"):
-        index = len(steps)  # a first release is complete at step 0: it had no steps to take
-    step = f"{min(index, len(steps))}/{len(steps)}" if steps and index is not None else "-"
     weight = (status.get("weights") or {}).get("canary")
     return (
         rollout["metadata"]["name"],
         strategy,
         status.get("phase") or "Unknown",
-        step,
+        step_of(spec, status),
         "-" if weight is None else str(weight),
         f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
         status.get("stableRevision") or "-",
@@ -238,10 +234,6 @@ class Outcome(enum.IntEnum):
     TIMEOUT = 2
 
 
-def _condition(status: Mapping[str, Any], kind: str) -> bool:
-    return any(c.get("type") == kind and c.get("status") == "True" for c in status.get("conditions") or [])
-
-
 def state_of(rollout: Object) -> Goal | str | None:
     """Where the Rollout is, as `wait` names it: a goal, `degraded`, or None while it moves on by
     itself (or the controller has not yet seen its latest spec)."""
@@ -255,8 +247,8 @@ def state_of(rollout: Object) -> Goal | str | None:
         return "degraded"
     if phase == "Paused":
         return Goal.PAUSED
-    if _condition(status, "Completed"):
-        return Goal.HEALTHY if _condition(status, "Healthy") else Goal.COMPLETED
+    if condition(status, "Completed"):
+        return Goal.HEALTHY if condition(status, "Healthy") else Goal.COMPLETED
     return None
 
 

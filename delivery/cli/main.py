@@ -92,6 +92,11 @@ def parser() -> argparse.ArgumentParser:
         "--metrics-port", type=int, default=0, help="serve /metrics, /healthz, /readyz here (default 0: off)"
     )
     serving.add_argument("--metrics-address", default="0.0.0.0", help="address to serve metrics on")  # noqa: S104
+    dashboard = controller.add_argument_group("dashboard (read-only: the controller's rights act for nobody)")
+    dashboard.add_argument(
+        "--dashboard-port", type=int, default=0, help="serve the read-only dashboard here (default 0: off)"
+    )
+    dashboard.add_argument("--dashboard-address", default="0.0.0.0", help="address to serve it on")  # noqa: S104
     notifying = controller.add_argument_group("notifications")
     notifying.add_argument(
         "--notify-webhook",
@@ -228,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         leader=_lease(args, identity),
         metrics_address=args.metrics_address,
         metrics_port=args.metrics_port,
+        dashboard_address=args.dashboard_address,
+        dashboard_port=args.dashboard_port,
         notify=NotifyConfig.from_flags(
             args.notify_webhook, args.notify_slack, args.notify_reasons, args.notify_queue
         ),

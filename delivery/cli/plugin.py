@@ -12,7 +12,8 @@ Rollout as a tree of revisions; `list` every Rollout of the namespace (or of the
 template's images, an earlier revision's template written back, `spec.restartAt`. `lint FILE...`
 checks objects before they are applied, `convert -f FILE` rewrites Argo Rollouts' and Flagger's as
 ours; `plan component` diffs what new templates would change; `completion bash|zsh` prints a
-completion script.
+completion script; `dashboard` serves a live web page of the Rollouts and Components with the same
+credentials and annotations (docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ from delivery.cli.tree import rollout_tree
 from delivery.component.plan import EXIT_ERROR as EXIT_PLAN_ERROR
 from delivery.component.plan import show_plan
 from delivery.component.scope import rendered
+from delivery.dashboard.server import serve, serve_forever
+from delivery.dashboard.store import Store
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
 from delivery.kube.kinds import COMPONENT, REPLICA_SET, ROLLOUT
 from delivery.rollout.decide import ABORT, PAUSE, PROMOTE, RETRY
@@ -94,6 +97,17 @@ def _where(parser: argparse.ArgumentParser) -> None:
 
 def _rollout_name(command: argparse.ArgumentParser) -> None:
     command.add_argument("name", metavar="ROLLOUT")
+
+
+def _dashboard_options(dashboard: argparse.ArgumentParser) -> None:
+    dashboard.add_argument("--address", default="127.0.0.1", help="listen here (default: 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=3100, help="listen on this port (default: 3100)")
+    dashboard.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="every namespace (default: the one chosen)"
+    )
+    dashboard.add_argument(
+        "--read-only", action="store_true", help="no promote/abort/retry/pause buttons; actions refused"
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -174,6 +188,7 @@ def parser() -> argparse.ArgumentParser:
     plan.add_argument("--profile", type=Path, help="the proposed ClusterProfile (a YAML file)")
     plan.add_argument("--templates", type=Path, help="the proposed templates ConfigMap's files (a directory)")
     gate.add_parser(command, _where)
+    _dashboard_options(command("dashboard", "serve a live web page of the rollouts and components"))
     completion = command(
         "completion", "print a shell completion script: source <(kubectl delivery completion bash)"
     )
@@ -381,6 +396,37 @@ def completion(shell: str) -> int:
     return 0
 
 
+async def request_action(kube: Kube, namespace: str, name: str, command: str, full: bool) -> None:
+    """Ask the controller for promote (`full`: every remaining step), abort, retry or pause: the
+    command annotation it consumes. The dashboard's buttons call this too."""
+    key, value = ACTIONS[command]
+    if command == "promote" and full:
+        value = "full"
+    await annotate(kube, namespace, name, key, value)
+
+
+async def dashboard(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
+    """Serve the dashboard until interrupted, over this Kube (the user's credentials)."""
+    where = None if args.all_namespaces else namespace
+    store = Store(kube, () if where is None else (where,))
+
+    async def act(namespace: str, name: str, command: str, full: bool) -> None:
+        await request_action(kube, namespace, name, command, full)
+
+    served = await serve(
+        store,
+        args.address,
+        args.port,
+        act=None if args.read_only else act,
+        local=True,
+        scope=where or "all namespaces",
+    )
+    shown = f"[{args.address}]" if ":" in args.address else args.address
+    print(f"dashboard of {where or 'all namespaces'}: http://{shown}:{served.port}/", flush=True)
+    await serve_forever(served)
+    return 0
+
+
 Handler = Callable[[Kube, str, argparse.Namespace], Awaitable[int]]
 HANDLERS: dict[str, Handler] = {
     "status": lambda kube, namespace, args: wait_status(kube, namespace, args.name, args.timeout),
@@ -394,15 +440,13 @@ HANDLERS: dict[str, Handler] = {
         kube, namespace, args.name, Goal(args.goal), seconds(args.timeout)
     ),
     "gate": gate.run,
+    "dashboard": dashboard,
 }
 """The commands that talk to the cluster, by name; each is given the Kube and the namespace chosen."""
 
 
 async def _action(kube: Kube, namespace: str, args: argparse.Namespace) -> int:
-    key, value = ACTIONS[args.command]
-    if args.command == "promote" and args.full:
-        value = "full"
-    await annotate(kube, namespace, args.name, key, value)
+    await request_action(kube, namespace, args.name, args.command, getattr(args, "full", False))
     print(f"rollout {namespace}/{args.name}: {args.command} requested")
     return 0
 

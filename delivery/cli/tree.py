@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 from rich.tree import Tree
 
+from delivery.dashboard.summary import describe_step
 from delivery.rollout.config import copies_in
 from delivery.rollout.revision import HASH_LABEL
 
@@ -23,22 +24,6 @@ PHASE_STYLES = {
 }
 ANALYSIS_STYLES = {"Successful": "green", "Failed": "red", "Inconclusive": "yellow", "Error": "red"}
 ANALYSES_SHOWN = 5
-
-
-def describe_step(step: dict[str, Any]) -> str:
-    """A canary step as a person writes it: `setWeight 20`, `pause 30s`, `pause (until promoted)`."""
-    if "setWeight" in step:
-        return f"setWeight {step['setWeight']}"
-    if "pause" in step:
-        duration = (step["pause"] or {}).get("duration")
-        return f"pause {duration}" if duration else "pause (until promoted)"
-    if "analysis" in step:
-        names = ", ".join(t["templateName"] for t in step["analysis"].get("templates", []))
-        return f"analysis {names}".strip()
-    if "setCanaryScale" in step:
-        scale = step["setCanaryScale"]
-        return "setCanaryScale " + ", ".join(f"{key}={value}" for key, value in scale.items())
-    return "step"
 
 
 def _strategy(spec: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:

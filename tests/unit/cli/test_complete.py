@@ -23,6 +23,7 @@ COMMANDS = [
     "lint",
     "plan",
     "gate",
+    "dashboard",
     "completion",
 ]
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from delivery.cli.tree import describe_step, rollout_tree
+from delivery.cli.tree import rollout_tree
+from delivery.dashboard.summary import describe_step
 from delivery.rollout.revision import HASH_LABEL
 
 STEPS = [{"setWeight": 20}, {"pause": {"duration": "30s"}}, {"setWeight": 50}, {"pause": {}}]
