@@ -176,17 +176,12 @@ def parser() -> argparse.ArgumentParser:
     convert.add_parser(command)
     lint = command("lint", "check Rollouts, Components and analysis templates in files; exit 1 on a problem")
     lint.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    plan = command(
-        "plan",
-        "diff of what new templates or a new ClusterProfile would change; exit 0 none, 1 some, 2 error",
+    _plan_options(
+        command(
+            "plan",
+            "diff of what new templates or a new ClusterProfile would change; exit 0 none, 1 some, 2 error",
+        )
     )
-    plan.add_argument("kind", nargs="?", choices=["component", "comp"])
-    plan.add_argument("name", nargs="?")
-    which = plan.add_mutually_exclusive_group()
-    which.add_argument("--all", action="store_true", help="every Component of the namespace")
-    which.add_argument("-A", "--all-namespaces", action="store_true", help="every Component of the cluster")
-    plan.add_argument("--profile", type=Path, help="the proposed ClusterProfile (a YAML file)")
-    plan.add_argument("--templates", type=Path, help="the proposed templates ConfigMap's files (a directory)")
     gate.add_parser(command, _where)
     _dashboard_options(command("dashboard", "serve a live web page of the rollouts and components"))
     completion = command(
@@ -194,6 +189,16 @@ def parser() -> argparse.ArgumentParser:
     )
     completion.add_argument("shell", choices=["bash", "zsh"])
     return root
+
+
+def _plan_options(plan: argparse.ArgumentParser) -> None:
+    plan.add_argument("kind", nargs="?", choices=["component", "comp"])
+    plan.add_argument("name", nargs="?")
+    which = plan.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="every Component of the namespace")
+    which.add_argument("-A", "--all-namespaces", action="store_true", help="every Component of the cluster")
+    plan.add_argument("--profile", type=Path, help="the proposed ClusterProfile (a YAML file)")
+    plan.add_argument("--templates", type=Path, help="the proposed templates ConfigMap's files (a directory)")
 
 
 async def show(kube: Kube, namespace: str, name: str, watch: bool) -> int:
