@@ -5,6 +5,11 @@ They live here, not in a folder's conftest, so that a session running both folde
 of them once: two unsharded controllers would both act on every object, and a second install of
 the CRDs would fight the controller over the conversion webhook's address.
 
+Under pytest-xdist (scripts/test.sh runs two workers) each worker is a session of its own, with
+its own sandbox and controller: every port is picked at start and every file lives under the
+worker's own temporary directory, so the sandboxes never meet, and a file's tests all run on one
+worker (`--dist loadfile`).
+
 The sandbox starts only when a test asks for it, so `pytest tests/unit` starts nothing. Its
 processes die with the test run even when it is killed (see sandbox.processes).
 """
@@ -12,6 +17,7 @@ processes die with the test run even when it is killed (see sandbox.processes).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +31,26 @@ from tests.controller import Controller
 from tests.waiting import eventually
 
 CONVERTED_CRD = "components.component.luojilab.com"
+TESTS = Path(__file__).resolve().parent
+CLUSTER_FIRST = ("e2e", "integration", "unit")
+"""The order in which pytest-xdist's workers take the test folders (see pytest_collection_modifyitems)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (scripts/test.sh), the files that need the cluster go out first, the
+    end-to-end demo before the integration files, and the unit files last: the workers take files
+    in this order, so the many short unit files fill the end of the run instead of a long cluster
+    file starting when the other worker has nothing left. A serial run keeps the collection order
+    (testpaths: fastest first, so a broken unit fails within seconds)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    # Every worker collects and sorts alike (the sort is stable), as xdist requires.
+    items.sort(key=_folder_rank)
+
+
+def _folder_rank(item: pytest.Item) -> int:
+    folder = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+    return CLUSTER_FIRST.index(folder) if folder in CLUSTER_FIRST else len(CLUSTER_FIRST)
 
 
 @pytest.fixture(scope="session")
