@@ -41,7 +41,7 @@ from delivery.rollout import act, history, restart, tracking
 from delivery.rollout.config import Problem
 from delivery.rollout.decide import ANNOTATIONS, OPEN_GATE, Decision, Memory, Observed, decide
 from delivery.rollout.hooks import Gatekeeper
-from delivery.rollout.plan import InvalidSpec, Plan, plan_of
+from delivery.rollout.plan import InvalidSpec, Plan, Plans
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference
 from delivery.rollout.status import status_of
 from delivery.rollout.tracking import Tracker
@@ -132,6 +132,7 @@ class RolloutController:
         self.analyst = Analyst(kube, prometheus_url)  # unset: $DELIVERY_PROMETHEUS_URL
         self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
+        self.plans = Plans()
         self.jobs = Cache()  # the analysis Jobs of `job` metrics, by Rollout
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
@@ -171,6 +172,7 @@ class RolloutController:
         if rollout is None:
             self.queue.forget(key)
             self.gatekeeper.forget(key)
+            self.plans.forget(key)
             return None
         try:
             return await self._reconcile(rollout)
@@ -186,7 +188,7 @@ class RolloutController:
         key = key_of(rollout)
         namespace = key[0]
         referenced = await self._referenced(rollout)
-        plan = plan_of(rollout["spec"], referenced)
+        plan = self.plans.of(rollout, referenced)
         by_revision = _replicasets(self.cache.children(key))
         status = rollout.get("status") or {}
         memory = Memory.from_status(status)
