@@ -66,9 +66,9 @@ def audit_policy(identities: list[str]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def peer_sandbox(root: Path, rollouts: int, identities: list[str]) -> Iterator[Sandbox]:
+def peer_sandbox(root: Path, rollouts: int, replicas: int, identities: list[str]) -> Iterator[Sandbox]:
     """A sandbox with nodes for every pod of the scenario during a release (the canary surge too)."""
-    nodes = max(cluster.DEFAULT_NODES, math.ceil(rollouts * (scenario.REPLICAS + 1) / PODS_PER_NODE) + 1)
+    nodes = max(cluster.DEFAULT_NODES, math.ceil(rollouts * (replicas + 1) / PODS_PER_NODE) + 1)
     with mock.patch.object(cluster, "AUDIT_POLICY", audit_policy(identities)):
         sandbox = Sandbox(root=root, nodes=nodes)
         sandbox.up()
@@ -132,7 +132,8 @@ def start(sandbox: Sandbox, api: client.ApiClient, contender: Contender, name: s
 
 
 def remove(sandbox: Sandbox, plan: scenario.Scenario) -> None:
-    """The round's namespaces, gone before the next controller starts, so it sees none of them."""
+    """The round's namespaces, gone before the next controller starts, so it sees none of them
+    (after the last round the sandbox goes instead: deleting 10,000 Rollouts takes minutes)."""
     sandbox.kubectl_run("delete", "namespace", "--wait=true", "--timeout=600s", *plan.namespace_names())
 
 
@@ -200,7 +201,6 @@ def release_round(
         figures["requests_through_idle"] = requests_by(events, contender.label, first_change, quiet + idle)
     finally:
         running.stop()
-    remove(sandbox, plan)
     return figures
 
 
@@ -218,7 +218,7 @@ def idle_round(
     apply(
         sandbox,
         f"{plan.prefix}-rollouts",
-        scenario.rollouts(contender.controller, plan, scenario.FIRST_IMAGE),
+        scenario.rollouts(contender.controller, plan, scenario.FIRST_IMAGE, replicas=scenario.IDLE_REPLICAS),
     )
     keys = set(plan.placements())
     running = start(sandbox, api, contender, plan.prefix, argo)
@@ -237,7 +237,6 @@ def idle_round(
         }
     finally:
         running.stop()
-    remove(sandbox, plan)
     return figures
 
 
@@ -285,7 +284,6 @@ def soak_round(
         )
     finally:
         running.stop()
-    remove(sandbox, plan)
     return figures
 
 
@@ -421,6 +419,7 @@ def main() -> None:
     idle: float = (
         args.idle_seconds if args.idle_seconds is not None else (300.0 if args.scenario == "idle" else 60.0)
     )
+    replicas = scenario.IDLE_REPLICAS if args.scenario == "idle" else scenario.REPLICAS
     argo = argo_build.build()
     if argo.build_seconds is not None:
         print(f"argo-rollouts {argo.version} built in {argo.build_seconds:.0f}s", flush=True)
@@ -429,7 +428,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory() as scratch,
-        peer_sandbox(Path(scratch) / "sandbox", n, [c.label for c in chosen]) as sandbox,
+        peer_sandbox(Path(scratch) / "sandbox", n, replicas, [c.label for c in chosen]) as sandbox,
     ):
         install_crds(sandbox, argo.crds)
         api = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
@@ -454,6 +453,8 @@ def main() -> None:
                     )
                 print(json.dumps(figures), flush=True)
                 results[contender.label].append(figures)
+                if (round_index, contender) != (args.rounds - 1, chosen[-1]):
+                    remove(sandbox, plan)  # the sandbox goes with the last round's
     document: dict[str, Any] = {
         "scenario": args.scenario,
         "rollouts": n,

@@ -15,6 +15,7 @@ Controller = Literal["delivery", "argo"]
 DELIVERY_API = "delivery.luojilab.com/v1alpha1"
 ARGO_API = "argoproj.io/v1alpha1"
 REPLICAS = 2
+IDLE_REPLICAS = 1  # the idle scenario's: kwok makes pods cheap, but 10,000 Rollouts of two are 20,000
 PAUSE_SECONDS = 2
 STEPS: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": f"{PAUSE_SECONDS}s"}}]
 FIRST_IMAGE = "app:1"
@@ -49,25 +50,32 @@ def _template(name: str, image: str) -> dict[str, Any]:
     }
 
 
-def delivery_rollout(namespace: str, name: str, image: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+def delivery_rollout(
+    namespace: str, name: str, image: str, steps: list[dict[str, Any]], replicas: int = REPLICAS
+) -> dict[str, Any]:
     """Ours. The old revision goes as soon as the new one is promoted (scaleDownDelaySeconds 0), as
     Argo's basic canary without traffic routing does, so both finish the same work."""
-    return _rollout(DELIVERY_API, namespace, name, image, {"steps": steps, "scaleDownDelaySeconds": 0})
+    canary = {"steps": steps, "scaleDownDelaySeconds": 0}
+    return _rollout(DELIVERY_API, namespace, name, image, canary, replicas=replicas)
 
 
-def argo_rollout(namespace: str, name: str, image: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
+def argo_rollout(
+    namespace: str, name: str, image: str, steps: list[dict[str, Any]], replicas: int = REPLICAS
+) -> dict[str, Any]:
     """Argo Rollouts' basic canary: no traffic routing, so the weight is approximated by replica counts."""
-    return _rollout(ARGO_API, namespace, name, image, {"steps": steps})
+    return _rollout(ARGO_API, namespace, name, image, {"steps": steps}, replicas=replicas)
 
 
-def _rollout(api: str, namespace: str, name: str, image: str, canary: dict[str, Any]) -> dict[str, Any]:
+def _rollout(
+    api: str, namespace: str, name: str, image: str, canary: dict[str, Any], *, replicas: int
+) -> dict[str, Any]:
     """The same Rollout in either controller's API: only the apiVersion and the canary differ."""
     return {
         "apiVersion": api,
         "kind": "Rollout",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
-            "replicas": REPLICAS,
+            "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
             "template": _template(name, image),
             "strategy": {"canary": canary},
@@ -76,11 +84,15 @@ def _rollout(api: str, namespace: str, name: str, image: str, canary: dict[str, 
 
 
 def rollouts(
-    controller: Controller, scenario: Scenario, image: str, steps: list[dict[str, Any]] = STEPS
+    controller: Controller,
+    scenario: Scenario,
+    image: str,
+    steps: list[dict[str, Any]] = STEPS,
+    replicas: int = REPLICAS,
 ) -> list[dict[str, Any]]:
     """Every Rollout of the scenario at `image`: applied again with a new image, it is the release."""
     build = delivery_rollout if controller == "delivery" else argo_rollout
-    return [build(ns, name, image, steps) for ns, name in scenario.placements()]
+    return [build(ns, name, image, steps, replicas) for ns, name in scenario.placements()]
 
 
 def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -41,9 +42,9 @@ from delivery.rollout import act, history, restart, tracking
 from delivery.rollout.config import Problem
 from delivery.rollout.decide import ANNOTATIONS, OPEN_GATE, Decision, Memory, Observed, decide
 from delivery.rollout.hooks import Gatekeeper
-from delivery.rollout.plan import InvalidSpec, Plan, plan_of
+from delivery.rollout.plan import InvalidSpec, Plan, Plans
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference
-from delivery.rollout.status import status_of
+from delivery.rollout.status import counts_only, status_of
 from delivery.rollout.tracking import Tracker
 from delivery.rollout.workload import referenced_replicas
 from delivery.traffic.route import Route, RoutingTargetMissing
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 INVALID_RETRY = 15.0  # seconds: an invalid spec is looked at again, in case what it names appears
 STALE_RETRY = 1.0  # seconds: a decision refused as stale is retaken at the latest this soon
+COUNTS_INTERVAL = 1.0  # seconds: a status changing in its counts alone is written at most this often
 
 
 class Stale(Exception):
@@ -132,6 +134,8 @@ class RolloutController:
         self.analyst = Analyst(kube, prometheus_url)  # unset: $DELIVERY_PROMETHEUS_URL
         self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
+        self.plans = Plans()
+        self.written: dict[ObjectKey, float] = {}  # when each Rollout's status was last written (monotonic)
         self.jobs = Cache()  # the analysis Jobs of `job` metrics, by Rollout
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
@@ -171,6 +175,8 @@ class RolloutController:
         if rollout is None:
             self.queue.forget(key)
             self.gatekeeper.forget(key)
+            self.plans.forget(key)
+            self.written.pop(key, None)
             return None
         try:
             return await self._reconcile(rollout)
@@ -186,7 +192,7 @@ class RolloutController:
         key = key_of(rollout)
         namespace = key[0]
         referenced = await self._referenced(rollout)
-        plan = plan_of(rollout["spec"], referenced)
+        plan = self.plans.of(rollout, referenced)
         by_revision = _replicasets(self.cache.children(key))
         status = rollout.get("status") or {}
         memory = Memory.from_status(status)
@@ -252,7 +258,7 @@ class RolloutController:
         )
         await self.tracker.adopt(self.kube, rollout, by_revision.values())
         had = any(c["type"] == tracking.READY for c in status.get("conditions", []))
-        await self._report(
+        counts_wait = await self._report(
             rollout,
             plan,
             decision,
@@ -267,7 +273,13 @@ class RolloutController:
             await self._retire_referenced(referenced, plan, healthy, sum(rs.ready for rs in states))
         analysis_wait = _analysis_wait(measured, decision.runs, measuring)
         hook_wait = _left(self.gatekeeper.next_ask(rollout, plan, decision, revision, moment), moment)
-        candidates = (_left(decision.requeue_after, moment), analysis_wait, restarting.wait, hook_wait)
+        candidates = (
+            _left(decision.requeue_after, moment),
+            analysis_wait,
+            restarting.wait,
+            hook_wait,
+            counts_wait,
+        )
         waits = [w for w in candidates if w is not None]
         return min(waits) if waits else None
 
@@ -330,6 +342,7 @@ class RolloutController:
                 subresource="status",
             )
             self.cache.observe("MODIFIED", trimmed(written))
+            self.written[key_of(rollout)] = time.monotonic()
         return INVALID_RETRY
 
     async def _act(
@@ -367,9 +380,12 @@ class RolloutController:
         *,
         restarted_at: str | None = None,
         configured: Condition | None = None,
-    ) -> None:
+    ) -> float | None:
+        """Consume the commands, record the transition's Event, write the status; the wait after
+        which a status held back for its counts alone (`counts_only`) is to be written."""
         metadata = rollout["metadata"]
         namespace, name = metadata["namespace"], metadata["name"]
+        key = (namespace, name)
         previous = rollout.get("status") or {}
         resource_version = metadata["resourceVersion"]
         commands = tuple(name for name in decision.consumed if name != OPEN_GATE)
@@ -406,6 +422,9 @@ class RolloutController:
             await record_event(self.kube, rollout, status["transitionCount"], note, self.instance)
         for sequence, gate_note in decision.events:  # a gate opened or held: once each, by its name
             await record_event(self.kube, rollout, sequence, gate_note, self.instance)
+        held = self._held_back(key, previous, status, decision)
+        if held is not None:
+            return held
         if status != previous:
             try:
                 written = await self.kube.patch_guarded(
@@ -421,6 +440,7 @@ class RolloutController:
                     raise Stale("the status changed since it was read") from error
                 raise
             self.cache.observe("MODIFIED", trimmed(written))
+            self.written[key] = time.monotonic()
             resource_version = written["metadata"]["resourceVersion"]
         if note is not None:
             # Told once the status that records the transition is written: exactly one write
@@ -430,6 +450,23 @@ class RolloutController:
                 hook(rollout, status, note)
         if OPEN_GATE in decision.consumed:
             await self._consume(rollout, (OPEN_GATE,), resource_version)
+        return None
+
+    def _held_back(
+        self, key: ObjectKey, previous: dict[str, Any], status: dict[str, Any], decision: Decision
+    ) -> float | None:
+        """How long a status that differs in its counts alone waits, so that pods becoming ready
+        one after another cost one write a second rather than one each; None: written now.
+
+        Only the counts wait: a transition, a condition, a command consumed or anything else is
+        written at once (and carries the counts with it). Nothing is lost by waiting: the status
+        is computed again from the pods when the wait ends, and a kill meanwhile leaves it to the
+        next reconcile, as any unwritten difference is."""
+        last = self.written.get(key)
+        if last is None or decision.consumed or not counts_only(previous, status):
+            return None
+        left = last + COUNTS_INTERVAL - time.monotonic()
+        return left if left > 0 else None
 
     async def _tell_measurements(self, rollout: Object, measured: Advanced) -> None:
         """An Event for each notable measurement, once it is in the status."""

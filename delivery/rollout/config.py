@@ -146,7 +146,7 @@ def refused(source: Object) -> Problem | None:
 
 def release(template: dict[str, Any], sources: Mapping[Ref, Object], rollout: str) -> Release:
     """The revision of `template` with the tracked `sources` it refers to (the others untouched)."""
-    used = {ref: sources[ref] for ref in references(template) if ref in sources}
+    used = {ref: sources[ref] for ref in references(template) if ref in sources} if sources else {}
     if not used:
         return Release(template_hash(template), template, {})
     configuration = {f"{kind}/{name}": digest(source) for (kind, name), source in used.items()}

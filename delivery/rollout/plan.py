@@ -281,3 +281,30 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
     return Plan(
         StrategyName.ROLLING, max_surge=rolling.max_surge, max_unavailable=rolling.max_unavailable, **common
     )
+
+
+class Plans:
+    """Each Rollout's plan, parsed once per generation of its spec (and version of the Deployment a
+    workloadRef names) instead of at every reconcile: the pydantic parse was a twentieth of the
+    controller's CPU in a release, and a spec is the same until its generation moves.
+
+    An invalid spec is not kept: it raises again each time, as `plan_of` does."""
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[str, str], tuple[tuple[object, ...], Plan]] = {}
+
+    def of(self, rollout: Object, workload: Object | None = None) -> Plan:
+        metadata = rollout["metadata"]
+        key = (metadata.get("namespace", ""), metadata["name"])
+        version = (workload or {}).get("metadata", {}).get("resourceVersion")
+        fingerprint = (metadata.get("uid"), metadata.get("generation"), workload is not None, version)
+        known = self._plans.get(key)
+        if known is not None and known[0] == fingerprint:
+            return known[1]
+        plan = plan_of(rollout["spec"], workload)
+        self._plans[key] = (fingerprint, plan)
+        return plan
+
+    def forget(self, key: tuple[str, str]) -> None:
+        """The Rollout is gone."""
+        self._plans.pop(key, None)

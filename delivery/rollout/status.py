@@ -128,3 +128,22 @@ def status_of(
         if value is not None:
             status[key] = format_time(value)
     return status
+
+
+COUNTS = frozenset(
+    {"replicas", "readyReplicas", "availableReplicas", "updatedReplicas", "hpaReplicas", "progressTime"}
+)
+"""The fields a status can change in by pods alone: counts, and the progress stamp that moves with
+the ready count. A change of these alone may wait (`counts_only`); every other is a fact."""
+
+
+def counts_only(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Whether `status` differs from `previous` in the counts alone (and does differ).
+
+    Such a change is coalesced: written at most once a second per Rollout, so the pods of one
+    scale-up becoming ready one by one cost one write, not one each. A transition, a condition, an
+    analysis or a gate always differs in another field too, so it is never held back.
+    """
+    keys = previous.keys() | status.keys()
+    changed = {key for key in keys if previous.get(key) != status.get(key)}
+    return bool(changed) and changed <= COUNTS

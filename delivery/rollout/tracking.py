@@ -112,6 +112,8 @@ class Tracker:
         Rollout's first revision reads what the cache lacks too (a ConfigMap applied with its
         Rollout may reach the controller after it), missing then being merely untracked."""
         namespace, name = rollout["metadata"]["namespace"], rollout["metadata"]["name"]
+        if not self.kinds:  # nothing tracked: the template alone, without looking for references
+            return config.release(template, {}, name)
         current = list(current)
         released_with: set[Ref] = set()
         for replicaset in current:

@@ -260,3 +260,11 @@ def test_a_release_is_timed_from_the_audit_log() -> None:
     assert delays["samples"] == 3
     assert delays["p50"] == pytest.approx(0.2, abs=0.01)  # 2.1 - 2.005, 4.2 - 4.0, 5.3 - 5.005
     assert figures["requests"] == {"total": 3, "writes": 3}
+
+
+def test_the_idle_scenarios_rollouts_have_one_replica_in_both_apis() -> None:
+    for controller in ("delivery", "argo"):
+        idle = scenario.rollouts(controller, PLAN, "app:1", replicas=scenario.IDLE_REPLICAS)
+        assert {manifest["spec"]["replicas"] for manifest in idle} == {1}
+        released = scenario.rollouts(controller, PLAN, "app:1")
+        assert {manifest["spec"]["replicas"] for manifest in released} == {scenario.REPLICAS}

@@ -1,0 +1,88 @@
+"""Which status changes may wait (counts alone) and which are written at once (every other)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from delivery.rollout.plan import plan_of
+from delivery.rollout.status import COUNTS, counts_only
+from tests.unit.rollout.test_idle import SECOND, STEPS, T0, World, release, spec
+
+WRITTEN: dict[str, Any] = {
+    "phase": "Progressing",
+    "state": "Progressing",
+    "currentStepIndex": 0,
+    "transitionCount": 3,
+    "replicas": 3,
+    "readyReplicas": 2,
+    "availableReplicas": 2,
+    "updatedReplicas": 0,
+    "hpaReplicas": 2,
+    "progressTime": "2026-12-01T20:00:00Z",
+    "conditions": [{"type": "Healthy", "status": "False"}],
+}
+
+
+def test_pods_becoming_ready_change_the_counts_alone() -> None:
+    ready = {
+        **WRITTEN,
+        "readyReplicas": 3,
+        "availableReplicas": 3,
+        "updatedReplicas": 1,
+        "progressTime": "2026-12-01T20:00:01Z",
+    }
+    assert counts_only(WRITTEN, ready)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"transitionCount": 4, "readyReplicas": 3},  # a transition with the counts
+        {"conditions": [{"type": "Healthy", "status": "True"}], "readyReplicas": 3},
+        {"currentStepIndex": 1},
+        {"analysisHistory": [{"name": "a"}]},  # a field that was not there before
+    ],
+)
+def test_anything_but_the_counts_is_a_fact_written_at_once(change: dict[str, Any]) -> None:
+    assert not counts_only(WRITTEN, {**WRITTEN, **change})
+
+
+def test_a_field_gone_is_a_change_of_its_own() -> None:
+    assert not counts_only(WRITTEN, {key: value for key, value in WRITTEN.items() if key != "phase"})
+
+
+def test_no_change_is_not_a_count_change() -> None:
+    assert not counts_only(WRITTEN, dict(WRITTEN))
+
+
+def test_every_count_is_a_field_the_status_is_written_with() -> None:
+    """A count misspelt would never be coalesced: each is a key of a released Rollout's status."""
+    world = World(plan_of(spec({"canary": {"steps": STEPS}})), services={})
+    release(world, "new", T0, SECOND, pace=1)
+    assert world.status.keys() >= COUNTS
+
+
+def test_in_a_release_the_pods_alone_change_the_counts_alone() -> None:
+    """Between the transitions of a simulated release, what the pods becoming ready change may wait;
+    a reconcile taking a transition, or moving traffic, never does."""
+    world = World(plan_of(spec({"canary": {"steps": STEPS}}, replicas=4)), services={})
+    now, waited, moved = release(world, "old", T0, SECOND, pace=4) + SECOND, 0, 0
+    while not world.released("new"):
+        before = world.status
+        decision = world.reconcile("new", now)
+        if decision.transition is not None:
+            moved += 1
+            assert not counts_only(before, world.status)
+        elif world.status != before and not counts_only(before, world.status):
+            changed = {
+                key for key in before.keys() | world.status.keys() if before.get(key) != world.status.get(key)
+            }
+            assert "trafficMovedTime" in changed, changed  # traffic moved: a fact, written at once
+        elif world.status != before:
+            waited += 1
+        world.ripen(1)
+        now += SECOND
+    assert moved >= 5
+    assert waited > 0
