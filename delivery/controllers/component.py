@@ -194,6 +194,8 @@ class ComponentController:
             self._set_profile(None if event_type == "DELETED" else body)
             if (self.profile, self.profile_error) != before:  # not a write of its status (ours)
                 self.rerender_all()
+            elif event_type != "DELETED":
+                self.queue.add(self.profile_key)  # its status may not say what was discovered yet
 
     def _on_configmap(self, event_type: str, body: Object) -> None:
         metadata = body["metadata"]
@@ -202,9 +204,17 @@ class ComponentController:
             self.rerender_all()
 
     def rerender_all(self) -> None:
-        """The templates or the profile changed: every Component is rendered again."""
+        """The templates or the profile changed: every Component is rendered again, and the
+        profile's status told what was discovered."""
+        self.queue.add(self.profile_key)
         for key in list(self.cache.keys()):
             self.queue.add(key)
+
+    @property
+    def profile_key(self) -> ObjectKey:
+        """The ClusterProfile's key in the work queue: its reconcile writes what discovery found in
+        its status (no Component has an empty namespace)."""
+        return ("", self.profile_name)
 
     # -- what the cluster is ------------------------------------------------------------------
 
@@ -266,6 +276,9 @@ class ComponentController:
     # -- reconcile ---------------------------------------------------------------------------------
 
     async def reconcile(self, key: ObjectKey) -> float | None:
+        if key == self.profile_key:
+            await self._know_cluster()
+            return None
         component = self.cache.get(key)
         if component is None:
             self.queue.forget(key)
