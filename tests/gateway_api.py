@@ -1,8 +1,8 @@
 """Gateway API's CRDs of one release in place of the sandbox's (the newest, applied at its start).
 
-Releases since v1.4 come with a ValidatingAdmissionPolicy, `safe-upgrades`, that refuses CRDs of
-an older release; going back removes it first, as its own message says to, and going forward
-again installs it again.
+Recent releases come with a ValidatingAdmissionPolicy, `safe-upgrades`, that refuses CRDs of an
+older release; going back removes it first, as its own message says to (the apiserver stops
+enforcing it a moment after: the apply is tried until then), and going forward installs it again.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 from sandbox import build
 from sandbox.cluster import Sandbox
 from sandbox.versions import GATEWAY_API
+from tests.waiting import eventually
 
 SAFE_UPGRADES = "safe-upgrades.gateway.networking.k8s.io"
 HTTP_ROUTES_CRD = "httproutes.gateway.networking.k8s.io"
@@ -33,5 +34,11 @@ def install(sandbox: Sandbox, version: str) -> None:
         SAFE_UPGRADES,
         "--ignore-not-found",
     )
-    sandbox.kubectl_run("apply", "--server-side", "-f", str(build.gateway_api_crds(version)))
+    crds = str(build.gateway_api_crds(version))
+    eventually(
+        lambda: sandbox.kubectl_run("apply", "--server-side", "-f", crds) or True,
+        timeout=30,
+        interval=1,
+        what=f"Gateway API {version}'s CRDs applied",
+    )
     sandbox.kubectl_run("wait", "--for=condition=Established", "crd", HTTP_ROUTES_CRD, "--timeout=60s")

@@ -11,7 +11,8 @@ Rollout as a tree of revisions; `list` every Rollout of the namespace (or of the
 `set image`, `undo` and `restart` change the Rollout as Argo Rollouts' plugin does: the pod
 template's images, an earlier revision's template written back, `spec.restartAt`. `lint FILE...`
 checks objects before they are applied; `plan component` diffs what new templates would change;
-`completion bash|zsh` prints a completion script.
+`completion bash|zsh` prints a completion script. A kubectl further than one minor from the server
+is warned of on stderr (`delivery.cli.skew`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from delivery.cli.commands import (
 from delivery.cli.kubeconfig import KubeconfigError, client_for, target
 from delivery.cli.lint import lint_files
 from delivery.cli.live import follow
+from delivery.cli.skew import warn_skew
 from delivery.cli.tree import rollout_tree
 from delivery.component.plan import EXIT_ERROR as EXIT_PLAN_ERROR
 from delivery.component.plan import show_plan
@@ -422,6 +424,7 @@ async def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     kube = Kube(client, field_manager="kubectl-delivery")
     try:
+        await warn_skew(kube)
         return await HANDLERS.get(args.command, _action)(kube, where.namespace, args)
     except (KubeError, CommandError, ValueError) as error:
         print(f"kubectl delivery {args.command}: {error}", file=sys.stderr)
