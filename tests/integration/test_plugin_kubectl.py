@@ -331,8 +331,9 @@ def test_set_image_and_undo_of_a_workload_ref_write_the_deployment(
     wait_for(sandbox, "legacy", namespace, phase="Healthy", stableRevision=first, canaryRevision=first)
 
 
+@pytest.mark.usefixtures("namespace")
 def test_a_kubectl_within_one_minor_is_not_warned_and_one_further_is(
-    sandbox: Sandbox, namespace: str, kubeconfig: Path, tmp_path: Path
+    sandbox: Sandbox, kubeconfig: Path
 ) -> None:
     """The plugin compares the kubectl that ran it with the server (`delivery.cli.skew`)."""
     same = kubectl(sandbox, kubeconfig, "delivery", "list")
