@@ -214,17 +214,20 @@ class Discovery:
     async def refresh(self) -> Served:
         """Read what the server serves now."""
         async with self._lock:
-            version = ServerVersion.from_wire(await self.kube.request("GET", "/version"))
-            groups = await self.kube.request("GET", "/apis")
-            resources = {gv: await self._resources(gv) for gv in to_read(groups, self.apis)}
-            before, self.served = self.served, Served(version, served_from(resources, self.apis))
-            self.known, self._stale, self._read_at = True, False, time.monotonic()
-            chosen = self.served.chosen(self.apis)
-            if before.chosen(self.apis) != chosen or before.server != version:
-                log.info("server %s; API versions used: %s", version.git_version, chosen)
-                for missing in missing_features(version):
-                    log.error("this server lacks what the controller relies on: %s", missing)
-            return self.served
+            return await self._read()
+
+    async def _read(self) -> Served:
+        version = ServerVersion.from_wire(await self.kube.request("GET", "/version"))
+        groups = await self.kube.request("GET", "/apis")
+        resources = {gv: await self._resources(gv) for gv in to_read(groups, self.apis)}
+        before, self.served = self.served, Served(version, served_from(resources, self.apis))
+        self.known, self._stale, self._read_at = True, False, time.monotonic()
+        chosen = self.served.chosen(self.apis)
+        if before.chosen(self.apis) != chosen or before.server != version:
+            log.info("server %s; API versions used: %s", version.git_version, chosen)
+            for missing in missing_features(version):
+                log.error("this server lacks what the controller relies on: %s", missing)
+        return self.served
 
     async def _resources(self, group_version: str) -> Object:
         try:
@@ -238,8 +241,14 @@ class Discovery:
         """A kind was missing or a request for one got a 404: read again at the next `current`."""
         self._stale = True
 
+    def _due(self) -> bool:
+        return not self.known or (self._stale and time.monotonic() >= self._read_at + self.refresh_after)
+
     async def current(self) -> Served:
-        """The last answer, read again first when it was never read or is stale and due."""
-        if not self.known or (self._stale and time.monotonic() >= self._read_at + self.refresh_after):
-            return await self.refresh()
+        """The last answer, read again first when it was never read or is stale and due (once, however
+        many reconciles ask at the same moment)."""
+        if self._due():
+            async with self._lock:
+                if self._due():
+                    await self._read()
         return self.served

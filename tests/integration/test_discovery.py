@@ -4,11 +4,14 @@ and a kind the cluster stops serving is a condition naming it, until its CRDs co
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from kubernetes.aio import config as aio_config
 
+from delivery.kube.api import Kube
+from delivery.kube.discovery import HTTP_ROUTE, INGRESS, Discovery
 from sandbox.cluster import Sandbox
 from tests import gateway_api
 from tests.controller import Controller
@@ -17,6 +20,32 @@ from tests.rollouts import apply, get, rollout, service, status, wait_for
 from tests.waiting import eventually
 
 PROFILES = "clusterprofiles.component.luojilab.com"
+
+
+@pytest.fixture
+async def kube(sandbox: Sandbox) -> AsyncIterator[Kube]:
+    client = await aio_config.new_client_from_config(config_file=str(sandbox.kubeconfig))
+    yield Kube(client)
+    await client.close()
+
+
+async def test_discovery_is_read_once_and_again_only_when_stale_and_due(kube: Kube) -> None:
+    apis = Discovery(kube, refresh_after=3600)
+    served = await apis.current()
+    assert served.require(INGRESS).api_version == "networking.k8s.io/v1"
+    assert served.require(HTTP_ROUTE).api_version == "gateway.networking.k8s.io/v1"
+    read = dict(kube.requests)
+    assert read["GET"] >= 2  # /version, /apis, then the group versions that may serve our kinds
+    assert await apis.current() is served
+    apis.stale()
+    assert await apis.current() is served  # stale, but read less than refresh_after ago
+    assert dict(kube.requests) == read
+    apis.refresh_after = 0
+    apis.stale()
+    assert await apis.current() == served
+    assert kube.requests["GET"] == 2 * read["GET"]
+    await apis.current()  # not stale any more
+    assert kube.requests["GET"] == 2 * read["GET"]
 
 
 @pytest.fixture
