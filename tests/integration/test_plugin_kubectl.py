@@ -331,7 +331,7 @@ def test_set_image_and_undo_of_a_workload_ref_write_the_deployment(
     wait_for(sandbox, "legacy", namespace, phase="Healthy", stableRevision=first, canaryRevision=first)
 
 
-@pytest.mark.usefixtures("namespace")
+@pytest.mark.usefixtures("namespace", "crds")  # `list` needs the Rollout kind
 def test_a_kubectl_within_one_minor_is_not_warned_and_one_further_is(
     sandbox: Sandbox, kubeconfig: Path
 ) -> None:
