@@ -38,6 +38,7 @@ from delivery.controllers.rollout import RolloutController
 from delivery.dashboard.server import Dashboard, serve
 from delivery.dashboard.store import Store
 from delivery.kube.api import Kube, Object
+from delivery.kube.discovery import Discovery
 from delivery.kube.failpoints import Failpoints
 from delivery.kube.fence import Fence
 from delivery.kube.informer import Handler, Informer, Watch
@@ -161,9 +162,12 @@ async def _serve_webhook(kube: Kube, options: Options) -> Webhook | None:
     return running
 
 
-def informers(kube: Kube, options: Options, watches: list[tuple[Watch, Handler]]) -> list[Informer]:
+def informers(
+    kube: Kube, options: Options, watches: list[tuple[Watch, Handler]], apis: Discovery | None = None
+) -> list[Informer]:
     """One informer per watch (and per namespace when confined to some); watches asked for by
-    several controllers share one, which tells each of them."""
+    several controllers share one, which tells each of them. A watch that fails tells `apis` that
+    what the server serves may have changed (a CRD removed, an apiserver upgraded in place)."""
     handlers: dict[Watch, list[Handler]] = {}
     for watch, handler in watches:
         handlers.setdefault(watch, []).append(handler)
@@ -180,8 +184,9 @@ def informers(kube: Kube, options: Options, watches: list[tuple[Watch, Handler]]
             return (watch.namespace,)
         return options.namespaces if watch.kind.namespaced and options.namespaces else (None,)
 
+    on_failure = (lambda _error: apis.stale()) if apis is not None else None
     return [
-        Informer(kube, watch, namespace, fan_out(told))
+        Informer(kube, watch, namespace, fan_out(told), on_failure=on_failure)
         for watch, told in handlers.items()
         for namespace in where(watch)
     ]
@@ -244,6 +249,13 @@ async def _stop(task: asyncio.Task[Any]) -> None:
         await task
 
 
+async def _discovered(kube: Kube) -> Discovery:
+    """What the server serves, read before the watches are chosen: their kinds' versions depend on it."""
+    apis = Discovery(kube)
+    await apis.refresh()
+    return apis
+
+
 async def run(options: Options) -> None:
     """Run every controller until SIGTERM or SIGINT."""
     client = await api_client(options.kubeconfig)
@@ -252,10 +264,15 @@ async def run(options: Options) -> None:
     # the informers only read and the elector writes its Lease unfenced.
     fence = Fence() if options.leader is not None else None
     writer = kube.guarded(fence, Failpoints.from_environment())
-    controller = RolloutController(writer, options.workers, options.identity, tracking=options.tracking)
+    apis = await _discovered(kube)
+    controller = RolloutController(
+        writer, options.workers, options.identity, tracking=options.tracking, discovery=apis
+    )
     controller.queue.close()  # opened by _take_part
     batch = Batch(options.rerender_limit, datetime.timedelta(seconds=options.rerender_deadline))
-    components = ComponentController(writer, options.workers, templates=options.templates, batch=batch)
+    components = ComponentController(
+        writer, options.workers, templates=options.templates, batch=batch, apis=apis
+    )
     balancers = LoadBalancerClient(options.lb_endpoint) if options.lb_endpoint else None
     components.steps.append(LoadBalancing(components.kube, balancers))
     components.queue.close()  # opened with the Rollout controller's, by _take_part
@@ -269,7 +286,7 @@ async def run(options: Options) -> None:
     controller.analyst.egress = await options.egress.with_apiserver(client.configuration.host)
     controller.analyst.on_measurement.append(lambda taken: metrics.record_measurement(taken.phase.value))
     selector = options.shard_selector
-    watching = informers(kube, options, controller.watches(selector) + components.watches(selector))
+    watching = informers(kube, options, controller.watches(selector) + components.watches(selector), apis)
     converter = await _serve_webhook(kube, options)
     synced = asyncio.Event()
     tasks = [

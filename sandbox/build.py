@@ -17,12 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from sandbox.versions import (
     ALL,
     ETCD,
-    GATEWAY_API_MODULE,
+    GATEWAY_API,
+    GATEWAY_API_VERSIONS,
     GOMOD_DIR,
     HELM,
     KUBERNETES,
@@ -153,9 +155,40 @@ def _module_dir(module: str) -> Path:
     return Path(json.loads(result.stdout)["Dir"])
 
 
-def gateway_api_crds() -> Path:
-    """The directory of the Gateway API standard CRDs, from the Go module cache."""
-    return _module_dir(GATEWAY_API_MODULE) / "config" / "crd" / "standard"
+def _module_zip(module: str) -> Path:
+    """The zip of `module` (path@version) in the Go module cache, downloaded and checked against
+    the checksum database if it is not there. A module whose go.mod asks for a newer Go than this
+    machine's is fetched and checked all the same; `go mod download` then reports that it cannot
+    be built here, which does not matter to files only read from it."""
+    result = subprocess.run(
+        ["go", "mod", "download", "-json", module], capture_output=True, text=True, check=False
+    )
+    found = json.loads(result.stdout or "{}").get("Zip")
+    if not found or not Path(found).is_file():
+        raise RuntimeError(f"go mod download {module} failed: {result.stdout}{result.stderr}")
+    return Path(found)
+
+
+def gateway_api_crds(version: str = GATEWAY_API) -> Path:
+    """A directory of the Gateway API standard-channel CRDs of `version` (and, since v1.4, the
+    ValidatingAdmissionPolicy refusing older ones), cached by version, from the module's zip."""
+    target = cache_root() / f"gateway-api-{version}"
+    if target.is_dir():
+        return target
+    module = f"sigs.k8s.io/gateway-api@{version}"
+    prefix = f"{module}/config/crd/standard/"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".gateway-api-") as scratch:
+        out = Path(scratch) / "crds"
+        out.mkdir()
+        with zipfile.ZipFile(_module_zip(module)) as archive:
+            for name in archive.namelist():
+                file = name.removeprefix(prefix)
+                wanted = "/" not in file and file.endswith(".yaml") and file != "kustomization.yaml"
+                if name.startswith(prefix) and wanted:
+                    (out / file).write_bytes(archive.read(name))
+        out.rename(target)
+    return target
 
 
 def kwok_metrics_configs() -> list[Path]:
@@ -186,7 +219,8 @@ def kwok_pod_stages() -> list[Path]:
 def build_all() -> None:
     for component in ALL:
         build(component)
-    gateway_api_crds()
+    for version in GATEWAY_API_VERSIONS:
+        gateway_api_crds(version)
     kwok_metrics_configs()
     kwok_pod_stages()
 

@@ -22,6 +22,7 @@ from delivery.api.common import (
     Model,
     ObservedStatus,
     Resource,
+    Text,
 )
 from delivery.api.component import Autoscaling
 from delivery.api.definition import AGE, COMPONENT_GROUP, Column, CustomResource, Version
@@ -125,13 +126,45 @@ class ClusterProfileSpec(Model):
     autoscaling: ProfileAutoscaling | None = None
 
 
+GroupVersion = Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9.-]+/[a-z0-9]+$")]
+
+
+class KubernetesVersion(Model):
+    """The apiserver's version, as its `/version` says."""
+
+    git_version: Annotated[str, Field(max_length=128)]
+    """E.g. `v1.37.2`."""
+    minor: Count
+
+
+class ApiVersions(Model):
+    """The version the controller uses of each kind whose version differs between clusters; unset:
+    the cluster serves it in no version the controller speaks (a Rollout or Component that needs
+    it gets a condition naming it)."""
+
+    ingress: GroupVersion | None = None
+    horizontal_pod_autoscaler: GroupVersion | None = None
+    http_route: GroupVersion | None = None
+    """Gateway API's HTTPRoute: set once its CRDs are installed."""
+
+
+class ClusterProfileStatus(ObservedStatus):
+    """What the controller found this cluster to be (discovery), beside the batch re-render's
+    `Rerendered` condition. Written by the Component controller when it changes."""
+
+    server_version: KubernetesVersion | None = None
+    api_versions: ApiVersions | None = None
+    missing_features: Annotated[list[Text], Field(max_length=16)] | None = None
+    """What the CRDs and the controller's writes rely on that this server's version lacks."""
+
+
 class ClusterProfile(Resource):
     """Per-cluster defaults that Component templates read."""
 
     api_version: Literal["component.luojilab.com/v1beta1"]
     kind: Literal["ClusterProfile"]
     spec: ClusterProfileSpec
-    status: ObservedStatus | None = None
+    status: ClusterProfileStatus | None = None
 
 
 CLUSTER_PROFILE = CustomResource(
@@ -145,6 +178,7 @@ CLUSTER_PROFILE = CustomResource(
         Column("Ingress-Class", ".spec.ingressClass"),
         Column("Load-Balancer", ".spec.loadBalancerType"),
         Column("Registry", ".spec.imageRegistry"),
+        Column("Kubernetes", ".status.serverVersion.gitVersion"),
         AGE,
     ),
 )

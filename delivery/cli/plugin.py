@@ -13,7 +13,8 @@ template's images, an earlier revision's template written back, `spec.restartAt`
 checks objects before they are applied, `convert -f FILE` rewrites Argo Rollouts' and Flagger's as
 ours; `plan component` diffs what new templates would change; `completion bash|zsh` prints a
 completion script; `dashboard` serves a live web page of the Rollouts and Components with the same
-credentials and annotations (docs/dashboard.md).
+credentials and annotations (docs/dashboard.md). A kubectl further than one minor from the server
+is warned of on stderr (`delivery.cli.skew`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from delivery.cli.commands import (
 from delivery.cli.kubeconfig import KubeconfigError, client_for, target
 from delivery.cli.lint import lint_files
 from delivery.cli.live import follow
+from delivery.cli.skew import warn_skew
 from delivery.cli.tree import rollout_tree
 from delivery.component.plan import EXIT_ERROR as EXIT_PLAN_ERROR
 from delivery.component.plan import show_plan
@@ -475,6 +477,7 @@ async def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     kube = Kube(client, field_manager="kubectl-delivery")
     try:
+        await warn_skew(kube)
         return await HANDLERS.get(args.command, _action)(kube, where.namespace, args)
     except (KubeError, CommandError, ValueError) as error:
         print(f"kubectl delivery {args.command}: {error}", file=sys.stderr)

@@ -19,11 +19,11 @@ from pydantic import ValidationError
 from delivery.api.profile import ClusterProfileSpec
 from delivery.component.render import Cluster
 from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
-from delivery.kube.api import Kube, KubeError, Object
+from delivery.kube.api import Kube, Object
+from delivery.kube.discovery import INGRESS, Discovery
 from delivery.kube.kinds import CLUSTER_PROFILE, CONFIG_MAP
 
 DEFAULT_PROFILE = "default"
-INGRESS_GROUPS = ("networking.k8s.io", "extensions")
 
 
 @dataclass(frozen=True)
@@ -58,26 +58,10 @@ def templates_of(config_map: Object | None) -> TemplateSet:
     )
 
 
-async def served_ingress_versions(kube: Kube) -> frozenset[str]:
-    """The Ingress API versions the apiserver serves, from discovery."""
-    served = set()
-    for group in INGRESS_GROUPS:
-        try:
-            document = await kube.request("GET", f"/apis/{group}")
-        except KubeError as error:
-            if error.not_found:  # a group the cluster does not serve
-                continue
-            raise
-        for version in document.get("versions", []):
-            resources = await kube.request("GET", f"/apis/{version['groupVersion']}")
-            if any(item.get("kind") == "Ingress" for item in resources.get("resources", [])):
-                served.add(str(version["groupVersion"]))
-    return frozenset(served)
-
-
 async def read_inputs(kube: Kube) -> Inputs:
     """The cluster's inputs as they are now; raises RenderError for an invalid ClusterProfile."""
     profile = await kube.get(CLUSTER_PROFILE, None, DEFAULT_PROFILE)
     config_map = await kube.get(CONFIG_MAP, TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP)
-    cluster = Cluster(profile_spec(profile), await served_ingress_versions(kube))
+    served = await Discovery(kube).refresh()
+    cluster = Cluster(profile_spec(profile), served.versions.get(INGRESS.kind, frozenset()))
     return Inputs(cluster, templates_of(config_map), profile["metadata"]["name"] if profile else None)

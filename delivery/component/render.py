@@ -42,10 +42,10 @@ from delivery.api.rollout import StrategyName
 from delivery.component.overrides import apply_overrides
 from delivery.component.templating import SUFFIX, RenderError, TemplateSet
 from delivery.kube.api import Kind, Object
+from delivery.kube.discovery import HORIZONTAL_POD_AUTOSCALER, INGRESS
 from delivery.kube.kinds import (
     DAEMON_SET,
     DEPLOYMENT,
-    HORIZONTAL_POD_AUTOSCALER,
     ROLLOUT,
     SERVICE,
     STATEFUL_SET,
@@ -66,11 +66,11 @@ RENDERABLE: dict[tuple[str, str], Kind] = {
         DAEMON_SET,
         SERVICE,
         ROLLOUT,
-        HORIZONTAL_POD_AUTOSCALER,
-        *(Kind(version.value, "Ingress", "ingresses") for version in IngressApiVersion),
+        *(api.at(version) for api in (HORIZONTAL_POD_AUTOSCALER, INGRESS) for version in api.versions),
     )
 }
-"""What a template may render: the kinds the controller knows how to apply, watch and prune."""
+"""What a template may render: the kinds the controller knows how to apply, watch and prune (in
+every version it speaks; the Component controller refuses one the cluster does not serve)."""
 
 # Newest first: the version chosen when the ClusterProfile names one the cluster does not serve.
 _INGRESS_PREFERENCE = tuple(IngressApiVersion)

@@ -42,6 +42,7 @@ from delivery.api.profile import ClusterProfileSpec
 from delivery.component import adoption, autoscaling, drift, partition
 from delivery.component.adoption import ObjectId, object_id
 from delivery.component.batch import Batch
+from delivery.component.discovered import discovered_status, needs_report
 from delivery.component.inputs import DEFAULT_PROFILE, Inputs
 from delivery.component.render import NAME_LABEL, RENDERABLE, Cluster, Rendered, render
 from delivery.component.rerender import RECHECK as BATCH_RECHECK
@@ -59,7 +60,9 @@ from delivery.component.steps import Steps
 from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
+from delivery.kube import discovery
 from delivery.kube.api import Kind, Kube, KubeError, Object
+from delivery.kube.discovery import Discovery, Served
 from delivery.kube.informer import Handler, Watch
 from delivery.kube.kinds import (
     CLUSTER_PROFILE,
@@ -67,8 +70,6 @@ from delivery.kube.kinds import (
     CONFIG_MAP,
     DAEMON_SET,
     DEPLOYMENT,
-    HORIZONTAL_POD_AUTOSCALER,
-    INGRESS,
     ROLLOUT,
     SERVICE,
     STATEFUL_SET,
@@ -78,9 +79,11 @@ from delivery.report import Condition, EventNote, now, record_event, sequence_of
 log = logging.getLogger(__name__)
 
 FIELD_MANAGER = "delivery-component"
-OWNED = (DEPLOYMENT, STATEFUL_SET, DAEMON_SET, SERVICE, INGRESS, HORIZONTAL_POD_AUTOSCALER)
-"""The kinds a Component renders besides Rollouts, watched by the Component's name label."""
-INGRESS_GROUPS = ("networking.k8s.io", "extensions")
+OWNED = (DEPLOYMENT, STATEFUL_SET, DAEMON_SET, SERVICE)
+"""The kinds a Component renders besides Rollouts and `DISCOVERED`, watched by the Component's name label."""
+DISCOVERED = (discovery.INGRESS, discovery.HORIZONTAL_POD_AUTOSCALER)
+"""The kinds a Component renders whose version differs between clusters: watched in the version
+this cluster serves (`delivery.kube.discovery`), not at all when it serves none we speak."""
 
 
 class NotApplied(Exception):
@@ -124,8 +127,10 @@ class ComponentController:
         profile: str = DEFAULT_PROFILE,
         templates: tuple[str, str] = (TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP),
         batch: Batch | None = None,
+        apis: Discovery | None = None,
     ) -> None:
         self.kube = kube.managed_as(FIELD_MANAGER)
+        self.discovery = apis or Discovery(self.kube)
         self.profile_name = profile
         self.templates_ref = templates
         self.steps = Steps(self.kube)
@@ -142,7 +147,8 @@ class ComponentController:
         self.templates = TemplateSet.shipped()
         self.profile = ClusterProfileSpec()
         self.profile_error: str | None = None
-        self.served_ingress: frozenset[str] = frozenset()
+        self.profile_body: Object | None = None  # as last read: its status says what was discovered
+        self.served = Served()
         self._cluster_known = False
         self._cluster_lock = asyncio.Lock()
 
@@ -152,12 +158,18 @@ class ComponentController:
         """What this controller caches: the shard's Components, the objects they own (by the name
         label, server-side), the ClusterProfiles and the templates' ConfigMap, watched by name in
         its namespace (a Role there allows that one name). Rollouts come on the Rollout controller's
-        stream (the same Watch, so one informer serves both)."""
+        stream (the same Watch, so one informer serves both). The `DISCOVERED` kinds are watched as
+        the discovery last read says they are served: the operator reads it before asking."""
         namespace, name = self.templates_ref
         by_name = f"metadata.name={name}"
+        served = self.discovery.served
+        discovered = [kind for api in DISCOVERED if (kind := served.kind(api)) is not None]
+        for api in DISCOVERED:
+            if served.kind(api) is None:
+                log.warning("not watching %ss: %s", api.kind, discovery.ApiNotServed(api))
         return [
             (Watch(COMPONENT, label_selector=shard_selector), self._on_component),
-            *((Watch(kind, label_selector=NAME_LABEL), self._on_owned) for kind in OWNED),
+            *((Watch(kind, label_selector=NAME_LABEL), self._on_owned) for kind in (*OWNED, *discovered)),
             (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
             (Watch(CLUSTER_PROFILE), self._on_profile),
             (Watch(CONFIG_MAP, namespace=namespace, field_selector=by_name), self._on_configmap),
@@ -182,6 +194,8 @@ class ComponentController:
             self._set_profile(None if event_type == "DELETED" else body)
             if (self.profile, self.profile_error) != before:  # not a write of its status (ours)
                 self.rerender_all()
+            elif event_type != "DELETED":
+                self.queue.add(self.profile_key)  # its status may not say what was discovered yet
 
     def _on_configmap(self, event_type: str, body: Object) -> None:
         metadata = body["metadata"]
@@ -190,13 +204,22 @@ class ComponentController:
             self.rerender_all()
 
     def rerender_all(self) -> None:
-        """The templates or the profile changed: every Component is rendered again."""
+        """The templates or the profile changed: every Component is rendered again, and the
+        profile's status told what was discovered."""
+        self.queue.add(self.profile_key)
         for key in list(self.cache.keys()):
             self.queue.add(key)
+
+    @property
+    def profile_key(self) -> ObjectKey:
+        """The ClusterProfile's key in the work queue: its reconcile writes what discovery found in
+        its status (no Component has an empty namespace)."""
+        return ("", self.profile_name)
 
     # -- what the cluster is ------------------------------------------------------------------
 
     def _set_profile(self, body: Object | None) -> None:
+        self.profile_body = body
         try:
             self.profile = ClusterProfileSpec.model_validate((body or {}).get("spec") or {})
             self.profile_error = None
@@ -208,37 +231,54 @@ class ComponentController:
         self.templates = TemplateSet.shipped().replace((body or {}).get("data") or {}, origin)
 
     async def _know_cluster(self) -> None:
-        """Before the first render: the profile, the templates and the Ingress versions served, so
-        that a restarted controller never renders with the shipped defaults in between."""
+        """Before the first render: the profile, the templates and what the server serves, so
+        that a restarted controller never renders with the shipped defaults in between. Then, at
+        each reconcile, the discovery again if it was found stale (a kind missing, a watch that
+        failed: `delivery.kube.discovery`), and the ClusterProfile's status told what it found."""
         async with self._cluster_lock:
-            if self._cluster_known:
-                return
-            self._set_profile(await self.kube.get(CLUSTER_PROFILE, None, self.profile_name))
-            self._set_templates(await self.kube.get(CONFIG_MAP, *self.templates_ref))
-            self.served_ingress = await self._served_ingress_versions()
-            self._cluster_known = True
+            if not self._cluster_known:
+                self._set_profile(await self.kube.get(CLUSTER_PROFILE, None, self.profile_name))
+                self._set_templates(await self.kube.get(CONFIG_MAP, *self.templates_ref))
+                self._cluster_known = True
+            served = await self.discovery.current()
+            if served != self.served:
+                ingress = discovery.INGRESS.kind
+                moved = self.served.server is not None and (
+                    self.served.versions.get(ingress) != served.versions.get(ingress)
+                )
+                self.served = served
+                if moved:  # an input of every render
+                    self.rerender_all()
+            await self._report_discovered()
 
-    async def _served_ingress_versions(self) -> frozenset[str]:
-        served = set()
-        for group in INGRESS_GROUPS:
-            try:
-                versions = (await self.kube.request("GET", f"/apis/{group}"))["versions"]
-            except KubeError as error:
-                if error.not_found:
-                    continue
-                raise
-            for version in versions:
-                listing = await self.kube.request("GET", f"/apis/{version['groupVersion']}")
-                if any(resource["name"] == "ingresses" for resource in listing.get("resources", [])):
-                    served.add(version["groupVersion"])
-        return frozenset(served)
+    async def _report_discovered(self) -> None:
+        """The server's version and the API versions used, in the ClusterProfile's status
+        (`delivery.component.discovered`): written when they differ from what it says."""
+        profile = self.profile_body
+        if profile is None or self.served.server is None:
+            return
+        wanted = discovered_status(self.served)
+        if not needs_report(profile.get("status") or {}, wanted):
+            return
+        try:
+            written = await self.kube.patch(
+                CLUSTER_PROFILE, None, profile["metadata"]["name"], {"status": wanted}, subresource="status"
+            )
+        except KubeError as error:
+            if error.not_found:  # deleted meanwhile: its watch event says so
+                return
+            raise
+        self.profile_body = written
 
     def cluster(self) -> Cluster:
-        return Cluster(self.profile, self.served_ingress)
+        return Cluster(self.profile, self.served.versions.get(discovery.INGRESS.kind, frozenset()))
 
     # -- reconcile ---------------------------------------------------------------------------------
 
     async def reconcile(self, key: ObjectKey) -> float | None:
+        if key == self.profile_key:
+            await self._know_cluster()
+            return None
         component = self.cache.get(key)
         if component is None:
             self.queue.forget(key)
@@ -272,6 +312,7 @@ class ComponentController:
         if await self.rerender.held_back(component, revision):
             return BATCH_RECHECK
         rendered, again = self._release(component, await self.render(component), live)
+        self._served_or_refused(rendered)
         try:
             live, template_written = await self._apply(component, rendered, live)
         except adoption.Conflict as error:
@@ -297,7 +338,7 @@ class ComponentController:
             autoscaling=autoscaling.status(
                 rendered.autoscaling,
                 component["metadata"]["name"],
-                live.get((HORIZONTAL_POD_AUTOSCALER.kind, component["metadata"]["name"])),
+                live.get((discovery.HORIZONTAL_POD_AUTOSCALER.kind, component["metadata"]["name"])),
             ),
             **_rendered_from(component, revision),
             **outcome.status,
@@ -305,6 +346,21 @@ class ComponentController:
         settling = await self.rerender.settle(revision)
         delays = [delay for delay in (again, outcome.requeue_after, settling) if delay is not None]
         return min(delays, default=None)
+
+    def _served_or_refused(self, rendered: Rendered) -> None:
+        """Nothing is applied when an object is of a version the cluster does not serve (an
+        HorizontalPodAutoscaler where autoscaling/v2 is not served): a condition names it, and
+        the discovery is read again before the next try, in case it came since."""
+        for api in DISCOVERED:
+            for obj in rendered.objects:
+                served = self.served.versions.get(api.kind, frozenset())
+                if obj["kind"] == api.kind and obj["apiVersion"] not in served:
+                    self.discovery.stale()
+                    raise NotApplied(
+                        "ApiNotServed",
+                        f"{api.kind} {obj['metadata']['name']} is {obj['apiVersion']}, which this cluster "
+                        f"does not serve (it serves {api.kind} as: {', '.join(sorted(served)) or 'nothing'})",
+                    )
 
     def _release(
         self, component: Object, rendered: Rendered, live: Mapping[ObjectId, Object]

@@ -33,6 +33,7 @@ from delivery.api.rollout import Phase
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
+from delivery.kube.discovery import ApiNotServed, Discovery, Served
 from delivery.kube.informer import Handler, Watch, trimmed
 from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT
 from delivery.machine import MEASURED
@@ -79,7 +80,7 @@ def _state(rs: Object) -> ReplicaSetState:
     )
 
 
-def _route(rollout: Object, plan: Plan) -> Route | None:
+def _route(rollout: Object, plan: Plan, apis: Served) -> Route | None:
     services = plan.services
     if plan.router is None or Role.STABLE not in services or Role.CANARY not in services:
         return None
@@ -89,6 +90,7 @@ def _route(rollout: Object, plan: Plan) -> Route | None:
         services[Role.CANARY],
         owner_reference(rollout),
         plan.match,
+        apis,
     )
 
 
@@ -128,8 +130,11 @@ class RolloutController:
         instance: str = "",
         prometheus_url: str | None = None,
         tracking: Iterable[str] = (),
+        *,
+        discovery: Discovery | None = None,
     ) -> None:
         self.kube = kube
+        self.discovery = discovery or Discovery(kube)  # the routers' kinds, as this cluster serves them
         self.tracker = Tracker(tracking)  # the kinds whose labelled objects are released (config)
         self.analyst = Analyst(kube, prometheus_url)  # unset: $DELIVERY_PROMETHEUS_URL
         self.instance = instance  # this replica, in the Events it writes
@@ -180,7 +185,9 @@ class RolloutController:
             return None
         try:
             return await self._reconcile(rollout)
-        except (InvalidSpec, RoutingTargetMissing) as error:
+        except (InvalidSpec, RoutingTargetMissing, ApiNotServed) as error:
+            if not isinstance(error, InvalidSpec):  # a CRD installed or removed since discovery?
+                self.discovery.stale()
             return await self._invalid(rollout, str(error))
         except Stale as error:
             # The Rollout changed after the decision was taken: the change's own watch event runs
@@ -208,7 +215,7 @@ class RolloutController:
         logs.REVISION.set(revision)
         states = tuple(_state(rs) for rs in by_revision.values())
         services = plan.services
-        target = _route(rollout, plan)
+        target = _route(rollout, plan, await self.discovery.current())
         applied_weight = (
             await plan.router.weight(self.kube, target)
             if plan.router is not None and target is not None

@@ -82,8 +82,17 @@ def relist_events(known: dict[Key, Object], listed: Iterable[Object]) -> list[tu
 class Informer:
     """Keeps `handler` told of every object of one `Watch` in one namespace (None: all of them)."""
 
-    def __init__(self, kube: Kube, watch: Watch, namespace: str | None, handler: Handler) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        watch: Watch,
+        namespace: str | None,
+        handler: Handler,
+        *,
+        on_failure: Callable[[BaseException], None] | None = None,
+    ) -> None:
         self.kube = kube
+        self.on_failure = on_failure  # told of each failed list or watch (the discovery may be old)
         self.watch = watch
         self.namespace = namespace if watch.kind.namespaced else None
         self.handler = handler
@@ -105,6 +114,8 @@ class Informer:
                 delay = BACKOFF_START
                 await self._watch(version)
             except KubeError as error:
+                if error.status != GONE and self.on_failure is not None:
+                    self.on_failure(error)
                 if error.status == GONE:
                     log.info("%s: the watched version is gone (410); listing again", self.name)
                     continue
@@ -114,6 +125,8 @@ class Informer:
                     continue
                 log.warning("%s: %s; listing again in %.1fs", self.name, error, delay)
             except Exception as error:  # a watch must never die: every failure is retried
+                if self.on_failure is not None:
+                    self.on_failure(error)
                 if not transient(error):
                     log.exception("%s: unexpected failure; listing again in %.1fs", self.name, delay)
                 else:

@@ -1,4 +1,5 @@
-"""Every kind of object the controller reads or writes, by name."""
+"""Every kind of object the controller reads or writes, by name, whose version is the same in every
+cluster we support; those whose version differs are `delivery.kube.discovery`'s `Api`s."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ REPLICA_SET = Kind("apps/v1", "ReplicaSet", "replicasets")
 DEPLOYMENT = Kind("apps/v1", "Deployment", "deployments")
 STATEFUL_SET = Kind("apps/v1", "StatefulSet", "statefulsets")
 DAEMON_SET = Kind("apps/v1", "DaemonSet", "daemonsets")
-HORIZONTAL_POD_AUTOSCALER = Kind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers")
 SERVICE = Kind("v1", "Service", "services")
 POD = Kind("v1", "Pod", "pods")
-INGRESS = Kind("networking.k8s.io/v1", "Ingress", "ingresses")
-HTTP_ROUTE = Kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes")
 LEASE = Kind("coordination.k8s.io/v1", "Lease", "leases")
 ROLLOUT = Kind("delivery.luojilab.com/v1alpha1", "Rollout", "rollouts")
 NODE = Kind("v1", "Node", "nodes", namespaced=False)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from delivery.kube.api import Kube, Object
-from delivery.kube.kinds import HTTP_ROUTE
+from delivery.kube.discovery import HTTP_ROUTE
 from delivery.traffic.route import Route, RoutingTargetMissing
 
 
@@ -87,7 +87,7 @@ class GatewayAPIRouter:
     http_route: str
 
     async def _route(self, kube: Kube, route: Route) -> Object:
-        found = await kube.get(HTTP_ROUTE, route.namespace, self.http_route)
+        found = await kube.get(route.apis.require(HTTP_ROUTE), route.namespace, self.http_route)
         if found is None:
             raise HTTPRouteMissing(f"HTTPRoute {route.namespace}/{self.http_route} not found")
         return found
@@ -101,7 +101,7 @@ class GatewayAPIRouter:
         desired = weighted_rules(rules, route, weight)
         if desired != rules:
             await kube.patch_guarded(
-                HTTP_ROUTE,
+                route.apis.require(HTTP_ROUTE),
                 route.namespace,
                 self.http_route,
                 current["metadata"]["resourceVersion"],

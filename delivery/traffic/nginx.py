@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from delivery.kube.api import Kube, Object
-from delivery.kube.kinds import INGRESS
+from delivery.kube.discovery import Api
 from delivery.traffic.route import Route, RoutingTargetMissing
 
 PREFIX = "nginx.ingress.kubernetes.io/"
@@ -22,6 +22,10 @@ WEIGHT = PREFIX + "canary-weight"
 BY_HEADER = PREFIX + "canary-by-header"
 BY_HEADER_VALUE = PREFIX + "canary-by-header-value"
 BY_COOKIE = PREFIX + "canary-by-cookie"
+
+INGRESS = Api("Ingress", "ingresses", ("networking.k8s.io/v1",))
+"""The Ingress as this router reads and writes it: the canary is cloned from the stable Ingress's
+v1 spec (`backend.service`), a shape the v1beta1 versions (gone since Kubernetes 1.22) lack."""
 
 
 class StableIngressMissing(RoutingTargetMissing):
@@ -53,7 +57,7 @@ def canary_ingress(stable: Object, route: Route, weight: int) -> Object:
     if route.match.cookie:
         annotations[BY_COOKIE] = route.match.cookie
     return {
-        "apiVersion": INGRESS.api_version,
+        "apiVersion": INGRESS.versions[0],
         "kind": INGRESS.kind,
         "metadata": {
             "name": canary_name(stable["metadata"]["name"]),
@@ -78,16 +82,18 @@ class NginxRouter:
     stable_ingress: str
 
     async def weight(self, kube: Kube, route: Route) -> int:
-        current = await kube.get(INGRESS, route.namespace, canary_name(self.stable_ingress))
+        ingress = route.apis.require(INGRESS)
+        current = await kube.get(ingress, route.namespace, canary_name(self.stable_ingress))
         if current is None:
             return 0
         return int(current["metadata"].get("annotations", {}).get(WEIGHT, "0"))
 
     async def set_weight(self, kube: Kube, route: Route, weight: int) -> None:
-        stable = await kube.get(INGRESS, route.namespace, self.stable_ingress)
+        ingress = route.apis.require(INGRESS)
+        stable = await kube.get(ingress, route.namespace, self.stable_ingress)
         if stable is None:
             raise StableIngressMissing(f"stable Ingress {route.namespace}/{self.stable_ingress} not found")
         desired = canary_ingress(stable, route, weight)
-        current = await kube.get(INGRESS, route.namespace, desired["metadata"]["name"])
+        current = await kube.get(ingress, route.namespace, desired["metadata"]["name"])
         if not _same(current, desired):
-            await kube.apply(INGRESS, desired)
+            await kube.apply(ingress, desired)

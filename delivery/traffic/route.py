@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from delivery.kube.api import Kube, Object
+from delivery.kube.discovery import Served
 
 
 class RoutingTargetMissing(LookupError):
@@ -28,6 +29,9 @@ class Route:
     canary_service: str
     owner: Object  # ownerReference to the Rollout, so what a router creates goes away with it
     match: Match = Match()
+    apis: Served = field(default_factory=Served)
+    """Where the cluster serves the kinds a router writes (`delivery.kube.discovery`): a router
+    speaks the version served, and raises `ApiNotServed` when there is none it can speak."""
 
 
 class Router(Protocol):

@@ -14,8 +14,9 @@ from kubernetes.aio import config as aio_config
 
 from delivery.component.render import NAME_LABEL
 from delivery.controllers.component import ComponentController
+from delivery.kube import discovery
 from delivery.kube.api import Kube
-from delivery.kube.kinds import COMPONENT, DEPLOYMENT, INGRESS, SERVICE
+from delivery.kube.kinds import COMPONENT, DEPLOYMENT, SERVICE
 from sandbox.cluster import Sandbox
 from tests.components import component, conditions, events, pods, wait_condition
 from tests.controller import Controller
@@ -38,7 +39,7 @@ async def observed(kube: Kube, namespace: str, name: str) -> ComponentController
     found = await kube.get(COMPONENT, namespace, name)
     assert found is not None
     controller.cache.observe("ADDED", found)
-    for kind in (DEPLOYMENT, SERVICE, INGRESS):
+    for kind in (DEPLOYMENT, SERVICE, discovery.INGRESS.at("networking.k8s.io/v1")):
         for obj in await kube.list(kind, namespace, f"{NAME_LABEL}={name}"):
             listed = {**obj, "apiVersion": kind.api_version, "kind": kind.kind}  # a list's items lack them
             controller.owned.observe("ADDED", (namespace, name), listed)

@@ -64,8 +64,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from delivery.kube import discovery
 from delivery.kube.failpoints import ENVIRONMENT
-from delivery.kube.kinds import HTTP_ROUTE, INGRESS, REPLICA_SET, ROLLOUT, SERVICE
+from delivery.kube.kinds import REPLICA_SET, ROLLOUT, SERVICE
 from delivery.report import EVENT
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, template_hash
 from delivery.traffic.nginx import canary_name
@@ -76,6 +77,9 @@ from tests.integration.test_rollout_traffic import http_route, ingress
 from tests.loopback import Received, constant, recording
 from tests.rollouts import apply, in_shard, rollout, service
 from tests.waiting import eventually
+
+INGRESS = discovery.INGRESS.at("networking.k8s.io/v1")  # what the sandbox serves
+HTTP_ROUTE = discovery.HTTP_ROUTE.at("gateway.networking.k8s.io/v1")
 
 pytestmark = pytest.mark.faults
 

@@ -329,3 +329,35 @@ def test_set_image_and_undo_of_a_workload_ref_write_the_deployment(
     sandbox.kubectl_run("annotate", "rollout", "legacy", "-n", namespace, "touched=2", "--overwrite")
     # The Deployment's template as the apiserver defaulted it: the same revision as before.
     wait_for(sandbox, "legacy", namespace, phase="Healthy", stableRevision=first, canaryRevision=first)
+
+
+@pytest.mark.usefixtures("namespace", "crds")  # `list` needs the Rollout kind
+def test_a_kubectl_within_one_minor_is_not_warned_and_one_further_is(
+    sandbox: Sandbox, kubeconfig: Path
+) -> None:
+    """The plugin compares the kubectl that ran it with the server (`delivery.cli.skew`)."""
+    same = kubectl(sandbox, kubeconfig, "delivery", "list")
+    assert same.returncode == 0, same.stderr
+    assert "warning" not in same.stderr
+    server = json.loads(ok(kubectl(sandbox, kubeconfig, "version", "-o", "json")))["serverVersion"]
+    minor = int(server["minor"].rstrip("+"))
+    # Another minor's kubectl, as the sandbox's version matrix builds them (cached by version).
+    others = [
+        path
+        for path in sorted(sandbox.kubectl.parent.parent.glob("kubernetes-v1.*/kubectl"))
+        if abs(int(path.parent.name.split(".")[1]) - minor) > 1
+    ]
+    if not others:
+        pytest.skip("no kubectl of a minor further than one from the server's is built here")
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    far = subprocess.run(
+        [str(others[0]), "delivery", "list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path, "KUBECONFIG": str(kubeconfig)},
+        check=False,
+        timeout=60,
+    )
+    assert far.returncode == 0, far.stderr
+    assert "kubectl delivery: warning: kubectl v1." in far.stderr
+    assert f"server's {server['gitVersion']}" in far.stderr

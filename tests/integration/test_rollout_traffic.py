@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from delivery.rollout.revision import template_hash
 from delivery.traffic.nginx import CANARY, WEIGHT
 from sandbox.cluster import Sandbox
+from sandbox.versions import GATEWAY_API_VERSIONS
+from tests import gateway_api
 from tests.controller import Controller
 from tests.rollouts import PROMOTE, apply, get, rollout, service, wait_for
 
@@ -99,7 +104,24 @@ def test_nginx_canary_ingress_carries_the_weight(
     )  # the user's, untouched
 
 
-def test_gateway_api_route_weights(sandbox: Sandbox, namespace: str, controller: Controller) -> None:
+@pytest.fixture(params=GATEWAY_API_VERSIONS)
+def gateway_api_release(request: pytest.FixtureRequest, sandbox: Sandbox) -> Iterator[str]:
+    """Each Gateway API release we test with (the older one over the sandbox's newest, which is
+    put back after)."""
+    version: str = request.param
+    if version != gateway_api.DEFAULT:
+        gateway_api.install(sandbox, version)
+    try:
+        assert gateway_api.installed(sandbox) == version
+        yield version
+    finally:
+        if version != gateway_api.DEFAULT:
+            gateway_api.install(sandbox, gateway_api.DEFAULT)
+
+
+def test_gateway_api_route_weights(
+    sandbox: Sandbox, namespace: str, controller: Controller, gateway_api_release: str
+) -> None:
     new = release_twice(sandbox, namespace, {"gatewayAPI": {"httpRoute": "web"}}, http_route(namespace))
     refs = get(sandbox, "httproute", "web", namespace)["spec"]["rules"][0]["backendRefs"]
     assert {ref["name"]: ref["weight"] for ref in refs} == {"web": 70, "web-canary": 30}
