@@ -67,14 +67,31 @@ async def scale(
                 )
                 await kube.create(REPLICA_SET, rollout["metadata"]["namespace"], body)
             continue  # an old revision that is gone needs nothing
-        metadata = current["metadata"]
-        await kube.patch_guarded(
-            REPLICA_SET,
-            metadata["namespace"],
-            metadata["name"],
-            metadata["resourceVersion"],
-            {"spec": {"replicas": replicas}},
-        )
+        await resize(kube, current, replicas)
+
+
+async def resize(kube: Kube, replicaset: Object, replicas: int) -> None:
+    """Set a ReplicaSet's replicas if they differ, guarded by the version observed."""
+    metadata = replicaset["metadata"]
+    if replicaset["spec"].get("replicas", 0) == replicas:
+        return
+    await kube.patch_guarded(
+        REPLICA_SET,
+        metadata["namespace"],
+        metadata["name"],
+        metadata["resourceVersion"],
+        {"spec": {"replicas": replicas}},
+    )
+
+
+async def create_replicaset(kube: Kube, body: Object) -> None:
+    """Create a ReplicaSet that was observed missing; one made meanwhile (a reconcile killed after
+    creating it, before it was seen) is what was wanted."""
+    try:
+        await kube.create(REPLICA_SET, body["metadata"]["namespace"], body)
+    except KubeError as error:
+        if error.status != 409:
+            raise
 
 
 async def select(kube: Kube, namespace: str, services: Mapping[str, str]) -> dict[str, str]:
