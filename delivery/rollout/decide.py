@@ -703,6 +703,13 @@ def _experiment_settled(o: Observed, memory: Memory) -> ExperimentRecord | None:
     )
 
 
+def _experiment_wait(o: Observed) -> float | None:
+    """A running experiment is looked at again when its duration has passed (paused by a person too)."""
+    record = o.experiment
+    planned = o.plan.experiment_at(record.step_index) if record is not None else None
+    return experiment.remaining(planned, record, o.now) if planned is not None else None
+
+
 def decide(o: Observed) -> Decision:
     previous = o.gates
     o, advanced, opened = _gated(o)
@@ -723,8 +730,10 @@ def decide(o: Observed) -> Decision:
     traffic_moved = _moves_traffic(o, desired)
     memory = _remember(o, memory, moved=transition is not None, traffic_moved=traffic_moved)
     memory = _dated(o.memory, memory, moved=transition is not None or traffic_moved)
-    waits = [w for w in (wait, _scale_down_wait(o, memory)) if w is not None]
+    if transition is not None and transition.trigger == "retry":
+        o = replace(o, experiment=None)  # the release starts over: its experiments run again
     o = replace(o, experiment=_experiment_settled(o, memory))
+    waits = [w for w in (wait, _scale_down_wait(o, memory), _experiment_wait(o)) if w is not None]
     runs = _runs(o, memory, transition, consumed)
     note = note or _post_promotion_note(o, memory, runs)
     record, condition, events = _gate_report(o, previous, memory, blocked)

@@ -13,7 +13,7 @@ from delivery.api.rollout import AnalysisKind, CanaryStep, ExperimentPhase, Spec
 from delivery.api.rollout import MachineState as State
 from delivery.machine import Reason
 from delivery.rollout import experiment
-from delivery.rollout.decide import ABORT, PROMOTE, Decision, Memory, Observed, decide
+from delivery.rollout.decide import ABORT, PROMOTE, RETRY, Decision, Memory, Observed, decide
 from delivery.rollout.plan import plan_of
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL
 from strategies import ReplicaSetState
@@ -289,3 +289,25 @@ def test_the_record_survives_the_status() -> None:
 def test_weight_and_service_are_refused_by_name(template: dict[str, Any], refused: str) -> None:
     with pytest.raises(ValueError, match=f"experiment template {refused} is not supported"):
         CanaryStep.model_validate({"experiment": {"templates": [template]}})
+
+
+def test_a_retry_runs_the_experiment_again() -> None:
+    failed = decide(observed(EXPERIMENTING, running(), compare(Phase.FAILED, "slow"), now=at(10)))
+    aborted = replace(failed.memory, state=State.ABORTED)
+    retried = decide(observed(aborted, failed.experiment, *failed.runs, now=at(20), commands={RETRY: ""}))
+    assert moved(retried) == (Reason.RETRIED, State.PROGRESSING)
+    assert retried.experiment is None  # the failed one is forgotten with its analyses
+    back = replace(retried.memory, index=1)
+    again = decide(observed(back, retried.experiment, *retried.runs, now=at(30)))
+    assert moved(again) == (Reason.EXPERIMENT_STARTED, State.ANALYSING)
+    assert again.experiment is not None
+    assert again.experiment.phase is ExperimentPhase.PENDING
+
+
+def test_a_person_pausing_the_experiment_still_wakes_at_its_end() -> None:
+    paused = replace(EXPERIMENTING, state=State.PAUSED, paused_by_person=True, pause_started=at(1))
+    decision = decide(observed(paused, running(), compare(Phase.RUNNING), now=at(20)))
+    assert decision.transition is None
+    assert decision.experiment is not None
+    assert decision.experiment.phase is ExperimentPhase.RUNNING  # a person's pause does not end it
+    assert decision.requeue_after == 40
