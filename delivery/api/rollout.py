@@ -289,7 +289,8 @@ class ExperimentTemplate(Model):
     """Argo's share of traffic for the template's pods through a traffic router: refused here (Argo
     offers it for SMI, ALB and Istio, none of which this controller routes)."""
     service: ExperimentService | None = None
-    """Argo's Service for the template's pods: refused here for now; select the pods by their labels."""
+    """A Service selecting the template's pods, with their containers' ports (named as the ReplicaSet
+    unless `name` says), made with the ReplicaSet and deleted with it, as Argo's."""
 
     rules = (
         Rule(
@@ -298,13 +299,6 @@ class ExperimentTemplate(Model):
             "experiment pods (Argo offers it for SMI, ALB and Istio only); leave weight out",
             holds=lambda wire: "weight" not in wire,
             field_path=".weight",
-        ),
-        Rule(
-            cel="!has(self.service)",
-            message="experiment template service is not supported yet: select the experiment's pods "
-            "by their labels (metadata.labels) in a Service of your own",
-            holds=lambda wire: "service" not in wire,
-            field_path=".service",
         ),
     )
 
@@ -687,6 +681,8 @@ class ExperimentTemplateStatus(Model):
     name: Annotated[str, Field(max_length=32)]
     replica_set: ObjectName
     pod_template_hash: Annotated[str, Field(max_length=63)]
+    service_name: ServiceName | None = None
+    """The template's Service, when it asks for one."""
     replicas: Count = 0
     available_replicas: Count = 0
 

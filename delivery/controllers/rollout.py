@@ -34,7 +34,7 @@ from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
 from delivery.kube.informer import Handler, Watch, trimmed
-from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT
+from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT, SERVICE
 from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event, sequence_of
@@ -159,6 +159,7 @@ class RolloutController:
         self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
         self.jobs = Cache()  # the analysis Jobs of `job` metrics, by Rollout
+        self.services = Cache()  # the Services of experiment templates, by Rollout
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
         self.gatekeeper = Gatekeeper(kube, lambda: self.analyst.egress)  # spec.hooks, with analysis' egress
@@ -166,12 +167,13 @@ class RolloutController:
 
     def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
         """What this controller caches: the shard's Rollouts, the ReplicaSets of Rollouts, the Jobs
-        of their analyses (a Job's end reconciles its Rollout at once), and the tracked ConfigMaps
-        and Secrets and their copies."""
+        of their analyses (a Job's end reconciles its Rollout at once), the Services of their
+        experiments, and the tracked ConfigMaps and Secrets and their copies."""
         return [
             (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
             (Watch(REPLICA_SET, label_selector=ROLLOUT_LABEL), self._on_replicaset),
             (Watch(JOB, label_selector=job.JOB_LABEL), self._on_job),
+            (Watch(SERVICE, label_selector=experiment.EXPERIMENT_LABEL), self._on_service),
             *self.tracker.watches(self._on_source, lambda namespace, name: self.queue.add((namespace, name))),
         ]
 
@@ -185,6 +187,14 @@ class RolloutController:
     def _on_replicaset(self, event_type: str, body: Object) -> None:
         owner = (body["metadata"]["namespace"], body["metadata"]["labels"][ROLLOUT_LABEL])
         self.cache.observe_child(event_type, owner, body)
+        self.queue.add(owner)
+
+    def _on_service(self, event_type: str, body: Object) -> None:
+        labels = body["metadata"].get("labels") or {}
+        if ROLLOUT_LABEL not in labels:
+            return  # labelled by someone else: not an experiment's
+        owner = (body["metadata"]["namespace"], labels[ROLLOUT_LABEL])
+        self.services.observe_child(event_type, owner, body)
         self.queue.add(owner)
 
     def _on_job(self, event_type: str, body: Object) -> None:
@@ -397,8 +407,7 @@ class RolloutController:
         await act.delete_replicasets(
             self.kube, history.beyond_limit(by_revision.values(), plan.revision_history_limit, decision)
         )
-        wanted = experiment.desired(decision.experiment)
-        await act.delete_replicasets(self.kube, [rs for name, rs in trial.items() if name not in wanted])
+        await self._experiment_gone(rollout, decision, trial)
 
     async def _experiment(
         self,
@@ -410,12 +419,14 @@ class RolloutController:
         *,
         by_revision: dict[str, Object],
     ) -> None:
-        """Make the running experiment's missing ReplicaSets (those it no longer wants are deleted
-        after the scale-down, with the history)."""
+        """Make the running experiment's missing ReplicaSets and Services (those it no longer wants
+        are deleted after the scale-down, with the history: `_experiment_gone`)."""
         record = decision.experiment
         planned = plan.experiment_at(record.step_index) if record is not None else None
         if record is None or planned is None or record.final:
             return
+        key = key_of(rollout)
+        services = self.services.children(key)
         sources = _sources(by_revision, decision.memory.stable, workload.template)
         by_name = {t.name: t for t in planned.templates}
         for status in record.templates:
@@ -433,7 +444,20 @@ class RolloutController:
                     min_ready_seconds=plan.min_ready_seconds,
                 )
                 if body is not None:
-                    await act.create_replicaset(self.kube, body)
+                    await act.create(self.kube, REPLICA_SET, body)
+                existing = body
+            wanted = experiment.service(rollout, status, existing) if existing is not None else None
+            if wanted is not None and wanted["metadata"]["name"] not in services:
+                await act.create(self.kube, SERVICE, wanted)
+
+    async def _experiment_gone(self, rollout: Object, decision: Decision, trial: dict[str, Object]) -> None:
+        """Delete the experiment ReplicaSets and Services the decision no longer wants."""
+        replicasets = experiment.desired(decision.experiment)
+        await act.delete_replicasets(self.kube, [rs for name, rs in trial.items() if name not in replicasets])
+        services = experiment.services(decision.experiment)
+        for name, service in self.services.children(key_of(rollout)).items():
+            if name not in services:
+                await self.kube.delete(SERVICE, service["metadata"]["namespace"], name)
 
     async def _report(
         self,

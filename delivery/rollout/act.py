@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from delivery.api.rollout import AntiAffinity
-from delivery.kube.api import Kube, KubeError, Object
+from delivery.kube.api import Kind, Kube, KubeError, Object
 from delivery.kube.kinds import REPLICA_SET, SERVICE
 from delivery.rollout.affinity import with_anti_affinity
 from delivery.rollout.revision import HASH_LABEL, replica_set
@@ -84,11 +84,11 @@ async def resize(kube: Kube, replicaset: Object, replicas: int) -> None:
     )
 
 
-async def create_replicaset(kube: Kube, body: Object) -> None:
-    """Create a ReplicaSet that was observed missing; one made meanwhile (a reconcile killed after
-    creating it, before it was seen) is what was wanted."""
+async def create(kube: Kube, kind: Kind, body: Object) -> None:
+    """Create an object observed missing; one made meanwhile (by a reconcile killed after creating
+    it, before its watch event came) is what was wanted."""
     try:
-        await kube.create(REPLICA_SET, body["metadata"]["namespace"], body)
+        await kube.create(kind, body["metadata"]["namespace"], body)
     except KubeError as error:
         if error.status != 409:
             raise

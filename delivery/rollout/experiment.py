@@ -62,6 +62,8 @@ class TemplatePlan:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     match_labels: Mapping[str, str] | None = None  # the template's own selector; None: the Rollout's
+    service: bool = False  # a Service selects its pods
+    service_name: str | None = None  # its name; None: the ReplicaSet's
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def plan_of(spec: ExperimentSpec) -> Plan:
                 dict((t.metadata and t.metadata.labels) or {}),
                 dict((t.metadata and t.metadata.annotations) or {}),
                 dict(t.selector.match_labels or {}) if t.selector is not None else None,
+                t.service is not None,
+                t.service.name if t.service is not None else None,
             )
             for t in spec.templates
         ),
@@ -121,15 +125,17 @@ class TemplateStatus:
     pod_template_hash: str
     replicas: int
     available: int = 0
+    service: str | None = None  # the name of its Service, if it has one
 
     def to_status(self) -> dict[str, Any]:
-        return {
+        status = {
             "name": self.name,
             "replicaSet": self.replica_set,
             "podTemplateHash": self.pod_template_hash,
             "replicas": self.replicas,
             "availableReplicas": self.available,
         }
+        return status if self.service is None else {**status, "serviceName": self.service}
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,7 @@ class Record:
                     t["podTemplateHash"],
                     t.get("replicas", 0),
                     t.get("availableReplicas", 0),
+                    t.get("serviceName"),
                 )
                 for t in status.get("templates") or ()
             ),
@@ -209,7 +216,8 @@ def _started(
         pods = pod_template(template, sources) or {}
         digest = template_hash({"template": pods, "experiment": f"{revision}/{index}/{template.name}"})
         name = f"{rollout}-{revision}-{index}-{template.name}"[:NAME_LIMIT].rstrip("-.")
-        templates.append(TemplateStatus(template.name, name, digest, template.replicas))
+        service = (template.service_name or name[:63].rstrip("-.")) if template.service else None
+        templates.append(TemplateStatus(template.name, name, digest, template.replicas, service=service))
     message = f"step {index}: experiment started: waiting for {len(templates)} ReplicaSets to be available"
     return Record(revision, index, ExperimentPhase.PENDING, tuple(templates), message)
 
@@ -305,6 +313,44 @@ def desired(record: Record | None) -> dict[str, int]:
     if record is None or record.final:
         return {}
     return {t.replica_set: t.replicas for t in record.templates}
+
+
+def services(record: Record | None) -> dict[str, TemplateStatus]:
+    """The experiment Services that should exist, by name: none once it ended."""
+    if record is None or record.final:
+        return {}
+    return {t.service: t for t in record.templates if t.service is not None}
+
+
+def service(rollout: Object, status: TemplateStatus, replicaset: Object) -> Object | None:
+    """The Service of one experiment template: its ReplicaSet's pods, on its containers' ports (as
+    Argo makes it); None when they declare no port."""
+    if status.service is None:
+        return None
+    ports = [
+        {
+            **({"name": port["name"]} if port.get("name") else {}),
+            "protocol": port.get("protocol", "TCP"),
+            "port": port["containerPort"],
+            "targetPort": port["containerPort"],
+        }
+        for container in replicaset["spec"]["template"]["spec"].get("containers", [])
+        for port in container.get("ports") or ()
+    ]
+    if not ports:
+        return None
+    labels = replicaset["metadata"]["labels"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": status.service,
+            "namespace": rollout["metadata"]["namespace"],
+            "labels": {key: labels[key] for key in (ROLLOUT_LABEL, EXPERIMENT_LABEL, HASH_LABEL)},
+            "ownerReferences": [owner_reference(rollout)],
+        },
+        "spec": {"selector": dict(replicaset["spec"]["selector"]["matchLabels"]), "ports": ports},
+    }
 
 
 _REFERENCE = re.compile(r"\{\{\s*templates\.([a-z0-9-]+)\.(podTemplateHash|replicaset\.name)\s*\}\}")

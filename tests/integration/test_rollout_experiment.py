@@ -15,11 +15,11 @@ import pytest
 
 from delivery.machine import Reason
 from delivery.rollout.experiment import EXPERIMENT_LABEL
-from delivery.rollout.revision import template_hash
+from delivery.rollout.revision import HASH_LABEL, template_hash
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
 from tests.integration.analysis_traffic import Exporter, export
-from tests.rollouts import ABORT, apply, events, rollout, status, wait_for
+from tests.rollouts import ABORT, apply, events, get, rollout, status, wait_for
 from tests.waiting import eventually
 
 TIMEOUT = 120  # the machine is shared; a judge needs its samples
@@ -68,7 +68,7 @@ def judge(namespace: str) -> dict[str, Any]:
     }
 
 
-def experiment_step(sandbox: Sandbox, namespace: str, **step: Any) -> dict[str, Any]:
+def experiment_step(**step: Any) -> dict[str, Any]:
     """The documented step: `baseline` from the stable, `canary` from the canary, two replicas each."""
     body: dict[str, Any] = {
         "templates": [
@@ -98,15 +98,21 @@ def compared(sandbox: Sandbox, namespace: str) -> dict[str, Any]:
     }
 
 
+def served(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with its container serving on 8080 (an experiment's Service takes the pods' ports)."""
+    body["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 8080}]
+    return body
+
+
 def release(sandbox: Sandbox, namespace: str, step: dict[str, Any]) -> tuple[str, str]:
     strategy = {
         "canary": {"steps": [{"setWeight": 25}, step, {"setWeight": 50}], "abortScaleDownDelaySeconds": 0}
     }
-    first = rollout("web", namespace, "web:1", strategy)
+    first = served(rollout("web", namespace, "web:1", strategy))
     apply(sandbox, first)
     stable = template_hash(first["spec"]["template"])
     wait_for(sandbox, "web", namespace, phase="Healthy", stableRevision=stable)
-    second = rollout("web", namespace, "web:2", strategy)
+    second = served(rollout("web", namespace, "web:2", strategy))
     apply(sandbox, second)
     return stable, template_hash(second["spec"]["template"])
 
@@ -139,9 +145,7 @@ def test_an_experiment_whose_judge_passes_lets_the_release_go_on(
     sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
 ) -> None:
     apply(sandbox, judge(namespace))
-    _, canary = release(
-        sandbox, namespace, experiment_step(sandbox, namespace, **compared(sandbox, namespace))
-    )
+    _, canary = release(sandbox, namespace, experiment_step(**compared(sandbox, namespace)))
     status = running(sandbox, namespace)
     templates = {t["name"]: t for t in status["experiment"]["templates"]}
     for template in templates.values():  # both alike: the judge must find no difference
@@ -174,7 +178,7 @@ def test_an_experiment_whose_judge_fails_aborts_the_release(
     stable, _ = release(
         sandbox,
         namespace,
-        experiment_step(sandbox, namespace, duration="10m", **compared(sandbox, namespace)),
+        experiment_step(duration="10m", **compared(sandbox, namespace)),
     )
     templates = {t["name"]: t for t in running(sandbox, namespace)["experiment"]["templates"]}
     exporter.traffic.set(templates["baseline"]["podTemplateHash"], latency=0.1)
@@ -194,7 +198,7 @@ def test_an_experiment_whose_judge_fails_aborts_the_release(
 def test_an_experiment_for_its_duration_alone_lets_the_release_go_on(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:
-    _, canary = release(sandbox, namespace, experiment_step(sandbox, namespace, duration=3))
+    _, canary = release(sandbox, namespace, experiment_step(duration=3))
     running(sandbox, namespace)
     wait_for(sandbox, "web", namespace, TIMEOUT, phase="Healthy", stableRevision=canary)
     gone(sandbox, namespace)
@@ -203,12 +207,25 @@ def test_an_experiment_for_its_duration_alone_lets_the_release_go_on(
 def test_an_abort_mid_experiment_deletes_its_replicasets(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:
-    stable, _ = release(sandbox, namespace, experiment_step(sandbox, namespace, duration="1h"))
+    step = experiment_step(duration="1h")
+    step["experiment"]["templates"][1]["service"] = {"name": "web-experiment"}
+    stable, _ = release(sandbox, namespace, step)
     running(sandbox, namespace)
     assert len(experiment_replicasets(sandbox, namespace)) == 2
+    made = get(sandbox, "service", "web-experiment", namespace)
+    canary = next(
+        t for t in status(sandbox, "web", namespace)["experiment"]["templates"] if t["name"] == "canary"
+    )
+    assert made["spec"]["selector"][HASH_LABEL] == canary["podTemplateHash"]  # its pods only
+    assert [p["port"] for p in made["spec"]["ports"]] == [8080]
 
     sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{ABORT}=true")
     aborted = wait_for(sandbox, "web", namespace, 60, phase="Aborted", state="aborted")
     assert aborted["stableRevision"] == stable
     assert aborted["experiment"]["phase"] == "Terminated"
     gone(sandbox, namespace)
+    eventually(
+        lambda: "web-experiment" not in sandbox.kubectl_run("get", "services", "-n", namespace, "-o", "name"),
+        timeout=60,
+        what="the experiment's Service deleted",
+    )

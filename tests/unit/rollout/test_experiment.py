@@ -279,16 +279,43 @@ def test_the_record_survives_the_status() -> None:
     assert experiment.Record.from_status(record.to_status()) == record
 
 
-@pytest.mark.parametrize(
-    ("template", "refused"),
-    [
-        ({"name": "a", "specRef": "canary", "weight": 5}, "weight"),
-        ({"name": "a", "specRef": "canary", "service": {}}, "service"),
-    ],
-)
-def test_weight_and_service_are_refused_by_name(template: dict[str, Any], refused: str) -> None:
-    with pytest.raises(ValueError, match=f"experiment template {refused} is not supported"):
-        CanaryStep.model_validate({"experiment": {"templates": [template]}})
+def test_weight_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="experiment template weight is not supported"):
+        CanaryStep.model_validate(
+            {"experiment": {"templates": [{"name": "a", "specRef": "canary", "weight": 5}]}}
+        )
+
+
+def test_a_template_with_a_service_gets_one_on_its_containers_ports() -> None:
+    with_service = step()
+    with_service["experiment"]["templates"][1]["service"] = {}
+    with_service["experiment"]["templates"][0]["service"] = {"name": "baseline-svc"}
+    record = decide(observed(ON_STEP, experiment_step=with_service)).experiment
+    assert record is not None
+    assert [t.service for t in record.templates] == ["baseline-svc", "web-new-1-canary"]
+    assert set(experiment.services(record)) == {"baseline-svc", "web-new-1-canary"}
+    planned = plan_of(spec(with_service)).experiment_at(1)
+    assert planned is not None
+    rollout: dict[str, Any] = {"apiVersion": "delivery.luojilab.com/v1alpha1", "kind": "Rollout"}
+    rollout["metadata"] = {"name": "web", "namespace": "ns", "uid": "u"}
+    sources = {**SOURCES, SpecRef.CANARY: pods("web:2")}
+    sources[SpecRef.CANARY]["spec"]["containers"][0]["ports"] = [{"name": "http", "containerPort": 8080}]
+    replicaset = experiment.replica_set(
+        rollout, planned.templates[1], record.templates[1], sources, match_labels={"app": "web"}
+    )
+    assert replicaset is not None
+    body = experiment.service(rollout, record.templates[1], replicaset)
+    assert body is not None
+    assert body["metadata"]["name"] == "web-new-1-canary"
+    assert body["spec"]["selector"] == replicaset["spec"]["selector"]["matchLabels"]
+    assert body["spec"]["ports"] == [{"name": "http", "protocol": "TCP", "port": 8080, "targetPort": 8080}]
+    baseline = experiment.replica_set(
+        rollout, planned.templates[0], record.templates[0], sources, match_labels={"app": "web"}
+    )
+    assert baseline is not None
+    assert experiment.service(rollout, record.templates[0], baseline) is None  # no port to serve
+    ended = replace(record, phase=ExperimentPhase.SUCCESSFUL)
+    assert experiment.services(ended) == {}
 
 
 def test_a_retry_runs_the_experiment_again() -> None:
