@@ -46,7 +46,8 @@ def _experiment(decision: Decision) -> list[Condition]:
     record = decision.experiment
     if record is None:
         return []
-    return [Condition("Experiment", not record.final, f"Experiment{record.phase.value}", record.message)]
+    reason = f"Experiment{record.phase.value}"
+    return [Condition("Experiment", not record.final, reason, record.message[:MESSAGE_LIMIT])]
 
 
 def _dropped(decision: Decision) -> tuple[str, ...]:

@@ -229,3 +229,12 @@ def test_an_abort_mid_experiment_deletes_its_replicasets(
         timeout=60,
         what="the experiment's Service deleted",
     )
+
+
+def test_a_rollout_deleted_mid_experiment_takes_its_replicasets_with_it(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    release(sandbox, namespace, experiment_step(duration="1h"))
+    running(sandbox, namespace)
+    sandbox.kubectl_run("delete", "rollout", "web", "-n", namespace, "--wait=false")
+    gone(sandbox, namespace)  # the garbage collector follows their owner references
