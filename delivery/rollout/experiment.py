@@ -299,7 +299,8 @@ def settled(
     """The experiment once the release has moved: started on entering the step (`active`, `plan` the
     step's), ended as Terminated when the release left the step before it concluded."""
     current = record is not None and record.revision == revision and record.step_index == index
-    if active and plan is not None and not current:
+    cut_short = record is not None and record.phase is ExperimentPhase.TERMINATED  # a release back here
+    if active and plan is not None and (not current or cut_short):
         return _started(plan, rollout, revision, index, sources)
     if record is not None and not record.final and not (active and current):
         why = "the release aborted" if aborted else "the release left the step"

@@ -338,3 +338,11 @@ def test_a_person_pausing_the_experiment_still_wakes_at_its_end() -> None:
     assert decision.experiment is not None
     assert decision.experiment.phase is ExperimentPhase.RUNNING  # a person's pause does not end it
     assert decision.requeue_after == 40
+
+
+def test_an_experiment_cut_short_starts_over_when_the_release_comes_back_to_its_step() -> None:
+    cut = replace(running(), phase=ExperimentPhase.TERMINATED, message="terminated")
+    decision = decide(observed(ON_STEP, cut))
+    assert moved(decision) == (Reason.EXPERIMENT_STARTED, State.ANALYSING)
+    assert decision.experiment is not None
+    assert decision.experiment.phase is ExperimentPhase.PENDING
