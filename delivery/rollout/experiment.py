@@ -227,6 +227,13 @@ def _observed(record: Record, available: Mapping[str, int]) -> Record:
     return replace(record, templates=templates)
 
 
+def _ended(record: Record, phase: ExperimentPhase, message: str) -> Record:
+    """The experiment ended: its ReplicaSets go, so none of their pods counts as available any more
+    (what was last seen of them depends on when it ended, and the status must not)."""
+    templates = tuple(replace(t, available=0) for t in record.templates)
+    return replace(record, phase=phase, message=message, templates=templates)
+
+
 def _analysis_runs(record: Record, runs: Sequence[Run]) -> dict[str, Run]:
     return {
         run.analysis: run
@@ -264,16 +271,16 @@ def concluded(
         run = ran.get(analysis.name)
         if run is not None and run.phase in (Phase.FAILED, Phase.INCONCLUSIVE):
             phase = ExperimentPhase.FAILED if run.phase is Phase.FAILED else ExperimentPhase.INCONCLUSIVE
-            return replace(record, phase=phase, message=f"{where} analysis {analysis.name}: {run.message}")
+            return _ended(record, phase, f"{where} analysis {analysis.name}: {run.message}")
     required = [a for a in plan.analyses if a.required]
     passed = all((run := ran.get(a.name)) is not None and run.phase is Phase.SUCCESSFUL for a in required)
     if required and passed:
         names = ", ".join(a.name for a in required)
-        return replace(record, phase=ExperimentPhase.SUCCESSFUL, message=f"{where}: {names} passed")
+        return _ended(record, ExperimentPhase.SUCCESSFUL, f"{where}: {names} passed")
     elapsed = (now - record.available_at).total_seconds() if record.available_at is not None else 0.0
     if plan.duration is not None and passed and elapsed >= plan.duration:
         done = f"{where}: {plan.duration:g}s passed"
-        return replace(record, phase=ExperimentPhase.SUCCESSFUL, message=done)
+        return _ended(record, ExperimentPhase.SUCCESSFUL, done)
     return record
 
 
@@ -305,7 +312,7 @@ def settled(
     if record is not None and not record.final and not (active and current):
         why = "the release aborted" if aborted else "the release left the step"
         where = f"step {record.step_index}: experiment"
-        return replace(record, phase=ExperimentPhase.TERMINATED, message=f"{where} terminated: {why}")
+        return _ended(record, ExperimentPhase.TERMINATED, f"{where} terminated: {why}")
     return record
 
 

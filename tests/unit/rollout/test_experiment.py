@@ -160,12 +160,14 @@ def test_its_analyses_start_once_every_replicaset_is_available() -> None:
 
 
 def test_the_duration_passed_ends_the_step_and_stops_its_analyses() -> None:
-    decision = decide(observed(EXPERIMENTING, running(), compare(Phase.RUNNING), now=at(60)))
+    seen = {"web-new-1-baseline": 1, "web-new-1-canary": 2}
+    decision = decide(observed(EXPERIMENTING, running(), compare(Phase.RUNNING), now=at(60), available=seen))
     assert moved(decision) == (Reason.EXPERIMENT_SUCCESSFUL, State.PROGRESSING)
     assert decision.memory.index == 2
     assert decision.experiment is not None
     assert decision.experiment.phase is ExperimentPhase.SUCCESSFUL
     assert experiment.desired(decision.experiment) == {}  # its ReplicaSets go
+    assert [t.available for t in decision.experiment.templates] == [0, 0]  # whenever it was seen last
     assert [r.phase for r in decision.runs] == [Phase.SUCCESSFUL]  # stopped, nothing failed
 
 
