@@ -16,6 +16,7 @@ from delivery.rollout import experiment
 from delivery.rollout.decide import ABORT, PROMOTE, RETRY, Decision, Memory, Observed, decide
 from delivery.rollout.plan import plan_of
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL
+from delivery.rollout.status import status_of
 from strategies import ReplicaSetState
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
@@ -348,3 +349,17 @@ def test_an_experiment_cut_short_starts_over_when_the_release_comes_back_to_its_
     assert moved(decision) == (Reason.EXPERIMENT_STARTED, State.ANALYSING)
     assert decision.experiment is not None
     assert decision.experiment.phase is ExperimentPhase.PENDING
+
+
+def test_the_status_holds_the_experiment_and_its_condition() -> None:
+    decision = decide(observed(ON_STEP))
+    status = status_of(
+        {}, decision, generation=1, replicasets=(), replicas=4, selector="app=web", now="2026-01-01T00:00:00Z"
+    )
+    assert status["experiment"]["phase"] == "Pending"
+    assert [t["replicaSet"] for t in status["experiment"]["templates"]] == [
+        "web-new-1-baseline",
+        "web-new-1-canary",
+    ]
+    (condition,) = [c for c in status["conditions"] if c["type"] == "Experiment"]
+    assert (condition["status"], condition["reason"]) == ("True", "ExperimentPending")
