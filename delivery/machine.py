@@ -46,6 +46,9 @@ class Reason(enum.StrEnum):
     ROLLED_BACK = "RolloutRolledBack"
     RETRIED = "RolloutRetried"
     DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
+    EXPERIMENT_STARTED = "ExperimentStarted"
+    EXPERIMENT_SUCCESSFUL = "ExperimentSuccessful"
+    EXPERIMENT_FAILED = "ExperimentFailed"
     # Not transitions: Events of single measurements the limits may still tolerate.
     MEASUREMENT_FAILED = "AnalysisMeasurementFailed"
     MEASUREMENT_INCONCLUSIVE = "AnalysisMeasurementInconclusive"
@@ -87,6 +90,10 @@ MOVES = (
     Move("resume", (State.PAUSED, State.DEGRADED), State.PROGRESSING, Reason.RESUMED),
     Move("analyse", (State.PROGRESSING,), State.ANALYSING, Reason.ANALYSIS_STARTED),
     Move("analysis_passed", (State.ANALYSING,), State.PROGRESSING, Reason.ANALYSIS_SUCCESSFUL),
+    # An experiment step waits in Analysing, as an analysis step; an inconclusive one pauses as one.
+    Move("experiment", (State.PROGRESSING,), State.ANALYSING, Reason.EXPERIMENT_STARTED),
+    Move("experiment_passed", (State.ANALYSING,), State.PROGRESSING, Reason.EXPERIMENT_SUCCESSFUL),
+    Move("experiment_failed", IN_FLIGHT, State.ABORTING, Reason.EXPERIMENT_FAILED, warning=True),
     # Background and post-promotion analysis run beside the steps, so they fail or pause from there.
     Move("analysis_failed", IN_FLIGHT, State.ABORTING, Reason.ANALYSIS_FAILED, warning=True),
     Move(

@@ -50,7 +50,9 @@ POD_JOB_LABEL = "batch.kubernetes.io/job-name"
 def run_id(run: Run) -> str:
     """The run, as a Job's annotation names it: a run started again is another run."""
     started = run.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{run.kind.value}/{run.revision}/{'' if run.step_index is None else run.step_index}/{started}"
+    step = "" if run.step_index is None else run.step_index
+    named = "" if run.analysis is None else f"/{run.analysis}"  # an experiment's analyses share a step
+    return f"{run.kind.value}/{run.revision}/{step}/{started}{named}"
 
 
 def job_name(rollout: str, uid: str, run: Run, metric: str, number: int) -> str:

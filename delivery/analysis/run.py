@@ -97,7 +97,9 @@ class Analyses(Protocol):
     """Where the analyses a release asks for are found (a Rollout's plan): analysis needs only this of
     the Rollout, so it is used without Rollout planning."""
 
-    def analysis(self, kind: AnalysisKind, step_index: int | None = None) -> RolloutAnalysis | None: ...
+    def analysis(
+        self, kind: AnalysisKind, step_index: int | None = None, name: str | None = None
+    ) -> RolloutAnalysis | None: ...
 
 
 EVENT_SEQUENCES = 0x80000000
@@ -135,6 +137,8 @@ class Taken:
         """The Event's number: the same measurement, recorded again after a restart, names the same Event."""
         run = self.run
         key = f"{run.kind}/{run.revision}/{run.step_index}/{run.started_at}/{self.metric.name}"
+        if run.analysis is not None:  # an experiment's analyses share their step
+            key += f"/{run.analysis}"
         key += f"/{self.metric.count}/{self.metric.error}"
         return EVENT_SEQUENCES | (zlib.crc32(key.encode()) & (EVENT_SEQUENCES - 1))
 
@@ -168,7 +172,7 @@ class Analyst:
         taken: list[Taken] = []
         advanced = list(runs)
         for position, run in enumerate(runs):
-            analysis = analyses.analysis(run.kind, run.step_index)
+            analysis = analyses.analysis(run.kind, run.step_index, run.analysis)
             if run.final or run.revision != revision or analysis is None:
                 continue  # finished, or about to be stopped by the decision
             try:

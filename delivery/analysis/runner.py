@@ -305,7 +305,7 @@ class Policy:
 # One analysis: the metrics of a step's (or background, or pre/post-promotion) templates
 
 
-RunKey = tuple[AnalysisKind, str, int | None]  # kind, revision, canary step index
+RunKey = tuple[AnalysisKind, str, int | None, str | None]  # kind, revision, canary step, experiment analysis
 
 
 @dataclass(frozen=True)
@@ -319,10 +319,11 @@ class Run:
     message: str = ""
     finished_at: datetime.datetime | None = None
     metrics: tuple[MetricState, ...] = field(default=())
+    analysis: str | None = None  # an experiment step's analysis: its name
 
     @property
     def key(self) -> RunKey:
-        return self.kind, self.revision, self.step_index
+        return self.kind, self.revision, self.step_index, self.analysis
 
     @property
     def final(self) -> bool:
@@ -333,6 +334,8 @@ class Run:
         """How the run is named in messages: `step 2 analysis`, `background analysis`..."""
         if self.kind is AnalysisKind.STEP:
             return f"step {self.step_index} analysis"
+        if self.kind is AnalysisKind.EXPERIMENT:
+            return f"step {self.step_index} experiment analysis {self.analysis}"
         return {
             AnalysisKind.BACKGROUND: "background analysis",
             AnalysisKind.PRE_PROMOTION: "pre-promotion analysis",
@@ -353,6 +356,8 @@ class Run:
         }
         if self.step_index is not None:
             status["stepIndex"] = self.step_index
+        if self.analysis is not None:
+            status["analysis"] = self.analysis
         if self.message:
             status["message"] = _short(self.message, MESSAGE_LENGTH)
         if self.finished_at is not None:
@@ -372,6 +377,7 @@ class Run:
             message=status.get("message", ""),
             finished_at=_parse_time(finished) if finished else None,
             metrics=tuple(MetricState.from_status(m) for m in status.get("metrics") or ()),
+            analysis=status.get("analysis"),
         )
 
 
@@ -443,10 +449,11 @@ class Wanted:
     templates: tuple[str, ...]
     step_index: int | None = None
     start: bool = True
+    analysis: str | None = None  # an experiment step's analysis: its name
 
     @property
     def key(self) -> RunKey:
-        return self.kind, self.revision, self.step_index
+        return self.kind, self.revision, self.step_index, self.analysis
 
 
 def current(runs: Iterable[Run], key: RunKey) -> Run | None:
@@ -489,7 +496,9 @@ def lifecycle(
         if run is None or (promoted_by_person and undecided and want.kind is AnalysisKind.BACKGROUND):
             if run is not None and not run.final:
                 result[result.index(run)] = stop(run, now, "promoted by a person")
-            result.append(Run(want.kind, want.revision, want.templates, now, want.step_index))
+            result.append(
+                Run(want.kind, want.revision, want.templates, now, want.step_index, analysis=want.analysis)
+            )
         elif promoted_by_person and undecided:
             accepted = replace(
                 run,

@@ -96,6 +96,7 @@ class AnalysisKind(enum.StrEnum):
     BACKGROUND = "Background"  # beside the canary steps or the rolling update
     PRE_PROMOTION = "PrePromotion"  # blue-green, before the active Service switches
     POST_PROMOTION = "PostPromotion"  # blue-green, after the switch, while the old revision still runs
+    EXPERIMENT = "Experiment"  # a canary experiment step, beside its ReplicaSets
 
 
 class WorkloadKind(enum.StrEnum):
@@ -253,6 +254,87 @@ class SetCanaryScale(Model):
     rules = (exactly_one("replicas", "weight", "matchTrafficWeight"),)
 
 
+class SpecRef(enum.StrEnum):
+    """Which revision's pod template an experiment's ReplicaSet runs."""
+
+    STABLE = "stable"
+    CANARY = "canary"
+
+
+class ExperimentPodMetadata(Model):
+    """Labels and annotations added to an experiment ReplicaSet's pods (the labels to its selector too)."""
+
+    labels: Labels | None = None
+    annotations: Annotated[dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=64)] | None = (
+        None
+    )
+
+
+class ExperimentService(Model):
+    name: ServiceName | None = None
+
+
+class ExperimentTemplate(Model):
+    """A ReplicaSet of the experiment, from the stable or the canary revision's pod template, as in
+    Argo Rollouts. Its pods carry their own pod-template-hash (not the revision's), so no Service of
+    the Rollout selects them and queries can tell them apart (`{{templates.NAME.podTemplateHash}}`)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
+    spec_ref: SpecRef
+    replicas: Count = 1
+    metadata: ExperimentPodMetadata | None = None
+    selector: LabelSelector | None = None
+    """The ReplicaSet's selector; unset: the Rollout's (plus `metadata.labels` and the pod-template-hash)."""
+    weight: Weight | None = None
+    """Argo's share of traffic for the template's pods through a traffic router: refused here (Argo
+    offers it for SMI, ALB and Istio, none of which this controller routes)."""
+    service: ExperimentService | None = None
+    """A Service selecting the template's pods, with their containers' ports (named as the ReplicaSet
+    unless `name` says), made with the ReplicaSet and deleted with it, as Argo's."""
+
+    rules = (
+        Rule(
+            cel="!has(self.weight)",
+            message="experiment template weight is not supported: no router here splits traffic to "
+            "experiment pods (Argo offers it for SMI, ALB and Istio only); leave weight out",
+            holds=lambda wire: "weight" not in wire,
+            field_path=".weight",
+        ),
+    )
+
+
+class ExperimentAnalysis(Model):
+    """An analysis of the experiment's ReplicaSets, started once they are all available."""
+
+    name: Key
+    template_name: ObjectName
+    cluster_scope: Boolean = False
+    args: Annotated[list[AnalysisArgument], KeyedBy("name"), Field(max_length=32)] | None = None
+    """Values may name the experiment's ReplicaSets: `{{templates.NAME.podTemplateHash}}`,
+    `{{templates.NAME.replicaset.name}}` (as in Argo Rollouts)."""
+    required_for_completion: Boolean = False
+    """The experiment ends (successfully) once every analysis so marked has passed, whatever the duration."""
+
+
+class Experiment(Model):
+    """ReplicaSets of the stable and canary pod templates side by side, with their own analyses, for a
+    duration (Argo Rollouts' experiment step). A failed (or inconclusive) analysis ends the step as a
+    step analysis would: the release aborts (or pauses). The ReplicaSets are deleted when it ends."""
+
+    duration: SecondsOrDuration | None = None
+    """From when every ReplicaSet is available; unset: until the requiredForCompletion analyses
+    have passed (with none, until a person promotes), as in Argo Rollouts."""
+    templates: Annotated[list[ExperimentTemplate], KeyedBy("name"), Field(min_length=1, max_length=8)]
+    analyses: Annotated[list[ExperimentAnalysis], KeyedBy("name"), Field(max_length=8)] | None = None
+    dry_run: DryRuns | None = None
+    analysis_run_metadata: AnalysisRunMetadata | None = None
+    scale_down_delay_seconds: Count | None = None
+    """Accepted for Argo's manifests; the experiment's ReplicaSets go as soon as it ends (no traffic
+    reaches them, so there is nothing to drain)."""
+
+    rules = (seconds_or_duration("duration"),)
+
+
 class CanaryStep(Model):
     set_weight: Weight | None = None
     """Send this percentage of traffic to the canary."""
@@ -260,8 +342,10 @@ class CanaryStep(Model):
     analysis: RolloutAnalysis | None = None
     """Hold the step until these templates have an outcome; a failure aborts the release."""
     set_canary_scale: SetCanaryScale | None = None
+    experiment: Experiment | None = None
+    """Run ReplicaSets of the stable and canary templates side by side with their own analyses."""
 
-    rules = (exactly_one("setWeight", "pause", "analysis", "setCanaryScale"),)
+    rules = (exactly_one("setWeight", "pause", "analysis", "setCanaryScale", "experiment"),)
 
 
 class PreferredAntiAffinity(Model):
@@ -535,6 +619,8 @@ class AnalysisRecord(Model):
     revision: Annotated[str, Field(max_length=63)]
     step_index: Count | None = None
     """The canary step that ran it; unset for background and blue-green analysis."""
+    analysis: Key | None = None
+    """The name of an experiment step's analysis (`analyses[].name`)."""
     phase: AnalysisPhase
     message: Text | None = None
     started_at: datetime.datetime | None = None
@@ -582,6 +668,37 @@ class GatesStatus(Model):
     waiting: Annotated[list[WaitingGate], Field(max_length=16)] | None = None
 
 
+class ExperimentPhase(enum.StrEnum):
+    PENDING = "Pending"  # its ReplicaSets are not all available yet
+    RUNNING = "Running"  # all available: the analyses run, the duration counts
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+    TERMINATED = "Terminated"  # ended before it concluded: the release aborted or left the step
+
+
+class ExperimentTemplateStatus(Model):
+    name: Annotated[str, Field(max_length=32)]
+    replica_set: ObjectName
+    pod_template_hash: Annotated[str, Field(max_length=63)]
+    service_name: ServiceName | None = None
+    """The template's Service, when it asks for one."""
+    replicas: Count = 0
+    available_replicas: Count = 0
+
+
+class ExperimentStatus(Model):
+    """The experiment of a canary step: its ReplicaSets and where it stands (the latest one is kept)."""
+
+    revision: Annotated[str, Field(max_length=63)]
+    step_index: Count
+    phase: ExperimentPhase
+    message: Text | None = None
+    available_at: datetime.datetime | None = None
+    """When every ReplicaSet was first available: the duration counts from here."""
+    templates: Annotated[list[ExperimentTemplateStatus], Field(max_length=8)] | None = None
+
+
 class RolloutStatus(ObservedStatus):
     phase: Phase | None = None
     message: Text | None = None
@@ -625,6 +742,8 @@ class RolloutStatus(ObservedStatus):
     """The release's gates and once-only hooks (spec.hooks): which passed, which hold it."""
     restarted_at: datetime.datetime | None = None
     """The spec.restartAt whose restart is done: no pod of the Rollout is older than it."""
+    experiment: ExperimentStatus | None = None
+    """The latest experiment step's ReplicaSets and phase."""
 
 
 class Rollout(Resource):

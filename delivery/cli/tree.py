@@ -13,6 +13,7 @@ from rich.tree import Tree
 
 from delivery.dashboard.summary import describe_step
 from delivery.rollout.config import copies_in
+from delivery.rollout.experiment import EXPERIMENT_LABEL
 from delivery.rollout.revision import HASH_LABEL
 
 PHASE_STYLES = {
@@ -24,6 +25,7 @@ PHASE_STYLES = {
 }
 ANALYSIS_STYLES = {"Successful": "green", "Failed": "red", "Inconclusive": "yellow", "Error": "red"}
 ANALYSES_SHOWN = 5
+EXPERIMENT_STYLES = {**ANALYSIS_STYLES, "Running": "cyan", "Pending": "yellow", "Terminated": "dim"}
 
 
 def _strategy(spec: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
@@ -85,6 +87,8 @@ def rollout_tree(rollout: dict[str, Any], replicasets: list[dict[str, Any]]) -> 
             root.add(Text(line, style="dim" if line.startswith("(") else ""))
 
     revisions = root.add(Text("revisions", style="bold"))
+    trial = [rs for rs in replicasets if EXPERIMENT_LABEL in rs["metadata"].get("labels", {})]
+    replicasets = [rs for rs in replicasets if rs not in trial]
     ordered = sorted(replicasets, key=lambda rs: rs["metadata"].get("creationTimestamp", ""), reverse=True)
     for replicaset in ordered:
         revision = replicaset["metadata"].get("labels", {}).get(HASH_LABEL, "?")
@@ -106,11 +110,14 @@ def rollout_tree(rollout: dict[str, Any], replicasets: list[dict[str, Any]]) -> 
         for (kind, source), copy in sorted(copies_in(replicaset["spec"]["template"], revision).items()):
             line.add(Text(f"{kind} {source}: {copy}", style="dim"))
 
+    _experiment(root, status, trial)
     history = status.get("analysisHistory") or []
     if history:
         analyses = root.add(Text("analysis", style="bold"))
         for record in history[-ANALYSES_SHOWN:]:
             where = f"step {record['stepIndex']}" if record.get("stepIndex") is not None else "background"
+            if record.get("analysis"):
+                where += f" experiment {record['analysis']}"
             analyses.add(
                 Text.assemble(
                     f"{record['name']} ({where}, {record['revision']}) ",
@@ -119,3 +126,33 @@ def rollout_tree(rollout: dict[str, Any], replicasets: list[dict[str, Any]]) -> 
                 )
             )
     return root
+
+
+def _experiment(root: Tree, status: dict[str, Any], replicasets: list[dict[str, Any]]) -> None:
+    """The latest experiment step: its phase, then each template's ReplicaSet while it runs."""
+    experiment = status.get("experiment")
+    if not experiment:
+        return
+    phase = experiment.get("phase", "?")
+    branch = root.add(
+        Text.assemble(
+            (f"experiment (step {experiment.get('stepIndex')}, {experiment.get('revision')}) ", "bold"),
+            (phase, EXPERIMENT_STYLES.get(phase, "")),
+            f"  {experiment.get('message', '')}".rstrip(),
+        )
+    )
+    by_name = {rs["metadata"]["name"]: rs for rs in replicasets}
+    for template in experiment.get("templates") or []:
+        replicaset = by_name.get(template["replicaSet"])
+        shown = (
+            f"{(replicaset.get('status') or {}).get('readyReplicas', 0)}/{template['replicas']} ready"
+            f"  {_images(replicaset)}"
+            if replicaset is not None
+            else ("not made yet" if phase in ("Pending", "Running") else "deleted")
+        )
+        branch.add(
+            Text.assemble(
+                (f"{template['podTemplateHash']} ", "bold"),
+                f"{template['name']:<8}  {template['replicaSet']}  {shown}",
+            )
+        )

@@ -19,6 +19,7 @@ Order of the writes in one reconcile, chosen so that a kill at any point is safe
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -29,22 +30,22 @@ from delivery.analysis.run import Advanced, Analyst, Subject
 from delivery.analysis.runner import Run, runs_from_status
 from delivery.analysis.templates import builtin_args
 from delivery.api.rollout import MachineState as State
-from delivery.api.rollout import Phase
+from delivery.api.rollout import Phase, SpecRef
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
 from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
 from delivery.kube.discovery import ApiNotServed, Discovery, Served
 from delivery.kube.informer import Handler, Watch, trimmed
-from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT
+from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT, SERVICE
 from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event, sequence_of
-from delivery.rollout import act, history, restart, tracking
+from delivery.rollout import act, experiment, history, restart, tracking
 from delivery.rollout.config import Problem
 from delivery.rollout.decide import ANNOTATIONS, OPEN_GATE, Decision, Memory, Observed, decide
 from delivery.rollout.hooks import Gatekeeper
 from delivery.rollout.plan import InvalidSpec, Plan, Plans
-from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference
+from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, TEMPLATE_ANNOTATION, owner_reference
 from delivery.rollout.status import counts_only, status_of
 from delivery.rollout.tracking import Tracker
 from delivery.rollout.workload import referenced_replicas
@@ -64,11 +65,36 @@ class Stale(Exception):
 
 
 def _replicasets(children: dict[str, Object]) -> dict[str, Object]:
-    """The Rollout's ReplicaSets by revision, oldest first."""
+    """The Rollout's ReplicaSets by revision, oldest first (an experiment's are not revisions)."""
     ordered = sorted(children.values(), key=lambda rs: rs["metadata"].get("creationTimestamp", ""))
     return {
-        rs["metadata"]["labels"][HASH_LABEL]: rs for rs in ordered if HASH_LABEL in rs["metadata"]["labels"]
+        rs["metadata"]["labels"][HASH_LABEL]: rs
+        for rs in ordered
+        if HASH_LABEL in rs["metadata"]["labels"]
+        and experiment.EXPERIMENT_LABEL not in rs["metadata"]["labels"]
     }
+
+
+def _experiment_replicasets(children: dict[str, Object]) -> dict[str, Object]:
+    """The Rollout's experiment ReplicaSets, by name."""
+    return {
+        rs["metadata"]["name"]: rs
+        for rs in children.values()
+        if experiment.EXPERIMENT_LABEL in rs["metadata"].get("labels", {})
+    }
+
+
+def _sources(
+    by_revision: dict[str, Object], stable: str | None, canary: dict[str, Any]
+) -> dict[SpecRef, dict[str, Any]]:
+    """The pod templates an experiment's templates run: the canary's as the Rollout has it, the
+    stable's as its ReplicaSet recorded it (the annotation the Rollout's template was written to)."""
+    sources = {SpecRef.CANARY: canary}
+    stable_rs = by_revision.get(stable) if stable else None
+    if stable_rs is not None:
+        recorded = (stable_rs["metadata"].get("annotations") or {}).get(TEMPLATE_ANNOTATION)
+        sources[SpecRef.STABLE] = json.loads(recorded) if recorded else stable_rs["spec"]["template"]
+    return sources
 
 
 def _state(rs: Object) -> ReplicaSetState:
@@ -142,6 +168,7 @@ class RolloutController:
         self.plans = Plans()
         self.written: dict[ObjectKey, float] = {}  # when each Rollout's status was last written (monotonic)
         self.jobs = Cache()  # the analysis Jobs of `job` metrics, by Rollout
+        self.services = Cache()  # the Services of experiment templates, by Rollout
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
         self.gatekeeper = Gatekeeper(kube, lambda: self.analyst.egress)  # spec.hooks, with analysis' egress
@@ -149,12 +176,13 @@ class RolloutController:
 
     def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
         """What this controller caches: the shard's Rollouts, the ReplicaSets of Rollouts, the Jobs
-        of their analyses (a Job's end reconciles its Rollout at once), and the tracked ConfigMaps
-        and Secrets and their copies."""
+        of their analyses (a Job's end reconciles its Rollout at once), the Services of their
+        experiments, and the tracked ConfigMaps and Secrets and their copies."""
         return [
             (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
             (Watch(REPLICA_SET, label_selector=ROLLOUT_LABEL), self._on_replicaset),
             (Watch(JOB, label_selector=job.JOB_LABEL), self._on_job),
+            (Watch(SERVICE, label_selector=experiment.EXPERIMENT_LABEL), self._on_service),
             *self.tracker.watches(self._on_source, lambda namespace, name: self.queue.add((namespace, name))),
         ]
 
@@ -168,6 +196,14 @@ class RolloutController:
     def _on_replicaset(self, event_type: str, body: Object) -> None:
         owner = (body["metadata"]["namespace"], body["metadata"]["labels"][ROLLOUT_LABEL])
         self.cache.observe_child(event_type, owner, body)
+        self.queue.add(owner)
+
+    def _on_service(self, event_type: str, body: Object) -> None:
+        labels = body["metadata"].get("labels") or {}
+        if ROLLOUT_LABEL not in labels:
+            return  # labelled by someone else: not an experiment's
+        owner = (body["metadata"]["namespace"], labels[ROLLOUT_LABEL])
+        self.services.observe_child(event_type, owner, body)
         self.queue.add(owner)
 
     def _on_job(self, event_type: str, body: Object) -> None:
@@ -200,8 +236,11 @@ class RolloutController:
         namespace = key[0]
         referenced = await self._referenced(rollout)
         plan = self.plans.of(rollout, referenced)
-        by_revision = _replicasets(self.cache.children(key))
+        children = self.cache.children(key)
+        by_revision = _replicasets(children)
+        trial = _experiment_replicasets(children)
         status = rollout.get("status") or {}
+        record = experiment.Record.from_status(status.get("experiment"))
         memory = Memory.from_status(status)
         in_use = [by_revision[r] for r in {memory.revision, memory.stable} if r in by_revision]
         release = await self.tracker.resolve(self.kube, rollout, plan.template, in_use)
@@ -227,8 +266,10 @@ class RolloutController:
         roles = {role.value: name for role, name in plan.services.items()}
         builtin = builtin_args(namespace, key[1], revision, memory.stable or revision, roles)
         subject = Subject(namespace, builtin, rollout, dict(self.jobs.children(key)))
-        measured = await self.analyst.advance(runs_from_status(status), plan, revision, subject, measuring)
-        record, answers = await self.gatekeeper.ask(rollout, plan, memory, revision, moment)
+        analyses = experiment.Filled(plan, record)
+        runs = runs_from_status(status)
+        measured = await self.analyst.advance(runs, analyses, revision, subject, measuring)
+        gates, answers = await self.gatekeeper.ask(rollout, plan, memory, revision, moment)
         observed = Observed(
             plan=plan,
             revision=revision,
@@ -239,8 +280,14 @@ class RolloutController:
             commands={k: v for k, v in annotations.items() if k in ANNOTATIONS},
             now=moment,
             runs=measured.runs,
-            gates=record,
+            gates=gates,
             answers=answers,
+            rollout=key[1],
+            experiment=record,
+            experiment_available={
+                name: (rs.get("status") or {}).get("availableReplicas", 0) for name, rs in trial.items()
+            },
+            experiment_sources=_sources(by_revision, memory.stable, release.template),
         )
         decision = decide(observed)
         await self._act(
@@ -256,6 +303,7 @@ class RolloutController:
             ),
             by_revision,
             decision,
+            trial=trial,
             target=target,
             applied_weight=applied_weight,
         )
@@ -360,12 +408,14 @@ class RolloutController:
         by_revision: dict[str, Object],
         decision: Decision,
         *,
+        trial: dict[str, Object],
         target: Route | None,
         applied_weight: int,
     ) -> None:
         desired = decision.desired
         namespace = rollout["metadata"]["namespace"]
         await act.scale(self.kube, rollout, workload, by_revision, desired.replicas, up=True)
+        await self._experiment(rollout, plan, decision, workload, trial, by_revision=by_revision)
         services = plan.services
         await act.select(
             self.kube,
@@ -377,6 +427,57 @@ class RolloutController:
         await act.delete_replicasets(
             self.kube, history.beyond_limit(by_revision.values(), plan.revision_history_limit, decision)
         )
+        await self._experiment_gone(rollout, decision, trial)
+
+    async def _experiment(
+        self,
+        rollout: Object,
+        plan: Plan,
+        decision: Decision,
+        workload: act.Workload,
+        trial: dict[str, Object],
+        *,
+        by_revision: dict[str, Object],
+    ) -> None:
+        """Make the running experiment's missing ReplicaSets and Services (those it no longer wants
+        are deleted after the scale-down, with the history: `_experiment_gone`)."""
+        record = decision.experiment
+        planned = plan.experiment_at(record.step_index) if record is not None else None
+        if record is None or planned is None or record.final:
+            return
+        key = key_of(rollout)
+        services = self.services.children(key)
+        sources = _sources(by_revision, decision.memory.stable, workload.template)
+        by_name = {t.name: t for t in planned.templates}
+        for status in record.templates:
+            template = by_name.get(status.name)
+            existing = trial.get(status.replica_set)
+            if existing is not None:
+                await act.resize(self.kube, existing, status.replicas)
+            elif template is not None:
+                body = experiment.replica_set(
+                    rollout,
+                    template,
+                    status,
+                    sources,
+                    match_labels=plan.match_labels,
+                    min_ready_seconds=plan.min_ready_seconds,
+                )
+                if body is not None:
+                    await act.create(self.kube, REPLICA_SET, body)
+                existing = body
+            wanted = experiment.service(rollout, status, existing) if existing is not None else None
+            if wanted is not None and wanted["metadata"]["name"] not in services:
+                await act.create(self.kube, SERVICE, wanted)
+
+    async def _experiment_gone(self, rollout: Object, decision: Decision, trial: dict[str, Object]) -> None:
+        """Delete the experiment ReplicaSets and Services the decision no longer wants."""
+        replicasets = experiment.desired(decision.experiment)
+        await act.delete_replicasets(self.kube, [rs for name, rs in trial.items() if name not in replicasets])
+        services = experiment.services(decision.experiment)
+        for name, service in self.services.children(key_of(rollout)).items():
+            if name not in services:
+                await self.kube.delete(SERVICE, service["metadata"]["namespace"], name)
 
     async def _report(
         self,

@@ -16,6 +16,11 @@ def describe_step(step: Mapping[str, Any]) -> str:
     if "analysis" in step:
         names = ", ".join(t["templateName"] for t in step["analysis"].get("templates", []))
         return f"analysis {names}".strip()
+    if "experiment" in step:
+        experiment = step["experiment"]
+        templates = ", ".join(f"{t['name']} ({t['specRef']})" for t in experiment.get("templates", []))
+        duration = experiment.get("duration")
+        return f"experiment {templates}" + (f" for {duration}" if duration else "")
     if "setCanaryScale" in step:
         scale = step["setCanaryScale"]
         return "setCanaryScale " + ", ".join(f"{key}={value}" for key, value in scale.items())

@@ -34,6 +34,7 @@ DEFAULT_REASONS = (
     Reason.ANALYSIS_FAILED,
     Reason.ANALYSIS_INCONCLUSIVE,
     Reason.DEADLINE_EXCEEDED,
+    Reason.EXPERIMENT_FAILED,  # aborts the release, as a failed analysis does
 )
 ALL_REASONS = "*"
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from delivery.api.rollout import AntiAffinity
-from delivery.kube.api import Kube, KubeError, Object
+from delivery.kube.api import Kind, Kube, KubeError, Object
 from delivery.kube.kinds import REPLICA_SET, SERVICE
 from delivery.rollout.affinity import with_anti_affinity
 from delivery.rollout.revision import HASH_LABEL, replica_set
@@ -67,14 +67,31 @@ async def scale(
                 )
                 await kube.create(REPLICA_SET, rollout["metadata"]["namespace"], body)
             continue  # an old revision that is gone needs nothing
-        metadata = current["metadata"]
-        await kube.patch_guarded(
-            REPLICA_SET,
-            metadata["namespace"],
-            metadata["name"],
-            metadata["resourceVersion"],
-            {"spec": {"replicas": replicas}},
-        )
+        await resize(kube, current, replicas)
+
+
+async def resize(kube: Kube, replicaset: Object, replicas: int) -> None:
+    """Set a ReplicaSet's replicas if they differ, guarded by the version observed."""
+    metadata = replicaset["metadata"]
+    if replicaset["spec"].get("replicas", 0) == replicas:
+        return
+    await kube.patch_guarded(
+        REPLICA_SET,
+        metadata["namespace"],
+        metadata["name"],
+        metadata["resourceVersion"],
+        {"spec": {"replicas": replicas}},
+    )
+
+
+async def create(kube: Kube, kind: Kind, body: Object) -> None:
+    """Create an object observed missing; one made meanwhile (by a reconcile killed after creating
+    it, before its watch event came) is what was wanted."""
+    try:
+        await kube.create(kind, body["metadata"]["namespace"], body)
+    except KubeError as error:
+        if error.status != 409:
+            raise
 
 
 async def select(kube: Kube, namespace: str, services: Mapping[str, str]) -> dict[str, str]:

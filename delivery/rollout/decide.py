@@ -16,12 +16,14 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, get_type_hints
 
 from delivery.analysis.runner import Phase, Run, RunKey, Wanted, current, lifecycle
-from delivery.api.rollout import AnalysisKind, StrategyName
+from delivery.api.rollout import AnalysisKind, ExperimentPhase, SpecRef, StrategyName
 from delivery.api.rollout import MachineState as State
 from delivery.machine import IllegalMove, Reason, Transition, move
 from delivery.report import EventNote, sequence_of
+from delivery.rollout import experiment
 from delivery.rollout import gates as gating
 from delivery.rollout.analyses import wanted
+from delivery.rollout.experiment import Record as ExperimentRecord
 from delivery.rollout.plan import Plan
 from strategies import (
     Analysis,
@@ -104,6 +106,10 @@ class Observed:
     runs: tuple[Run, ...] = ()  # the analyses in the status, with this reconcile's measurements
     gates: gating.Record = field(default_factory=gating.Record)  # status.gates
     answers: tuple[gating.Answer, ...] = ()  # the hooks asked this reconcile
+    rollout: str = ""  # the Rollout's name: its experiment ReplicaSets' names start with it
+    experiment: ExperimentRecord | None = None  # status.experiment
+    experiment_available: Mapping[str, int] = field(default_factory=dict)  # its ReplicaSets' available pods
+    experiment_sources: Mapping[SpecRef, Mapping[str, Any]] = field(default_factory=dict)  # pod templates
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,7 @@ class Decision:
     gates: gating.Record | None = None  # status.gates after the decision; None: the spec has no hooks
     gated: tuple[bool, str, str] | None = None  # the Gated condition (held, reason, message)
     events: tuple[tuple[int, EventNote], ...] = ()  # gates opened or held, each named by what it says
+    experiment: ExperimentRecord | None = None  # status.experiment after the decision
 
 
 def _transition(memory: Memory, trigger: str, message: str) -> Transition:
@@ -311,6 +318,8 @@ def _canary_step(o: Observed, memory: Memory, desired: Desired) -> Outcome:
         paused = replace(memory, pause_started=o.now)
         memory, transition, _ = _moved(memory, "pause", f"step {index}: pause {length}", paused)
         return memory, transition, step.pause_seconds
+    if step.experiment is not None:
+        return _moved(memory, "experiment", f"step {index}: experiment")
     if isinstance(step.step, Analysis):
         return _moved(memory, "analyse", f"step {index}: analysis")
     if desired.done:
@@ -344,7 +353,9 @@ def _analysing(o: Observed, memory: Memory, desired: Desired) -> Outcome:
     canary = o.plan.kind is StrategyName.CANARY
     if (canary and not _on_analysis_step(o, memory)) or (not canary and o.plan.pre_promotion is None):
         return _moved(memory, "analysis_passed", "the spec no longer asks for this analysis")  # edited
-    key = (AnalysisKind.STEP, o.revision, memory.index) if canary else _pre_promotion_key(o)
+    if canary and o.plan.experiment_at(memory.index) is not None:
+        return _experimenting(o, memory)
+    key = (AnalysisKind.STEP, o.revision, memory.index, None) if canary else _pre_promotion_key(o)
     run = current(o.runs, key)
     if run is None or run.phase is Phase.RUNNING:
         return memory, None, None  # the controller measures; its next measurement wakes us
@@ -352,6 +363,30 @@ def _analysing(o: Observed, memory: Memory, desired: Desired) -> Outcome:
         passed = replace(memory, index=memory.index + 1) if canary else memory
         return _moved(memory, "analysis_passed", run.message, passed)
     return _troubled(o, memory, run)
+
+
+def _current_experiment(o: Observed, memory: Memory) -> ExperimentRecord | None:
+    record = o.experiment
+    if record is None or (record.revision, record.step_index) != (o.revision, memory.index):
+        return None
+    return record
+
+
+def _experimenting(o: Observed, memory: Memory) -> Outcome:
+    """An experiment step: it moves on when the experiment succeeds, aborts when it fails, pauses
+    when it is inconclusive (as a step analysis); until then, wait for its duration or analyses."""
+    record = _current_experiment(o, memory)
+    planned = o.plan.experiment_at(memory.index)
+    if record is None or planned is None or not record.final:
+        return memory, None, experiment.remaining(planned, record, o.now) if planned else None
+    if record.phase is ExperimentPhase.SUCCESSFUL:
+        passed = replace(memory, index=memory.index + 1)
+        return _moved(memory, "experiment_passed", record.message, passed)
+    if record.phase is ExperimentPhase.FAILED:
+        return _moved(memory, "experiment_failed", record.message)
+    paused = replace(memory, pause_started=o.now)
+    message = f"{record.message}; promote to go on, abort to roll back"
+    return _moved(memory, "analysis_inconclusive", message, paused)
 
 
 def _troubled(o: Observed, memory: Memory, run: Run) -> Outcome:
@@ -370,11 +405,11 @@ def _pause_message(run: Run) -> str:
 
 
 def _pre_promotion_key(o: Observed) -> RunKey:
-    return AnalysisKind.PRE_PROMOTION, o.revision, None
+    return AnalysisKind.PRE_PROMOTION, o.revision, None, None
 
 
 def _post_promotion_key(o: Observed) -> RunKey:
-    return AnalysisKind.POST_PROMOTION, o.revision, None
+    return AnalysisKind.POST_PROMOTION, o.revision, None, None
 
 
 def _passed(o: Observed, key: RunKey) -> bool:
@@ -401,7 +436,11 @@ def _paused_for_analysis(memory: Memory) -> bool:
 
 
 def _on_analysis_step(o: Observed, memory: Memory) -> bool:
-    return o.plan.analysis(AnalysisKind.STEP, memory.index) is not None
+    """A step that waits for an outcome: an analysis or an experiment."""
+    return (
+        o.plan.analysis(AnalysisKind.STEP, memory.index) is not None
+        or o.plan.experiment_at(memory.index) is not None
+    )
 
 
 def _wanted_runs(o: Observed, memory: Memory) -> list[Run]:
@@ -420,11 +459,15 @@ def _wanted(o: Observed, memory: Memory) -> tuple[Wanted, ...]:
         stable=memory.stable,
         revision=o.revision,
         applied_selectors=o.applied_selectors,
+        experiment=o.experiment,
     )
 
 
 def _waiting_on_analysis(o: Observed, memory: Memory) -> Outcome:
-    """Paused by an analysis: a failure still aborts; once no analysis is undecided, go on."""
+    """Paused by an analysis: a failure still aborts; once no analysis is undecided, go on. An
+    inconclusive experiment has ended: a person decides (promote skips the step, abort rolls back)."""
+    if o.plan.experiment_at(memory.index) is not None and _current_experiment(o, memory) is not None:
+        return memory, None, None
     runs = _wanted_runs(o, memory)
     failed = next((run for run in runs if run.phase is Phase.FAILED), None)
     if failed is not None:
@@ -630,9 +673,47 @@ def _gate_report(
     return record, gating.gated(o.plan, record), events
 
 
+def _experiment_observed(o: Observed) -> Observed:
+    """The observation with its experiment concluded from what is observed (ReplicaSets, analyses)."""
+    record = o.experiment
+    planned = o.plan.experiment_at(record.step_index) if record is not None else None
+    if record is None or planned is None or record.revision != o.revision:
+        return o
+    return replace(o, experiment=experiment.concluded(planned, record, o.experiment_available, o.runs, o.now))
+
+
+def _experiment_settled(o: Observed, memory: Memory) -> ExperimentRecord | None:
+    """The experiment once the release has moved: started on its step, terminated off it."""
+    active = (
+        o.plan.kind is StrategyName.CANARY
+        and memory.state in (State.PROGRESSING, State.ANALYSING, State.PAUSED)
+        and memory.stable is not None
+        and memory.stable != o.revision
+        and o.plan.experiment_at(memory.index) is not None
+    )
+    return experiment.settled(
+        o.plan.experiment_at(memory.index),
+        o.experiment,
+        active=active,
+        aborted=memory.aborted,
+        rollout=o.rollout,
+        revision=o.revision,
+        index=memory.index,
+        sources=o.experiment_sources,
+    )
+
+
+def _experiment_wait(o: Observed) -> float | None:
+    """A running experiment is looked at again when its duration has passed (paused by a person too)."""
+    record = o.experiment
+    planned = o.plan.experiment_at(record.step_index) if record is not None else None
+    return experiment.remaining(planned, record, o.now) if planned is not None else None
+
+
 def decide(o: Observed) -> Decision:
     previous = o.gates
     o, advanced, opened = _gated(o)
+    o = _experiment_observed(o)
     memory, transition, consumed, note = _requested(o, o.memory)
     consumed += opened
     note = note or advanced.note
@@ -649,7 +730,10 @@ def decide(o: Observed) -> Decision:
     traffic_moved = _moves_traffic(o, desired)
     memory = _remember(o, memory, moved=transition is not None, traffic_moved=traffic_moved)
     memory = _dated(o.memory, memory, moved=transition is not None or traffic_moved)
-    waits = [w for w in (wait, _scale_down_wait(o, memory)) if w is not None]
+    if transition is not None and transition.trigger == "retry":
+        o = replace(o, experiment=None)  # the release starts over: its experiments run again
+    o = replace(o, experiment=_experiment_settled(o, memory))
+    waits = [w for w in (wait, _scale_down_wait(o, memory), _experiment_wait(o)) if w is not None]
     runs = _runs(o, memory, transition, consumed)
     note = note or _post_promotion_note(o, memory, runs)
     record, condition, events = _gate_report(o, previous, memory, blocked)
@@ -664,6 +748,7 @@ def decide(o: Observed) -> Decision:
         gates=record,
         gated=condition,
         events=events,
+        experiment=o.experiment,
     )
 
 

@@ -25,6 +25,8 @@ from delivery.api.rollout import (
     TrafficRouting,
 )
 from delivery.kube.api import Object
+from delivery.rollout.experiment import Plan as ExperimentPlan
+from delivery.rollout.experiment import plan_of as experiment_plan
 from delivery.traffic.gatewayapi import GatewayAPIRouter
 from delivery.traffic.nginx import NginxRouter
 from delivery.traffic.route import Match, Router
@@ -39,6 +41,7 @@ class StepPlan:
     step: Step
     pause_seconds: float | None = None  # a Pause step: None waits for a person
     analysis: RolloutAnalysis | None = None  # an Analysis step: the templates it runs
+    experiment: ExperimentPlan | None = None  # an experiment step (its strategy step is an Analysis)
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,25 @@ class Plan:
     def strategy_steps(self) -> tuple[Step, ...]:
         return tuple(plan.step for plan in self.steps)
 
-    def analysis(self, kind: AnalysisKind, step_index: int | None = None) -> RolloutAnalysis | None:
-        """The analysis the spec asks for at `kind` (and canary step), if it asks for one."""
+    def step(self, index: int | None) -> StepPlan | None:
+        return self.steps[index] if index is not None and 0 <= index < len(self.steps) else None
+
+    def experiment_at(self, index: int | None) -> ExperimentPlan | None:
+        step = self.step(index)
+        return step.experiment if step is not None else None
+
+    def analysis(
+        self, kind: AnalysisKind, step_index: int | None = None, name: str | None = None
+    ) -> RolloutAnalysis | None:
+        """The analysis the spec asks for at `kind` (and canary step, and experiment analysis name),
+        if it asks for one; an experiment's arguments as written (`experiment.filled` fills them)."""
         if kind is AnalysisKind.STEP:
-            in_range = step_index is not None and 0 <= step_index < len(self.steps)
-            return self.steps[step_index].analysis if in_range and step_index is not None else None
+            step = self.step(step_index)
+            return step.analysis if step is not None else None
+        if kind is AnalysisKind.EXPERIMENT:
+            planned = self.experiment_at(step_index)
+            found = planned.analysis(name) if planned is not None else None
+            return found.analysis if found is not None else None
         return {
             AnalysisKind.BACKGROUND: self.background,
             AnalysisKind.PRE_PROMOTION: self.pre_promotion,
@@ -97,6 +114,8 @@ def _step(step: CanaryStep) -> StepPlan:
         return StepPlan(Pause(), None if duration is None else seconds(duration))
     if step.analysis is not None:
         return StepPlan(Analysis(), analysis=step.analysis)
+    if step.experiment is not None:
+        return StepPlan(Analysis(), experiment=experiment_plan(step.experiment))
     scale = step.set_canary_scale
     assert scale is not None  # noqa: S101 - the CRD's CEL rule: exactly one action per step
     return StepPlan(SetCanaryScale(scale.replicas, scale.weight, bool(scale.match_traffic_weight)))

@@ -40,6 +40,16 @@ def _gated(decision: Decision) -> list[Condition]:
     return [Condition("Gated", held, reason, message[:MESSAGE_LIMIT])]
 
 
+def _experiment(decision: Decision) -> list[Condition]:
+    """Experiment: true while a canary experiment step's ReplicaSets run; its reason the phase
+    (ExperimentPending, ExperimentRunning, ExperimentSuccessful...). Only once a Rollout has had one."""
+    record = decision.experiment
+    if record is None:
+        return []
+    reason = f"Experiment{record.phase.value}"
+    return [Condition("Experiment", not record.final, reason, record.message[:MESSAGE_LIMIT])]
+
+
 def _dropped(decision: Decision) -> tuple[str, ...]:
     """Conditions that no longer apply: InvalidSpec (the spec is valid again), Gated without hooks."""
     return ("InvalidSpec",) if decision.gated is not None else ("InvalidSpec", "Gated")
@@ -111,13 +121,15 @@ def status_of(
         "transitionCount": previous.get("transitionCount", 0) + (1 if transition else 0),
         "conditions": merge_conditions(
             [c for c in previous.get("conditions", []) if c["type"] not in _dropped(decision)],
-            conditions(state, completed, healthy, reason, message) + _gated(decision),
+            conditions(state, completed, healthy, reason, message) + _gated(decision) + _experiment(decision),
             generation,
             now,
         ),
     }
     if decision.gates is not None:
         status["gates"] = decision.gates.to_status()
+    if decision.experiment is not None:
+        status["experiment"] = decision.experiment.to_status()
     if decision.runs:
         status["analysisHistory"] = [run.to_status() for run in decision.runs]
     for key, value in (

@@ -43,8 +43,9 @@ uninterrupted run made. The analyses are deterministic by their schedule: a cana
 analysis (count 2, 1 s apart) starts with the release, before the step's analysis (count 2, 1 s
 apart), so its second measurement is due no later than the step's second, is taken in the same
 reconcile at the latest, and the background analysis is never stopped short by the promotion;
-blue-green's pre- and post-promotion analyses each hold the release until they complete. Every
-measurement reads the same constant answer.
+blue-green's pre- and post-promotion analyses each hold the release until they complete, and the
+experiment's required analysis holds its step (its ReplicaSets made, then deleted, among the
+writes). Every measurement reads the same constant answer.
 """
 
 from __future__ import annotations
@@ -140,6 +141,33 @@ def canary(routing: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+EXPERIMENT = {
+    "canary": {
+        "steps": [
+            {"setWeight": 50},
+            {
+                "experiment": {
+                    "templates": [
+                        {"name": "baseline", "specRef": "stable"},
+                        {"name": "canary", "specRef": "canary"},
+                    ],
+                    "analyses": [
+                        {"name": "check", "templateName": "step-check", "requiredForCompletion": True}
+                    ],
+                }
+            },
+        ],
+        "abortScaleDownDelaySeconds": 0,
+    }
+}
+"""A basic canary whose experiment step ends when its analysis passes: its ReplicaSets made, then
+deleted, among the release's writes."""
+
+
+def experiment_objects(namespace: str, base: str) -> list[dict[str, Any]]:
+    return [web_check(namespace, "step-check", base)]
+
+
 BLUE_GREEN = {
     "blueGreen": {
         "activeService": "web",
@@ -221,6 +249,7 @@ SCENARIOS = [
         gateway_state,
     ),
     Scenario("blue-green", BLUE_GREEN, blue_green_objects),
+    Scenario("canary-experiment", EXPERIMENT, experiment_objects),
 ]
 
 
@@ -315,7 +344,7 @@ def analyses(status: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
             for earlier, later in itertools.pairwise(times):
                 if (later - earlier).total_seconds() < MEASURED_EVERY:
                     problems.append(f"{run['kind']} {metric['name']}: measured at {earlier} and {later}")
-        keys = ("kind", "stepIndex", "name", "revision", "phase", "message")
+        keys = ("kind", "stepIndex", "analysis", "name", "revision", "phase", "message")
         runs.append({**{key: run.get(key) for key in keys}, "metrics": metrics})
     return runs, problems
 
@@ -459,6 +488,8 @@ class Harness:
         document = self.document(namespace)
         status = document["status"]
         outcome.status = {key: status.get(key) for key in STATUS_FIELDS}
+        experiment = status.get("experiment") or {}
+        outcome.status["experiment"] = {key: experiment.get(key) for key in ("phase", "message", "templates")}
         outcome.status["conditions"] = [
             {key: condition.get(key) for key in ("type", "status", "reason", "message")}
             for condition in status.get("conditions") or ()

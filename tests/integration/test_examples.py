@@ -249,6 +249,40 @@ def canary_job(sandbox: Sandbox, namespace: str) -> None:
     assert command[-1] == f"http://api-canary.{namespace}/healthz"  # the fieldRef argument filled in
 
 
+def canary_experiment(sandbox: Sandbox, namespace: str) -> None:
+    """The experiment's two ReplicaSets serve like latencies (by their own hashes): the judge passes,
+    the release goes on, and the experiment's ReplicaSets are deleted."""
+    app = app_metrics.serve(sandbox, namespace, "pay")
+    try:
+        kubectl_apply(sandbox, "rollout-canary-experiment.yaml", namespace)
+        old = healthy(sandbox, "pay", namespace)
+        image = "registry.example.com/pay:3.1.0"
+        set_image(sandbox, namespace, "pay", image)
+
+        def started() -> list[dict[str, Any]] | None:
+            experiment = status(sandbox, "pay", namespace).get("experiment") or {}
+            return experiment.get("templates") if experiment.get("revision") not in (None, old) else None
+
+        for template in eventually(started, timeout=120, what="the experiment started"):
+            app.traffic.serve(template["podTemplateHash"])
+        done = released(sandbox, "pay", namespace, old, image)
+    finally:
+        app.stop(sandbox)
+    assert done["experiment"]["phase"] == "Successful"
+    reasons = [reason for reason, _ in events(sandbox, "pay", namespace)]
+    assert Reason.EXPERIMENT_SUCCESSFUL.value in reasons
+    experiment = "delivery.luojilab.com/experiment"
+    eventually(
+        lambda: (
+            not json.loads(sandbox.kubectl_run("get", "rs", "-n", namespace, "-l", experiment, "-o", "json"))[
+                "items"
+            ]
+        ),
+        timeout=60,
+        what="the experiment's ReplicaSets deleted",
+    )
+
+
 # -- the Components ------------------------------------------------------------------------------------
 def workload_image(sandbox: Sandbox, kind: str, name: str, namespace: str) -> str:
     image: str = get(sandbox, kind, name, namespace)["spec"]["template"]["spec"]["containers"][0]["image"]
@@ -428,6 +462,7 @@ SCENARIOS: dict[str, Callable[[Sandbox, str], None]] = {
     "rollout-autoscaling.yaml": autoscaling,
     "rollout-config.yaml": config_release,
     "rollout-canary-job.yaml": canary_job,
+    "rollout-canary-experiment.yaml": canary_experiment,
     "component-minimal.yaml": component_minimal,
     "component-full.yaml": component_full,
     "component-statefulset.yaml": component_statefulset,

@@ -75,5 +75,6 @@ def test_every_state_has_a_phase_and_failures_are_warnings() -> None:
         Reason.ABORTED,
         Reason.ROLLED_BACK,
         Reason.DEADLINE_EXCEEDED,
+        Reason.EXPERIMENT_FAILED,
     }
     assert len({m.trigger for m in MOVES}) == len(MOVES)

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from delivery.cli.tree import rollout_tree
 from delivery.dashboard.summary import describe_step
+from delivery.rollout.experiment import EXPERIMENT_LABEL
 from delivery.rollout.revision import HASH_LABEL
 
 STEPS = [{"setWeight": 20}, {"pause": {"duration": "30s"}}, {"setWeight": 50}, {"pause": {}}]
@@ -108,6 +109,10 @@ def test_a_spec_the_controller_has_not_seen_is_flagged() -> None:
         ({"pause": {}}, "pause (until promoted)"),
         ({"analysis": {"templates": [{"templateName": "errors"}]}}, "analysis errors"),
         ({"setCanaryScale": {"replicas": 2}}, "setCanaryScale replicas=2"),
+        (
+            {"experiment": {"duration": "1h", "templates": [{"name": "b", "specRef": "stable"}]}},
+            "experiment b (stable) for 1h",
+        ),
     ],
 )
 def test_steps_read_as_they_are_written(step: dict[str, Any], said: str) -> None:
@@ -149,3 +154,27 @@ def test_each_revision_shows_the_configuration_copies_it_uses() -> None:
     assert lines[canary_at + 1 : canary_at + 3] == ["ConfigMap app: app-bbb", "Secret db: db-bbb"]
     assert lines[stable_at + 1 : stable_at + 3] == ["ConfigMap app: app-aaa", "Secret db: db-aaa"]
     assert "untracked" not in shown  # used as it is: not a copy of this revision
+
+
+def test_the_experiment_shows_its_replicasets_apart_from_the_revisions() -> None:
+    stable = replicaset("aaa", "web:1", 3, 3, "2026-11-25T08:00:00Z")
+    trial = replicaset("eee", "web:1", 2, 1, "2026-11-25T09:00:00Z")
+    trial["metadata"]["name"] = "web-bbb-1-baseline"
+    trial["metadata"]["labels"][EXPERIMENT_LABEL] = "baseline"
+    templates = [
+        {"name": "baseline", "replicaSet": "web-bbb-1-baseline", "podTemplateHash": "eee", "replicas": 2},
+        {"name": "canary", "replicaSet": "web-bbb-1-canary", "podTemplateHash": "fff", "replicas": 2},
+    ]
+    experiment = {"revision": "bbb", "stepIndex": 1, "phase": "Pending", "templates": templates}
+    shown = text(
+        rollout_tree(
+            rollout(phase="Progressing", stableRevision="aaa", experiment=experiment), [stable, trial]
+        )
+    )
+    lines = [line.strip(" │├└─") for line in shown.splitlines()]
+    at = next(i for i, line in enumerate(lines) if line.startswith("experiment (step 1, bbb) Pending"))
+    assert lines[at + 1] == "eee baseline  web-bbb-1-baseline  1/2 ready  web:1"
+    assert lines[at + 2] == "fff canary    web-bbb-1-canary  not made yet"
+    assert not any(line.startswith("eee old") for line in lines)  # not a revision
+    ended = {**experiment, "phase": "Successful"}
+    assert "web-bbb-1-canary  deleted" in text(rollout_tree(rollout(phase="Healthy", experiment=ended), []))

@@ -89,7 +89,7 @@ def test_an_analysis_step_starts_its_analysis() -> None:
     decision = decide(observed(canary(), AT_STEP))
     assert moved(decision) == (Reason.ANALYSIS_STARTED, State.ANALYSING)
     assert [(r.key, r.phase, r.started_at) for r in decision.runs] == [
-        ((AnalysisKind.STEP, "new", 1), Phase.RUNNING, LATER)
+        ((AnalysisKind.STEP, "new", 1, None), Phase.RUNNING, LATER)
     ]
     assert decision.desired.canary_weight == 50  # the step holds its traffic
 
