@@ -26,12 +26,16 @@ def main(argv: list[str] | None = None) -> int:
         f"${versions.ENV}, else {versions.DEFAULT.kubernetes.version}; one of "
         f"{', '.join(known.kubernetes.version for known in versions.KNOWN)})",
     )
+    parser.add_argument(
+        "--all", action="store_true", help="build every release of the matrix and the upgrade test's (build)"
+    )
     args = parser.parse_args(argv)
     root: Path = args.root.resolve()
     try:
         release = versions.release(args.kubernetes) if args.kubernetes else versions.selected()
         if args.command == "build":
-            build.build_all(release)
+            for each in versions.KNOWN if args.all else (release,):
+                build.build_all(each)
         elif args.command == "up":
             sandbox = Sandbox(root=root, detached=True, nodes=args.nodes, release=release)
             sandbox.up()
