@@ -13,6 +13,7 @@ Kubernetes and etcd are built from small modules of our own, `gomod/<name>-<vers
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,3 +125,14 @@ def selected() -> Release:
     """The release `DELIVERY_KUBERNETES` names, or DEFAULT."""
     name = os.environ.get(ENV, "").strip()
     return release(name) if name else DEFAULT
+
+
+if __name__ == "__main__":
+    # For scripts/test.sh: `default` prints the default's version, `others` every other release of
+    # the matrix, one a line.
+    if sys.argv[1:] == ["default"]:
+        print(DEFAULT.kubernetes.version)
+    elif sys.argv[1:] == ["others"]:
+        print("\n".join(each.kubernetes.version for each in MATRIX if each is not DEFAULT))
+    else:
+        sys.exit("usage: python -m sandbox.versions default|others")

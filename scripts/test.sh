@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: set up, then lint, type-check, check the import contracts (lint-imports) and
-# run every test (unit, integration, e2e).
+# run every test (unit, integration, e2e) on the default Kubernetes, then the `matrix` subset on every
+# other release of sandbox/versions.py.
 # Extra arguments go to pytest. Fails when any check fails and when pytest collects no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,9 @@ printf '\n== mypy\n'
 .venv/bin/mypy
 printf '\n== import contracts\n'
 .venv/bin/lint-imports
-printf '\n== pytest\n'
+printf '\n== Kubernetes binaries of every release of the matrix\n'
+.venv/bin/python -m sandbox build --all
+printf '\n== pytest (Kubernetes %s, the default)\n' "$(.venv/bin/python -m sandbox.versions default)"
 set +e
 .venv/bin/pytest "$@"
 status=$?
@@ -24,5 +27,17 @@ if [ "$status" -eq 5 ]; then
   echo "pytest collected no tests: that is a failure, not a pass" >&2
   exit 1
 fi
+# The `matrix` subset (each API the controller touches) on every other release, a sandbox each.
+for version in $(.venv/bin/python -m sandbox.versions others); do
+  printf '\n== pytest -m matrix (Kubernetes %s)\n' "$version"
+  set +e
+  DELIVERY_KUBERNETES=$version .venv/bin/pytest -m matrix tests/integration
+  matrix_status=$?
+  set -e
+  if [ "$matrix_status" -ne 0 ]; then
+    echo "the matrix subset failed on Kubernetes $version (exit $matrix_status; 5: no test collected)" >&2
+    status=1
+  fi
+done
 echo "test suite took $(( $(date +%s) - started ))s"
 exit "$status"
