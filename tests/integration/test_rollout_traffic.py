@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from delivery.rollout.revision import template_hash
 from delivery.traffic.nginx import CANARY, WEIGHT
 from sandbox.cluster import Sandbox
@@ -70,6 +72,7 @@ def release_twice(sandbox: Sandbox, namespace: str, routing: dict[str, Any], *ex
     return template_hash(second["spec"]["template"])
 
 
+@pytest.mark.matrix
 def test_nginx_canary_ingress_carries_the_weight(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:
@@ -99,6 +102,7 @@ def test_nginx_canary_ingress_carries_the_weight(
     )  # the user's, untouched
 
 
+@pytest.mark.matrix
 def test_gateway_api_route_weights(sandbox: Sandbox, namespace: str, controller: Controller) -> None:
     new = release_twice(sandbox, namespace, {"gatewayAPI": {"httpRoute": "web"}}, http_route(namespace))
     refs = get(sandbox, "httproute", "web", namespace)["spec"]["rules"][0]["backendRefs"]
