@@ -10,6 +10,7 @@ cache behind.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -129,6 +130,17 @@ def build(component: Component) -> Path:
     if shutil.which("go") is None:
         raise RuntimeError("Go is needed to build the sandbox's control plane and was not found on PATH")
     target.parent.mkdir(parents=True, exist_ok=True)
+    # One build of a component at a time: scripts/test.sh builds the other releases in the
+    # background while the suite runs, and a test that starts one of them waits here for that build
+    # instead of starting its own.
+    with (target.parent / f".{component.key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not is_cached(component):
+            _build_unlocked(component, target)
+    return target
+
+
+def _build_unlocked(component: Component, target: Path) -> None:
     print(f"building {component.key} ({', '.join(component.commands)}): minutes the first time", flush=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{component.key}-") as scratch:
@@ -144,7 +156,6 @@ def build(component: Component) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         out.rename(target)
     print(f"built {component.key} in {time.monotonic() - started:.0f}s -> {target}", flush=True)
-    return target
 
 
 def _module_dir(module: str) -> Path:

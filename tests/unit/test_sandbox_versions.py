@@ -21,7 +21,7 @@ def test_a_release_is_named_by_its_minor_or_its_version(name: str, expected: Rel
 
 @pytest.mark.parametrize("name", ["1.32", "1.37.1", "latest"])
 def test_a_release_outside_the_matrix_is_refused_naming_those_in_it(name: str) -> None:
-    with pytest.raises(ValueError, match=r"v1\.37\.2, v1\.33\.13, v1\.36\.3"):
+    with pytest.raises(ValueError, match=r"v1\.37\.2, v1\.36\.3, v1\.33\.13"):
         versions.release(name)
 
 
