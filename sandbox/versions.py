@@ -130,11 +130,11 @@ def selected() -> Release:
 
 
 if __name__ == "__main__":
-    # For scripts/test.sh: `default` prints the default's version, `others` every other release of
-    # the matrix, one a line.
-    if sys.argv[1:] == ["default"]:
-        print(DEFAULT.kubernetes.version)
+    # For scripts/test.sh: `selected` prints the version the whole suite runs on (DELIVERY_KUBERNETES's
+    # or the default), `others` every other release of the matrix, one a line.
+    if sys.argv[1:] == ["selected"]:
+        print(selected().kubernetes.version)
     elif sys.argv[1:] == ["others"]:
-        print("\n".join(each.kubernetes.version for each in MATRIX if each is not DEFAULT))
+        print("\n".join(each.kubernetes.version for each in MATRIX if each is not selected()))
     else:
-        sys.exit("usage: python -m sandbox.versions default|others")
+        sys.exit("usage: python -m sandbox.versions selected|others")

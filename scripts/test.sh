@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: set up, then lint, type-check, check the import contracts (lint-imports) and
-# run every test (unit, integration, e2e) on the default Kubernetes, then the `matrix` subset on every
-# other release of sandbox/versions.py.
+# run every test (unit, integration, e2e) on the default Kubernetes (or DELIVERY_KUBERNETES's), then
+# the `matrix` subset on every other release of sandbox/versions.py.
 # Extra arguments go to pytest. Fails when any check fails and when pytest collects no test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +24,7 @@ build_log=$(mktemp)
 nice -n 19 .venv/bin/python -m sandbox build --all >"$build_log" 2>&1 &
 build_pid=$!
 trap 'kill "$build_pid" 2>/dev/null || true' EXIT
-printf '\n== pytest (Kubernetes %s, the default)\n' "$(.venv/bin/python -m sandbox.versions default)"
+printf '\n== pytest (Kubernetes %s)\n' "$(.venv/bin/python -m sandbox.versions selected)"
 set +e
 .venv/bin/pytest "$@"
 status=$?
