@@ -241,7 +241,7 @@ class Sandbox:
             detached=True,
             nodes=state["nodes"],
             ports=Ports(**state["ports"]),
-            release=replace(versions.release(state["kubernetes"]), etcd=versions.etcd(state["etcd"])),
+            release=_saved_release(state),
         )
         sandbox.processes = processes
         sandbox.prometheus = Prometheus(root / "prometheus", sandbox.ports.prometheus, detached=True)
@@ -720,6 +720,14 @@ class Sandbox:
             complete = text[: text.rfind("\n") + 1]  # a line still being written waits for next time
             events += [json.loads(line) for line in complete.splitlines()]
         return events
+
+
+def _saved_release(state: dict[str, Any]) -> Release:
+    """The release a saved sandbox runs, with the etcd it runs (an upgraded one keeps its older
+    etcd); a state saved before the matrix existed names neither, and runs the selected release."""
+    if "kubernetes" not in state:
+        return versions.selected()
+    return replace(versions.release(state["kubernetes"]), etcd=versions.etcd(state["etcd"]))
 
 
 def _now() -> datetime.datetime:

@@ -3,11 +3,15 @@ its own Go modules (sandbox/gomod) really pin."""
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from sandbox import versions
+from sandbox.cluster import Sandbox
 from sandbox.versions import DEFAULT, KNOWN, MATRIX, NEWEST, OLDEST, UPGRADE_FROM, Release
 
 
@@ -62,3 +66,21 @@ def test_each_kubernetes_module_requires_its_version_with_every_staging_module_a
 def test_each_etcd_module_requires_its_version(release: Release) -> None:
     gomod = (release.etcd.gomod / "go.mod").read_text()
     assert f"require go.etcd.io/etcd/server/v3 {release.etcd.version}\n" in gomod
+
+
+@pytest.mark.parametrize(
+    "release",
+    [OLDEST, UPGRADE_FROM, replace(NEWEST, etcd=UPGRADE_FROM.etcd)],
+    ids=["oldest", "upgrade-from", "upgraded"],
+)
+def test_a_saved_sandbox_loads_with_the_release_and_etcd_it_runs(tmp_path: Path, release: Release) -> None:
+    Sandbox(root=tmp_path, release=release)._save_state()
+    assert Sandbox.load(tmp_path).release == release
+
+
+def test_a_sandbox_saved_before_the_matrix_loads_with_the_selected_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(versions.ENV, "1.33")
+    (tmp_path / "state.json").write_text(json.dumps({"ports": {}, "nodes": 1, "processes": []}))
+    assert Sandbox.load(tmp_path).release is OLDEST
