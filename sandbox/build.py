@@ -10,6 +10,7 @@ cache behind.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -21,16 +22,15 @@ import zipfile
 from pathlib import Path
 
 from sandbox.versions import (
-    ALL,
-    ETCD,
+    DEFAULT,
     GATEWAY_API,
     GATEWAY_API_VERSIONS,
     GOMOD_DIR,
     HELM,
-    KUBERNETES,
     KWOK,
     METRICS_SERVER,
     Component,
+    Release,
 )
 
 PROGRESS_EVERY = 100  # packages compiled between two progress lines
@@ -52,13 +52,13 @@ def is_cached(component: Component) -> bool:
     return all(binary(component, command).is_file() for command in component.commands)
 
 
-def _kubernetes_ldflags() -> str:
+def _kubernetes_ldflags(kubernetes: Component) -> str:
     """Stamp the version the way Kubernetes' own build does, so `kubectl version` and skew checks agree."""
-    major, minor = KUBERNETES.version.removeprefix("v").split(".")[:2]
+    major, minor = kubernetes.minor.split(".")
     flags = ["-s", "-w"]
     for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
         flags += [
-            f"-X {package}.gitVersion={KUBERNETES.version}",
+            f"-X {package}.gitVersion={kubernetes.version}",
             f"-X {package}.gitMajor={major}",
             f"-X {package}.gitMinor={minor}",
             f"-X {package}.gitTreeState=clean",
@@ -69,10 +69,10 @@ def _kubernetes_ldflags() -> str:
 def _helm_ldflags() -> str:
     """Stamp helm's version, and the Kubernetes version `helm template` and `helm lint` assume offline.
 
-    Helm's own Makefile derives the latter from its client-go; ours is the sandbox's, so a chart's
-    kubeVersion constraint is checked against the cluster the tests install into.
+    Helm's own Makefile derives the latter from its client-go; ours is the sandbox's default, so a
+    chart's kubeVersion constraint is checked against the cluster the whole suite installs into.
     """
-    major, minor = KUBERNETES.version.removeprefix("v").split(".")[:2]
+    major, minor = DEFAULT.kubernetes.minor.split(".")
     flags = ["-s", "-w", f"-X helm.sh/helm/v3/internal/version.version={HELM.version}"]
     for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
         flags += [f"-X {package}.k8sVersionMajor={major}", f"-X {package}.k8sVersionMinor={minor}"]
@@ -81,13 +81,16 @@ def _helm_ldflags() -> str:
 
 def _go_commands(component: Component, out: Path) -> tuple[list[list[str]], Path]:
     """The `go` invocations that build a component into `out`, and the directory to run them in."""
-    if component is KUBERNETES:
+    if component.name == "kubernetes":
+        # One `go build` for every command: the packages they share are compiled once.
         packages = [f"k8s.io/kubernetes/cmd/{command}" for command in component.commands]
-        build = ["go", "build", "-v", "-trimpath", "-ldflags", _kubernetes_ldflags(), "-o", f"{out}/"]
-        return [build + packages], GOMOD_DIR / "kube"
-    if component is ETCD:
+        ldflags = _kubernetes_ldflags(component)
+        return [["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", f"{out}/", *packages]], (
+            component.gomod
+        )
+    if component.name == "etcd":
         return [["go", "build", "-v", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "."]], (
-            GOMOD_DIR / "etcd"
+            component.gomod
         )
     if component is KWOK:
         install = ["go", "install", "-v", "-trimpath", "-ldflags", "-s -w"]
@@ -129,6 +132,17 @@ def build(component: Component) -> Path:
     if shutil.which("go") is None:
         raise RuntimeError("Go is needed to build the sandbox's control plane and was not found on PATH")
     target.parent.mkdir(parents=True, exist_ok=True)
+    # One build of a component at a time: scripts/test.sh builds the other releases in the
+    # background while the suite runs, and a test that starts one of them waits here for that build
+    # instead of starting its own.
+    with (target.parent / f".{component.key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not is_cached(component):
+            _build_unlocked(component, target)
+    return target
+
+
+def _build_unlocked(component: Component, target: Path) -> None:
     print(f"building {component.key} ({', '.join(component.commands)}): minutes the first time", flush=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{component.key}-") as scratch:
@@ -144,7 +158,6 @@ def build(component: Component) -> Path:
         shutil.rmtree(target, ignore_errors=True)
         out.rename(target)
     print(f"built {component.key} in {time.monotonic() - started:.0f}s -> {target}", flush=True)
-    return target
 
 
 def _module_dir(module: str) -> Path:
@@ -216,8 +229,9 @@ def kwok_pod_stages() -> list[Path]:
     return [fast / "pod-ready.yaml", fast / "pod-delete.yaml", KWOK_JOB_POD_STAGES]
 
 
-def build_all() -> None:
-    for component in ALL:
+def build_all(release: Release = DEFAULT) -> None:
+    """Everything a sandbox of `release` runs, and helm."""
+    for component in (*release.builds, HELM):
         build(component)
     for version in GATEWAY_API_VERSIONS:
         gateway_api_crds(version)

@@ -37,19 +37,19 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from sandbox import build
+from sandbox import build, versions
 from sandbox.etcd import Etcd
 from sandbox.pki import FRONT_PROXY_CLIENT, Authority, ClusterPki, KeyPair
 from sandbox.processes import ComponentFailed, Managed, spawn, wait_until
 from sandbox.prometheus import Prometheus
-from sandbox.versions import ETCD, KUBERNETES, KWOK, METRICS_SERVER
+from sandbox.versions import Release
 
 # In the order `up` starts them (and `down` stops them in reverse): one started again goes back to
 # its place, so that `down` still stops the apiserver before etcd.
@@ -126,6 +126,8 @@ class Sandbox:
     ports: Ports = field(default_factory=Ports)
     processes: list[Managed] = field(default_factory=list)
     prometheus: Prometheus | None = None
+    # The Kubernetes release it runs: DELIVERY_KUBERNETES's, or the default (sandbox.versions).
+    release: Release = field(default_factory=versions.selected)
 
     # -- paths -------------------------------------------------------------------------------------
     @property
@@ -146,7 +148,7 @@ class Sandbox:
 
     @property
     def kubectl(self) -> Path:
-        return build.binary(KUBERNETES, "kubectl")
+        return build.binary(self.release.kubectl_from, "kubectl")
 
     def env(self) -> dict[str, str]:
         """What a shell or a subprocess needs to use this sandbox."""
@@ -166,7 +168,7 @@ class Sandbox:
         self.down()
 
     def up(self) -> None:
-        build.build_all()
+        build.build_all(self.release)
         if self.root.exists():
             Sandbox.load(self.root).down()
         shutil.rmtree(self.root, ignore_errors=True)
@@ -220,6 +222,8 @@ class Sandbox:
         state = {
             "ports": vars(self.ports),
             "nodes": self.nodes,
+            "kubernetes": self.release.kubernetes.version,
+            "etcd": self.release.etcd.version,
             "processes": [{"name": p.name, "pid": p.pid, "log": str(p.log)} for p in self.processes],
         }
         (self.root / "state.json").write_text(json.dumps(state, indent=2))
@@ -232,7 +236,13 @@ class Sandbox:
             return cls(root=root, processes=[])
         state = json.loads(path.read_text())
         processes = [Managed(p["name"], p["pid"], Path(p["log"])) for p in state["processes"]]
-        sandbox = cls(root=root, detached=True, nodes=state["nodes"], ports=Ports(**state["ports"]))
+        sandbox = cls(
+            root=root,
+            detached=True,
+            nodes=state["nodes"],
+            ports=Ports(**state["ports"]),
+            release=_saved_release(state),
+        )
         sandbox.processes = processes
         sandbox.prometheus = Prometheus(root / "prometheus", sandbox.ports.prometheus, detached=True)
         sandbox.prometheus.process = next((p for p in processes if p.name == "prometheus"), None)
@@ -259,7 +269,7 @@ class Sandbox:
         process = self._spawn(
             name,
             [
-                str(build.binary(ETCD, "etcd")),
+                str(build.binary(self.release.etcd, "etcd")),
                 "--name=sandbox",
                 f"--data-dir={self.root / 'etcd'}",
                 f"--listen-client-urls={client}",
@@ -282,7 +292,7 @@ class Sandbox:
         process = self._spawn(
             "kube-apiserver",
             [
-                str(build.binary(KUBERNETES, "kube-apiserver")),
+                str(build.binary(self.release.kubernetes, "kube-apiserver")),
                 f"--etcd-servers=http://127.0.0.1:{self.ports.etcd}",
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
@@ -323,6 +333,10 @@ class Sandbox:
         wait_until(process, self._ready, timeout=START_TIMEOUT)
         return process
 
+    def server_version(self) -> str:
+        """The apiserver's own `gitVersion` (`v1.37.2`): which release answers, after an upgrade too."""
+        return str(self._get("/version").json()["gitVersion"])
+
     def _ready(self) -> bool:
         return self._get("/readyz").status_code == 200
 
@@ -330,7 +344,7 @@ class Sandbox:
         process = self._spawn(
             "kube-controller-manager",
             [
-                str(build.binary(KUBERNETES, "kube-controller-manager")),
+                str(build.binary(self.release.kubernetes, "kube-controller-manager")),
                 f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}",
                 f"--authorization-kubeconfig={self.kubeconfig}",
@@ -360,7 +374,7 @@ class Sandbox:
         process = self._spawn(
             "kube-scheduler",
             [
-                str(build.binary(KUBERNETES, "kube-scheduler")),
+                str(build.binary(self.release.kubernetes, "kube-scheduler")),
                 f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}",
                 f"--authorization-kubeconfig={self.kubeconfig}",
@@ -378,7 +392,7 @@ class Sandbox:
         self._spawn(
             "kwok",
             [
-                str(build.binary(KWOK, "kwok")),
+                str(build.binary(self.release.kwok, "kwok")),
                 f"--kubeconfig={self.kubeconfig}",
                 *(f"--config={path}" for path in build.kwok_metrics_configs()),
                 *(f"--config={path}" for path in build.kwok_pod_stages()),
@@ -441,7 +455,7 @@ class Sandbox:
         process = self._spawn(
             "metrics-server",
             [
-                str(build.binary(METRICS_SERVER, "metrics-server")),
+                str(build.binary(self.release.metrics_server, "metrics-server")),
                 f"--kubeconfig={kubeconfig}",
                 f"--authentication-kubeconfig={kubeconfig}",
                 f"--authorization-kubeconfig={kubeconfig}",
@@ -517,6 +531,25 @@ class Sandbox:
         answered = _now()
         self._restart_clients(pki)
         return answered
+
+    def upgrade(self, to: Release) -> None:
+        """Upgrade the control plane in place to `to`, the way a cluster's is: the apiserver is
+        stopped (SIGTERM, its requests drained) and the newer one started on the same etcd and its
+        data, flags, port and certificates; then the controller manager and the scheduler are
+        replaced by the newer ones (and metrics-server started afresh, as after any apiserver
+        restart). etcd keeps running as it is: its upgrade is a step of its own. kwok, standing
+        for the nodes' kubelets, keeps running too, as kubelets do while the control plane moves."""
+        if to.minor == self.release.minor:
+            raise ValueError(f"the sandbox already runs Kubernetes {to.minor}")
+        build.build_all(to)
+        apiserver = self._process("kube-apiserver")
+        apiserver.stop()
+        self.processes.remove(apiserver)
+        self.release = replace(to, etcd=self.release.etcd)
+        self._save_state()
+        pki = ClusterPki.load(self.root / "pki")
+        self._start_again(lambda: self._start_apiserver(pki))
+        self._restart_clients(pki)
 
     def kill_etcd(self) -> None:
         """SIGKILL etcd: the apiserver stays up, its watches of etcd broken, but can neither write
@@ -687,6 +720,14 @@ class Sandbox:
             complete = text[: text.rfind("\n") + 1]  # a line still being written waits for next time
             events += [json.loads(line) for line in complete.splitlines()]
         return events
+
+
+def _saved_release(state: dict[str, Any]) -> Release:
+    """The release a saved sandbox runs, with the etcd it runs (an upgraded one keeps its older
+    etcd); a state saved before the matrix existed names neither, and runs the selected release."""
+    if "kubernetes" not in state:
+        return versions.selected()
+    return replace(versions.release(state["kubernetes"]), etcd=versions.etcd(state["etcd"]))
 
 
 def _now() -> datetime.datetime:

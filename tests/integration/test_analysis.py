@@ -118,6 +118,7 @@ def history(sandbox: Sandbox, namespace: str) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.matrix
 def test_a_healthy_canary_passes_every_gate_and_is_promoted(
     sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
 ) -> None:
@@ -152,6 +153,7 @@ def test_a_healthy_canary_passes_every_gate_and_is_promoted(
     assert Reason.ANALYSIS_FAILED not in reasons
 
 
+@pytest.mark.matrix
 def test_a_canary_whose_errors_rise_is_aborted_at_the_next_measurement(
     sandbox: Sandbox, namespace: str, controller: Controller, exporter: Exporter
 ) -> None:

@@ -119,6 +119,7 @@ def running_job(sandbox: Sandbox, namespace: str) -> dict[str, Any]:
     return job
 
 
+@pytest.mark.matrix
 def test_a_job_that_completes_promotes_the_canary(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:

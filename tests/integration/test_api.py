@@ -43,6 +43,7 @@ def read(sandbox: Sandbox, resource: str, name: str, namespace: str) -> dict[str
     return document
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("case", INVALID_OBJECTS, ids=lambda case: case.id)
 def test_invalid_objects_are_refused_naming_the_field(sandbox: Sandbox, crds: None, case: Invalid) -> None:
     applied = kubectl(sandbox, "apply", "-n", "default", "-f", "-", stdin=json.dumps(case.manifest))
@@ -58,6 +59,7 @@ def test_every_example_applies(
     assert applied.returncode == 0, applied.stderr
 
 
+@pytest.mark.matrix
 def test_the_seed_component_applies_unchanged_and_reads_back_as_v1beta1(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:
@@ -85,12 +87,17 @@ def test_aliyun_slb_reads_back_as_luoji_slb_and_round_trips(
     assert alpha["spec"]["svc"] == old["spec"]["svc"]
 
 
+@pytest.mark.matrix
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(alpha=components(V1ALPHA1))
 def test_generated_v1alpha1_components_round_trip_through_the_apiserver(
     sandbox: Sandbox, namespace: str, controller: Controller, alpha: dict[str, Any]
 ) -> None:
     alpha = {key: value for key, value in alpha.items() if key != "status"}
+    if "autoscaling" in alpha["spec"]:
+        # The apiserver defaults an absent minReplicas to 1 (the CRD's default) in either version,
+        # which the pure conversion cannot know: the object sent is the one the apiserver keeps.
+        alpha["spec"]["autoscaling"] = {"minReplicas": 1, **alpha["spec"]["autoscaling"]}
     name = next(names)
     alpha["metadata"] = {**alpha["metadata"], "name": name, "namespace": namespace}
     applied = kubectl(sandbox, "create", "-n", namespace, "-f", "-", stdin=json.dumps(alpha))

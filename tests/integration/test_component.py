@@ -17,6 +17,7 @@ from tests.rollouts import apply, get
 from tests.waiting import eventually
 
 
+@pytest.mark.matrix
 def test_the_five_lines_become_a_deployment_a_service_and_an_ingress_with_ready_pods(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:

@@ -252,6 +252,7 @@ def test_autoscaling_turned_on_keeps_the_replicas_and_turned_off_takes_them_back
     assert replicas_owners(sandbox, namespace, "shop") == {FIELD_MANAGER}
 
 
+@pytest.mark.matrix
 def test_the_real_autoscaler_scales_a_component_on_cpu_and_the_controller_leaves_it(
     sandbox: Sandbox, api: client.ApiClient, namespace: str, controller: Controller
 ) -> None:

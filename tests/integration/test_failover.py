@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from delivery.operator import CONTROLLER_ID_LABEL
 from delivery.ops.leader import lease_name, micro_time
@@ -62,6 +63,7 @@ def lease(sandbox: Sandbox, namespace: str) -> dict[str, Any]:
     return spec
 
 
+@pytest.mark.matrix
 def test_the_standby_finishes_a_canary_when_the_leader_is_killed(
     sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
@@ -38,6 +40,7 @@ def selects(sandbox: Sandbox, name: str, namespace: str) -> str:
     return selector[HASH]
 
 
+@pytest.mark.matrix
 def test_blue_green_promotes_then_scales_the_old_revision_down(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
 from tests.rollouts import ABORT, PROMOTE, apply, events, replicas_by_revision, rollout, status, wait_for
@@ -22,6 +24,7 @@ def release(sandbox: Sandbox, namespace: str, image: str, strategy: dict[str, An
     apply(sandbox, rollout("web", namespace, image, strategy, replicas=5))
 
 
+@pytest.mark.matrix
 def test_a_canary_walks_its_steps_and_is_promoted_by_annotation(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:

@@ -139,6 +139,7 @@ def owned_by_its_replicaset(sandbox: Sandbox, kind: str, namespace: str, name: s
     return [owner["uid"] for owner in owners] == [replicaset(sandbox, namespace, revision)["metadata"]["uid"]]
 
 
+@pytest.mark.matrix
 @pytest.mark.parametrize("kind", ["ConfigMap", "Secret"])
 def test_a_change_of_tracked_data_is_released_through_the_steps_and_an_abort_keeps_the_old_data(
     sandbox: Sandbox, namespace: str, tracking: Controller, kind: str

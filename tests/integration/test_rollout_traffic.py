@@ -75,6 +75,7 @@ def release_twice(sandbox: Sandbox, namespace: str, routing: dict[str, Any], *ex
     return template_hash(second["spec"]["template"])
 
 
+@pytest.mark.matrix
 def test_nginx_canary_ingress_carries_the_weight(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:
@@ -119,6 +120,7 @@ def gateway_api_release(request: pytest.FixtureRequest, sandbox: Sandbox) -> Ite
             gateway_api.install(sandbox, gateway_api.DEFAULT)
 
 
+@pytest.mark.matrix
 def test_gateway_api_route_weights(
     sandbox: Sandbox, namespace: str, controller: Controller, gateway_api_release: str
 ) -> None:

@@ -77,6 +77,7 @@ def configuration(sandbox: Sandbox, crds: None, tmp_path: Path) -> Iterator[dict
     kubectl(sandbox, "delete", "validatingwebhookconfiguration", CONFIGURATION, "--ignore-not-found")
 
 
+@pytest.mark.matrix
 def test_bad_templates_are_refused_at_apply_and_a_stopped_webhook_blocks_nothing(
     sandbox: Sandbox,
     namespace: str,
