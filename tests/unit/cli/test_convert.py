@@ -73,7 +73,10 @@ def test_an_argo_rollout_keeps_its_spec_and_loses_what_the_server_and_argo_wrote
         {
             "experiment": {
                 "duration": "5m",
-                "templates": [{"name": "baseline", "specRef": "stable"}, {"name": "canary", "specRef": "canary"}],
+                "templates": [
+                    {"name": "baseline", "specRef": "stable"},
+                    {"name": "canary", "specRef": "canary"},
+                ],
             }
         },
         {"setWeight": 50},
