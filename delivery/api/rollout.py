@@ -288,6 +288,23 @@ class AntiAffinity(Model):
     )
 
 
+class PodMetadata(JobMetadata):
+    """Labels and annotations a role's pods carry only while they hold the role (Argo Rollouts'
+    ephemeral metadata): set on the ReplicaSet's pod template and on its running pods, and moved
+    when the role moves (the canary promoted becomes the stable), without restarting a pod."""
+
+    rules = (
+        Rule(
+            cel="!has(self.labels) || self.labels.all(k, !k.startsWith('delivery.luojilab.com/'))",
+            message="labels under delivery.luojilab.com/ are the controller's own (they select the pods)",
+            holds=lambda wire: (
+                not any(key.startswith("delivery.luojilab.com/") for key in wire.get("labels") or {})
+            ),
+            field_path=".labels",
+        ),
+    )
+
+
 class NginxRouting(Model):
     stable_ingress: ObjectName
     """The Ingress that serves the stable Service; a canary Ingress beside it carries the weight."""
@@ -330,6 +347,10 @@ class Canary(Model):
     match: CanaryMatch | None = None
     analysis: BackgroundAnalysis | None = None
     anti_affinity: AntiAffinity | None = None
+    canary_metadata: PodMetadata | None = None
+    """On the canary's pods while the release runs (until it is promoted or a newer one starts)."""
+    stable_metadata: PodMetadata | None = None
+    """On the stable revision's pods; moves to the canary's pods when they become the stable ones."""
     max_surge: IntOrPercent | None = None
     """A basic canary's pods above spec.replicas while its steps move pods, as in Argo Rollouts
     (unset with maxUnavailable set: 25%). Both unset: each step's canary surges at once and no pod
@@ -406,6 +427,10 @@ class BlueGreen(Model):
     preview_replica_count: Count | None = None
     """The new revision's size before promotion; unset: spec.replicas."""
     anti_affinity: AntiAffinity | None = None
+    preview_metadata: PodMetadata | None = None
+    """On the new revision's pods until they are promoted."""
+    active_metadata: PodMetadata | None = None
+    """On the pods the active Service reaches; moves to the new revision's pods at promotion."""
 
     rules = (
         differ("previewService", "activeService"),

@@ -37,7 +37,7 @@ from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT
 from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event, sequence_of
-from delivery.rollout import act, history, restart, tracking
+from delivery.rollout import act, history, metadata, restart, tracking
 from delivery.rollout.config import Problem
 from delivery.rollout.decide import ANNOTATIONS, OPEN_GATE, Decision, Memory, Observed, decide
 from delivery.rollout.hooks import Gatekeeper
@@ -230,6 +230,13 @@ class RolloutController:
             answers=answers,
         )
         decision = decide(observed)
+        wanted = metadata.roles(
+            by_revision,
+            current=revision,
+            stable=decision.memory.stable,
+            new=plan.new_metadata,
+            steady=plan.steady_metadata,
+        )
         await self._act(
             rollout,
             plan,
@@ -240,9 +247,11 @@ class RolloutController:
                 plan.min_ready_seconds,
                 plan.anti_affinity,
                 decision.memory.stable,
+                wanted[revision],
             ),
             by_revision,
             decision,
+            wanted=wanted,
             target=target,
             applied_weight=applied_weight,
         )
@@ -340,6 +349,7 @@ class RolloutController:
         by_revision: dict[str, Object],
         decision: Decision,
         *,
+        wanted: dict[str, metadata.Injected | None],
         target: Route | None,
         applied_weight: int,
     ) -> None:
@@ -354,6 +364,7 @@ class RolloutController:
         )
         await act.route(self.kube, plan.router, target, desired.canary_weight, applied_weight)
         await act.scale(self.kube, rollout, workload, by_revision, desired.replicas, up=False)
+        await act.keep_metadata(self.kube, workload, by_revision, wanted, plan.pod_selector)
         await act.delete_replicasets(
             self.kube, history.beyond_limit(by_revision.values(), plan.revision_history_limit, decision)
         )
