@@ -424,6 +424,10 @@ class BlueGreen(Model):
     scale_down_delay_revision_limit: Count | None = None
     """Old revisions that may keep their pods during the scale-down delay: only 0 changes anything
     (at most the previous one ever waits), and skips the delay."""
+    abort_scale_down_delay_seconds: Count | None = None
+    """How long the new revision keeps its pods after an abort switched the preview back (unset:
+    scaleDownDelaySeconds, so 30 unless that is set; Argo's unset is 30 whatever scaleDownDelaySeconds
+    says). 0 scales it down at once (Argo's 0 keeps its pods: set a long delay for that)."""
     preview_replica_count: Count | None = None
     """The new revision's size before promotion; unset: spec.replicas."""
     anti_affinity: AntiAffinity | None = None

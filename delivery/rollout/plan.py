@@ -281,7 +281,11 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             scale_down_delay=_limited(
                 float(blue_green.scale_down_delay_seconds), blue_green.scale_down_delay_revision_limit
             ),
-            abort_scale_down_delay=float(blue_green.scale_down_delay_seconds),
+            abort_scale_down_delay=float(
+                blue_green.scale_down_delay_seconds
+                if blue_green.abort_scale_down_delay_seconds is None
+                else blue_green.abort_scale_down_delay_seconds
+            ),
             preview_replicas=blue_green.preview_replica_count,
             anti_affinity=blue_green.anti_affinity,
             new_metadata=_ephemeral("previewMetadata", blue_green.preview_metadata, selector),
