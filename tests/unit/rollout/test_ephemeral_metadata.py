@@ -119,7 +119,9 @@ def test_an_unreadable_record_is_none() -> None:
 
 
 def test_the_injected_anti_affinity_goes_once_the_revision_is_stable_and_follows_a_new_stable() -> None:
-    own = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}
+    own: dict[str, Any] = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}
+    }
     template = {**TEMPLATE, "spec": {**TEMPLATE["spec"], "affinity": own}}
     injected = with_anti_affinity(template, REQUIRED, stable="a", revision="b", namespace="ns")
     rs = replicaset("b", affinity=injected["spec"]["affinity"])
