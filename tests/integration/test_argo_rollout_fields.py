@@ -140,12 +140,18 @@ spec:
 """
 
 
+@pytest.mark.parametrize("canary", [{}, {"steps": []}], ids=["no steps", "steps []"])
 def test_a_canary_without_steps_goes_straight_to_the_new_revision(
-    sandbox: Sandbox, namespace: str, controller: Controller
+    sandbox: Sandbox, namespace: str, controller: Controller, canary: dict[str, Any]
 ) -> None:
-    apply(sandbox, manifest(NO_STEPS, namespace))
+    def written(image: str | None = None) -> dict[str, Any]:
+        body = manifest(NO_STEPS, namespace, image)
+        body["spec"]["strategy"]["canary"] = canary
+        return body
+
+    apply(sandbox, written())
     first = wait_for(sandbox, "no-steps", namespace, phase="Healthy", timeout=120)
-    apply(sandbox, manifest(NO_STEPS, namespace, image="argoproj/rollouts-demo:yellow"))
+    apply(sandbox, written("argoproj/rollouts-demo:yellow"))
     waiting = kubectl_wait(sandbox, "no-steps", namespace, "Completed")
     assert waiting.wait(timeout=90) == 0, waiting.communicate()[0]
     done = status(sandbox, "no-steps", namespace)
@@ -277,6 +283,7 @@ spec:
       minPodsPerReplicaSet: 2
       dynamicStableScale: true
       scaleDownDelayRevisionLimit: 0
+      abortScaleDownDelaySeconds: 4
       trafficRouting:
         nginx:
           stableIngress: web
@@ -316,6 +323,26 @@ def test_a_routed_canary_keeps_min_pods_scales_the_stable_dynamically_and_skips_
     assert time.monotonic() - promoted < 20  # not the 30 s delay: no old revision may wait for it
     assert replicas_by_revision(sandbox, "web", namespace) == {first: 0, canary: 4}
 
+    # An abort: traffic back to the stable at once, the canary's pods kept abortScaleDownDelaySeconds.
+    apply(sandbox, manifest(NGINX_CANARY, namespace, image="argoproj/rollouts-demo:red"))
+    third = wait_for(sandbox, "web", namespace, phase="Paused", currentStepIndex=1, timeout=90)[
+        "canaryRevision"
+    ]
+    sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{ABORT}=true")
+    aborted = time.monotonic()
+    eventually(
+        lambda: (status(sandbox, "web", namespace).get("weights") or {}).get("canary") == 0,
+        timeout=30,
+        what="the canary's weight back to 0",
+    )
+    assert replicas_by_revision(sandbox, "web", namespace)[third] == 2  # still there
+    eventually(
+        lambda: replicas_by_revision(sandbox, "web", namespace)[third] == 0,
+        timeout=30,
+        what="the aborted canary scaled down",
+    )
+    assert time.monotonic() - aborted >= 3  # after the 4 s delay, not at once
+
 
 # docs/migrating.md's shape: a Rollout that takes a Deployment's pod template over by workloadRef.
 REFERENCING = """
@@ -341,7 +368,7 @@ spec:
 """
 
 
-@pytest.mark.parametrize(("scale_down", "left"), [("never", 3), ("progressively", 0)])
+@pytest.mark.parametrize(("scale_down", "left"), [("never", 3), ("onsuccess", 0), ("progressively", 0)])
 def test_workload_ref_scale_down(
     sandbox: Sandbox, namespace: str, controller: Controller, scale_down: str, left: int
 ) -> None:
