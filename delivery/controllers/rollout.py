@@ -364,10 +364,10 @@ class RolloutController:
         )
         await act.route(self.kube, plan.router, target, desired.canary_weight, applied_weight)
         await act.scale(self.kube, rollout, workload, by_revision, desired.replicas, up=False)
-        await act.keep_metadata(self.kube, workload, by_revision, wanted, plan.pod_selector)
-        await act.delete_replicasets(
-            self.kube, history.beyond_limit(by_revision.values(), plan.revision_history_limit, decision)
-        )
+        doomed = history.beyond_limit(by_revision.values(), plan.revision_history_limit, decision)
+        kept = {revision: rs for revision, rs in by_revision.items() if all(rs is not old for old in doomed)}
+        await act.keep_metadata(self.kube, workload, kept, wanted, plan.pod_selector)  # not on the doomed
+        await act.delete_replicasets(self.kube, doomed)
 
     async def _report(
         self,

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from delivery.rollout.metadata import EPHEMERAL_ANNOTATION
 from delivery.rollout.revision import HASH_LABEL
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
@@ -558,6 +559,36 @@ def test_ephemeral_metadata_moves_with_the_role_without_restarting_a_pod(
         "stable",
     )
     assert "affinity" not in promoted["spec"]  # Argo's affinity of a stable ReplicaSet: its template's own
+
+    # A move left half-done, as by a kill after the template's write and before the pods': the
+    # ReplicaSet's record still says canary, one pod still carries the canary metadata. Resumed.
+    canary_record = json.dumps({"annotations": {"role": "canary"}, "labels": {"role": "canary"}})
+    pod = json.loads(
+        sandbox.kubectl_run("get", "pods", "-n", namespace, "-l", f"{HASH_LABEL}={new}", "-o", "json")
+    )["items"][0]["metadata"]["name"]
+    sandbox.kubectl_run("label", "pod", pod, "-n", namespace, "role=canary", "--overwrite")
+    sandbox.kubectl_run("annotate", "pod", pod, "-n", namespace, "role=canary", "--overwrite")
+    # last: pods are not watched, the ReplicaSet's change is what brings the reconcile
+    sandbox.kubectl_run(
+        "annotate",
+        "rs",
+        f"{app}-{new}",
+        "-n",
+        namespace,
+        f"{EPHEMERAL_ANNOTATION}={canary_record}",
+        "--overwrite",
+    )
+    eventually(
+        lambda: (
+            roles_by_revision(sandbox, app, namespace) == {new: {("stable", "stable")}}
+            and json.loads(
+                get(sandbox, "rs", f"{app}-{new}", namespace)["metadata"]["annotations"][EPHEMERAL_ANNOTATION]
+            )["labels"]
+            == {"role": "stable"}
+        ),
+        timeout=30,
+        what="the half-done move finished: the pod relabelled, the record stable",
+    )
 
     restart = json.dumps({"spec": {"restartAt": datetime.datetime.now(datetime.UTC).isoformat()}})
     sandbox.kubectl_run("patch", "rollout", app, "-n", namespace, "--type=merge", "-p", restart)
