@@ -372,6 +372,23 @@ class AntiAffinity(Model):
     )
 
 
+class PodMetadata(JobMetadata):
+    """Labels and annotations a role's pods carry only while they hold the role (Argo Rollouts'
+    ephemeral metadata): set on the ReplicaSet's pod template and on its running pods, and moved
+    when the role moves (the canary promoted becomes the stable), without restarting a pod."""
+
+    rules = (
+        Rule(
+            cel="!has(self.labels) || self.labels.all(k, !k.startsWith('delivery.luojilab.com/'))",
+            message="labels under delivery.luojilab.com/ are the controller's own (they select the pods)",
+            holds=lambda wire: (
+                not any(key.startswith("delivery.luojilab.com/") for key in wire.get("labels") or {})
+            ),
+            field_path=".labels",
+        ),
+    )
+
+
 class NginxRouting(Model):
     stable_ingress: ObjectName
     """The Ingress that serves the stable Service; a canary Ingress beside it carries the weight."""
@@ -414,6 +431,10 @@ class Canary(Model):
     match: CanaryMatch | None = None
     analysis: BackgroundAnalysis | None = None
     anti_affinity: AntiAffinity | None = None
+    canary_metadata: PodMetadata | None = None
+    """On the canary's pods while the release runs (until it is promoted or a newer one starts)."""
+    stable_metadata: PodMetadata | None = None
+    """On the stable revision's pods; moves to the canary's pods when they become the stable ones."""
     max_surge: IntOrPercent | None = None
     """A basic canary's pods above spec.replicas while its steps move pods, as in Argo Rollouts
     (unset with maxUnavailable set: 25%). Both unset: each step's canary surges at once and no pod
@@ -487,9 +508,17 @@ class BlueGreen(Model):
     scale_down_delay_revision_limit: Count | None = None
     """Old revisions that may keep their pods during the scale-down delay: only 0 changes anything
     (at most the previous one ever waits), and skips the delay."""
+    abort_scale_down_delay_seconds: Count | None = None
+    """How long the new revision keeps its pods after an abort switched the preview back (unset:
+    scaleDownDelaySeconds, so 30 unless that is set; Argo's unset is 30 whatever scaleDownDelaySeconds
+    says). 0 scales it down at once (Argo's 0 keeps its pods: set a long delay for that)."""
     preview_replica_count: Count | None = None
     """The new revision's size before promotion; unset: spec.replicas."""
     anti_affinity: AntiAffinity | None = None
+    preview_metadata: PodMetadata | None = None
+    """On the new revision's pods until they are promoted."""
+    active_metadata: PodMetadata | None = None
+    """On the pods the active Service reaches; moves to the new revision's pods at promotion."""
 
     rules = (
         differ("previewService", "activeService"),

@@ -51,6 +51,11 @@ def steps_of(release: Release | None) -> tuple[Step, ...]:
         return ()
     if release.canary is None:
         raise RenderError("release: a StatefulSet canary needs its steps (setWeight and pause)")
+    if release.canary.canary_metadata or release.canary.stable_metadata:
+        raise RenderError(
+            "release.canary: canaryMetadata and stableMetadata need a Rollout's ReplicaSets; a StatefulSet's"
+            " pods are released by partition, one ordinal at a time, with no role to carry"
+        )
     steps = []
     for index, step in enumerate(release.canary.steps or ()):
         if step.set_weight is not None:

@@ -40,7 +40,7 @@ from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT, SERVICE
 from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event, sequence_of
-from delivery.rollout import act, experiment, history, restart, tracking
+from delivery.rollout import act, experiment, history, metadata, restart, tracking
 from delivery.rollout.config import Problem
 from delivery.rollout.decide import ANNOTATIONS, OPEN_GATE, Decision, Memory, Observed, decide
 from delivery.rollout.hooks import Gatekeeper
@@ -290,6 +290,13 @@ class RolloutController:
             experiment_sources=_sources(by_revision, memory.stable, release.template),
         )
         decision = decide(observed)
+        wanted = metadata.roles(
+            by_revision,
+            current=revision,
+            stable=decision.memory.stable,
+            new=plan.new_metadata,
+            steady=plan.steady_metadata,
+        )
         await self._act(
             rollout,
             plan,
@@ -300,10 +307,12 @@ class RolloutController:
                 plan.min_ready_seconds,
                 plan.anti_affinity,
                 decision.memory.stable,
+                wanted[revision],
             ),
             by_revision,
             decision,
             trial=trial,
+            wanted=wanted,
             target=target,
             applied_weight=applied_weight,
         )
@@ -409,6 +418,7 @@ class RolloutController:
         decision: Decision,
         *,
         trial: dict[str, Object],
+        wanted: dict[str, metadata.Injected | None],
         target: Route | None,
         applied_weight: int,
     ) -> None:
@@ -424,9 +434,10 @@ class RolloutController:
         )
         await act.route(self.kube, plan.router, target, desired.canary_weight, applied_weight)
         await act.scale(self.kube, rollout, workload, by_revision, desired.replicas, up=False)
-        await act.delete_replicasets(
-            self.kube, history.beyond_limit(by_revision.values(), plan.revision_history_limit, decision)
-        )
+        doomed = history.beyond_limit(by_revision.values(), plan.revision_history_limit, decision)
+        kept = {revision: rs for revision, rs in by_revision.items() if all(rs is not old for old in doomed)}
+        await act.keep_metadata(self.kube, workload, kept, wanted, plan.pod_selector)  # not on the doomed
+        await act.delete_replicasets(self.kube, doomed)
         await self._experiment_gone(rollout, decision, trial)
 
     async def _experiment(

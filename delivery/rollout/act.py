@@ -15,7 +15,8 @@ from typing import Any
 
 from delivery.api.rollout import AntiAffinity
 from delivery.kube.api import Kind, Kube, KubeError, Object
-from delivery.kube.kinds import REPLICA_SET, SERVICE
+from delivery.kube.kinds import POD, REPLICA_SET, SERVICE
+from delivery.rollout import metadata as ephemeral
 from delivery.rollout.affinity import with_anti_affinity
 from delivery.rollout.revision import HASH_LABEL, replica_set
 from delivery.traffic.route import Route, Router
@@ -34,6 +35,7 @@ class Workload:
     min_ready_seconds: int | None = None  # the Rollout's minReadySeconds, for a new ReplicaSet
     anti_affinity: AntiAffinity | None = None
     stable: str | None = None  # the revision a new ReplicaSet's anti-affinity keeps away from
+    ephemeral: ephemeral.Injected | None = None  # what a new ReplicaSet's pods carry (canaryMetadata...)
 
 
 async def scale(
@@ -65,6 +67,13 @@ async def scale(
                     revision=revision,
                     namespace=rollout["metadata"]["namespace"],
                 )
+                if workload.ephemeral is not None:  # no pod yet: the template and the record at once
+                    template_metadata = body["spec"]["template"]["metadata"]
+                    for part, values in ephemeral.moved(template_metadata, None, workload.ephemeral).items():
+                        template_metadata.setdefault(part, {}).update(values)
+                    body["metadata"]["annotations"][ephemeral.EPHEMERAL_ANNOTATION] = ephemeral.encoded(
+                        workload.ephemeral
+                    )
                 await kube.create(REPLICA_SET, rollout["metadata"]["namespace"], body)
             continue  # an old revision that is gone needs nothing
         await resize(kube, current, replicas)
@@ -150,3 +159,42 @@ async def delete_replicasets(kube: Kube, replicasets: Iterable[Object]) -> None:
                 log.info("ReplicaSet %s changed before it was deleted: %s", metadata["name"], error)
             elif not error.not_found:
                 raise
+
+
+async def keep_metadata(
+    kube: Kube,
+    workload: Workload,
+    existing: Mapping[str, Object],
+    wanted: Mapping[str, ephemeral.Injected | None],
+    pod_selector: str,
+) -> None:
+    """Move the ephemeral metadata of existing ReplicaSets (and their pods) to what their roles
+    want, and keep the current revision's injected anti-affinity right (`delivery.rollout.metadata`).
+    Plain merge patches of the keys concerned, not guarded: each is a target, redone identically."""
+    for revision, replicaset in existing.items():
+        step = ephemeral.sync(
+            replicaset,
+            wanted.get(revision),
+            anti_affinity=workload.anti_affinity,
+            stable=workload.stable,
+            current=revision == workload.revision,
+        )
+        name, namespace = replicaset["metadata"]["name"], replicaset["metadata"]["namespace"]
+        if step.replicaset is not None:
+            await kube.patch(REPLICA_SET, namespace, name, step.replicaset)
+        if not step.pods:
+            continue
+        uid = replicaset["metadata"]["uid"]
+        selector = ",".join(filter(None, (pod_selector, f"{HASH_LABEL}={revision}")))
+        for pod in await kube.list(POD, namespace, selector):
+            pod_metadata = pod["metadata"]
+            owned = any(ref.get("uid") == uid for ref in pod_metadata.get("ownerReferences") or [])
+            patch = ephemeral.moved(pod_metadata, step.had, step.wanted)
+            if not owned or not patch or pod_metadata.get("deletionTimestamp"):
+                continue
+            try:
+                await kube.patch(POD, namespace, pod_metadata["name"], {"metadata": patch})
+            except KubeError as error:
+                if not error.not_found:  # a pod gone meanwhile needs nothing
+                    raise
+        await kube.patch(REPLICA_SET, namespace, name, step.record)

@@ -18,6 +18,7 @@ from delivery.api.rollout import (
     BackgroundAnalysis,
     CanaryStep,
     Hook,
+    PodMetadata,
     RolloutAnalysis,
     RolloutSpec,
     ScaleDown,
@@ -55,6 +56,8 @@ class Plan:
     min_ready_seconds: int | None = None
     scale_down: ScaleDown = ScaleDown.ON_SUCCESS  # of the Deployment a workloadRef names
     anti_affinity: AntiAffinity | None = None  # canary or blue-green: away from the stable's pods
+    new_metadata: PodMetadata | None = None  # canaryMetadata or previewMetadata
+    steady_metadata: PodMetadata | None = None  # stableMetadata or activeMetadata
     pod_selector: str = ""  # every pod of the Rollout, as a label selector string (status.selector)
     revision_history_limit: int = 10
     steps: tuple[StepPlan, ...] = ()
@@ -213,6 +216,20 @@ def _target(spec: RolloutSpec, workload: Object | None) -> tuple[dict[str, Any],
     )
 
 
+def _ephemeral(field: str, metadata: PodMetadata | None, selector: dict[str, Any]) -> PodMetadata | None:
+    """A role's metadata, refused when it would change a label the pods are selected by: a pod that
+    lost it would leave its ReplicaSet, which would make another."""
+    selected = set(selector.get("matchLabels") or {}) | {
+        expression["key"] for expression in selector.get("matchExpressions") or []
+    }
+    clashing = sorted(selected & set((metadata and metadata.labels) or {}))
+    if clashing:
+        raise InvalidSpec(
+            f"{field}.labels: {', '.join(clashing)} selects the Rollout's pods: give a role its own label"
+        )
+    return metadata
+
+
 HOOK_TIMEOUT_LIMIT = 60.0
 """Seconds one attempt of a hook may take at most: a reconcile waits for its hooks' answers."""
 
@@ -264,6 +281,8 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             abort_scale_down_delay=_routed_delay(canary.abort_scale_down_delay_seconds, routing),
             background=canary.analysis,
             anti_affinity=canary.anti_affinity,
+            new_metadata=_ephemeral("canaryMetadata", canary.canary_metadata, selector),
+            steady_metadata=_ephemeral("stableMetadata", canary.stable_metadata, selector),
             pace=_pace(canary.max_surge, canary.max_unavailable, spec.replicas),
             min_pods=canary.min_pods_per_replica_set or 0,
             dynamic_stable=bool(canary.dynamic_stable_scale),
@@ -281,9 +300,15 @@ def plan_of(raw_spec: dict[str, Any], workload: Object | None = None) -> Plan:
             scale_down_delay=_limited(
                 float(blue_green.scale_down_delay_seconds), blue_green.scale_down_delay_revision_limit
             ),
-            abort_scale_down_delay=float(blue_green.scale_down_delay_seconds),
+            abort_scale_down_delay=float(
+                blue_green.scale_down_delay_seconds
+                if blue_green.abort_scale_down_delay_seconds is None
+                else blue_green.abort_scale_down_delay_seconds
+            ),
             preview_replicas=blue_green.preview_replica_count,
             anti_affinity=blue_green.anti_affinity,
+            new_metadata=_ephemeral("previewMetadata", blue_green.preview_metadata, selector),
+            steady_metadata=_ephemeral("activeMetadata", blue_green.active_metadata, selector),
             auto_promotion=blue_green.auto_promotion_enabled,
             auto_promotion_seconds=float(auto_seconds) if auto_seconds is not None else None,
             pre_promotion=blue_green.pre_promotion_analysis,

@@ -3,6 +3,7 @@ released through the controller with the behaviour Argo documents."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import subprocess
 import time
@@ -11,12 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
+from delivery.rollout.metadata import EPHEMERAL_ANNOTATION
 from delivery.rollout.revision import HASH_LABEL
 from sandbox.cluster import Sandbox
 from tests.controller import Controller
 from tests.integration.test_rollout_targets import deployment
 from tests.integration.test_rollout_traffic import ingress
-from tests.rollouts import PROMOTE, apply, events, get, replicas_by_revision, service, status, wait_for
+from tests.rollouts import ABORT, PROMOTE, apply, events, get, replicas_by_revision, service, status, wait_for
 from tests.waiting import eventually
 
 API_VERSION = "delivery.luojilab.com/v1alpha1"  # instead of argoproj.io/v1alpha1
@@ -110,11 +112,9 @@ def test_a_basic_canary_completes_within_5s_of_its_last_step(
         return replicaset["spec"]["template"]["spec"].get("affinity")
 
     assert anti_affinity(first) is None  # the first revision had no stable to keep away from
-    (preferred,) = anti_affinity(done["stableRevision"])["podAntiAffinity"][
-        "preferredDuringSchedulingIgnoredDuringExecution"
-    ]
-    assert preferred["weight"] == 80
-    assert preferred["podAffinityTerm"]["labelSelector"]["matchExpressions"][0]["values"] == [first]
+    # Promoted, it is the stable: nothing left to keep away from (the term, there while the canary
+    # ran, is checked by test_ephemeral_metadata_moves_with_the_role_without_restarting_a_pod).
+    assert anti_affinity(done["stableRevision"]) is None
 
 
 # A canary with no steps (docs/features/specification.md: steps are optional).
@@ -141,12 +141,18 @@ spec:
 """
 
 
+@pytest.mark.parametrize("canary", [{}, {"steps": []}], ids=["no steps", "steps []"])
 def test_a_canary_without_steps_goes_straight_to_the_new_revision(
-    sandbox: Sandbox, namespace: str, controller: Controller
+    sandbox: Sandbox, namespace: str, controller: Controller, canary: dict[str, Any]
 ) -> None:
-    apply(sandbox, manifest(NO_STEPS, namespace))
+    def written(image: str | None = None) -> dict[str, Any]:
+        body = manifest(NO_STEPS, namespace, image)
+        body["spec"]["strategy"]["canary"] = canary
+        return body
+
+    apply(sandbox, written())
     first = wait_for(sandbox, "no-steps", namespace, phase="Healthy", timeout=120)
-    apply(sandbox, manifest(NO_STEPS, namespace, image="argoproj/rollouts-demo:yellow"))
+    apply(sandbox, written("argoproj/rollouts-demo:yellow"))
     waiting = kubectl_wait(sandbox, "no-steps", namespace, "Completed")
     assert waiting.wait(timeout=90) == 0, waiting.communicate()[0]
     done = status(sandbox, "no-steps", namespace)
@@ -278,6 +284,7 @@ spec:
       minPodsPerReplicaSet: 2
       dynamicStableScale: true
       scaleDownDelayRevisionLimit: 0
+      abortScaleDownDelaySeconds: 4
       trafficRouting:
         nginx:
           stableIngress: web
@@ -317,6 +324,26 @@ def test_a_routed_canary_keeps_min_pods_scales_the_stable_dynamically_and_skips_
     assert time.monotonic() - promoted < 20  # not the 30 s delay: no old revision may wait for it
     assert replicas_by_revision(sandbox, "web", namespace) == {first: 0, canary: 4}
 
+    # An abort: traffic back to the stable at once, the canary's pods kept abortScaleDownDelaySeconds.
+    apply(sandbox, manifest(NGINX_CANARY, namespace, image="argoproj/rollouts-demo:red"))
+    third = wait_for(sandbox, "web", namespace, phase="Paused", currentStepIndex=1, timeout=90)[
+        "canaryRevision"
+    ]
+    sandbox.kubectl_run("annotate", "rollout", "web", "-n", namespace, f"{ABORT}=true")
+    aborted = time.monotonic()
+    eventually(
+        lambda: (status(sandbox, "web", namespace).get("weights") or {}).get("canary") == 0,
+        timeout=30,
+        what="the canary's weight back to 0",
+    )
+    assert replicas_by_revision(sandbox, "web", namespace)[third] == 2  # still there
+    eventually(
+        lambda: replicas_by_revision(sandbox, "web", namespace)[third] == 0,
+        timeout=30,
+        what="the aborted canary scaled down",
+    )
+    assert time.monotonic() - aborted >= 3  # after the 4 s delay, not at once
+
 
 # docs/migrating.md's shape: a Rollout that takes a Deployment's pod template over by workloadRef.
 REFERENCING = """
@@ -342,7 +369,7 @@ spec:
 """
 
 
-@pytest.mark.parametrize(("scale_down", "left"), [("never", 3), ("progressively", 0)])
+@pytest.mark.parametrize(("scale_down", "left"), [("never", 3), ("onsuccess", 0), ("progressively", 0)])
 def test_workload_ref_scale_down(
     sandbox: Sandbox, namespace: str, controller: Controller, scale_down: str, left: int
 ) -> None:
@@ -419,3 +446,243 @@ def test_a_blue_green_preview_runs_preview_replica_count_until_promoted(
     assert time.monotonic() - promoted < 20  # scaleDownDelayRevisionLimit 0: no 30 s delay
     assert replicas_by_revision(sandbox, app, namespace) == {first: 0, new: 3}
     assert get(sandbox, "service", f"{app}-active", namespace)["spec"]["selector"][HASH_LABEL] == new
+
+
+def pods_of(sandbox: Sandbox, app: str, namespace: str) -> dict[str, dict[str, Any]]:
+    """The app's running pods (not being deleted), by uid: their revision, labels and annotations."""
+    listing = json.loads(
+        sandbox.kubectl_run("get", "pods", "-n", namespace, "-l", f"app={app}", "-o", "json")
+    )
+    return {
+        pod["metadata"]["uid"]: {
+            "revision": pod["metadata"]["labels"][HASH_LABEL],
+            "role": pod["metadata"]["labels"].get("role"),
+            "note": (pod["metadata"].get("annotations") or {}).get("role"),
+        }
+        for pod in listing["items"]
+        if not pod["metadata"].get("deletionTimestamp")
+    }
+
+
+def roles_by_revision(sandbox: Sandbox, app: str, namespace: str) -> dict[str, set[tuple[Any, Any]]]:
+    """Each revision's pods' (role label, role annotation)."""
+    found: dict[str, set[tuple[Any, Any]]] = {}
+    for pod in pods_of(sandbox, app, namespace).values():
+        found.setdefault(pod["revision"], set()).add((pod["role"], pod["note"]))
+    return found
+
+
+# docs/features/ephemeral-metadata.md, with the annotations of docs/features/specification.md and
+# anti-affinity/anti-affinity.md's preferred rule; restartAt as specification.md writes it.
+EPHEMERAL_CANARY = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: labelled
+spec:
+  replicas: 2
+  selector:
+    matchLabels:
+      app: labelled
+  template:
+    metadata:
+      labels:
+        app: labelled
+    spec:
+      containers:
+      - name: labelled
+        image: argoproj/rollouts-demo:blue
+  strategy:
+    canary:
+      canaryMetadata:
+        annotations:
+          role: canary
+        labels:
+          role: canary
+      stableMetadata:
+        annotations:
+          role: stable
+        labels:
+          role: stable
+      antiAffinity:
+        preferredDuringSchedulingIgnoredDuringExecution:
+          weight: 1
+      steps:
+      - setWeight: 50
+      - pause: {}
+"""
+
+
+def test_ephemeral_metadata_moves_with_the_role_without_restarting_a_pod(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    """Argo: the new ReplicaSet's pods are made with the canary metadata; once promoted, they are
+    "updated in place to use the stable metadata (without recreating the pods)". The injected
+    anti-affinity leaves the promoted ReplicaSet's template (its pods keep theirs: a pod's affinity
+    cannot change), and a restart's new pods carry the stable metadata."""
+    app = "labelled"
+    apply(sandbox, manifest(EPHEMERAL_CANARY, namespace))
+    first = wait_for(sandbox, app, namespace, phase="Healthy", timeout=120)["stableRevision"]
+    eventually(
+        lambda: roles_by_revision(sandbox, app, namespace) == {first: {("stable", "stable")}},
+        timeout=30,
+        what="the first revision's pods labelled stable from the start",
+    )
+    apply(sandbox, manifest(EPHEMERAL_CANARY, namespace, image="argoproj/rollouts-demo:yellow"))
+    new = wait_for(sandbox, app, namespace, phase="Paused", currentStepIndex=1, timeout=60)["canaryRevision"]
+    eventually(
+        lambda: (
+            roles_by_revision(sandbox, app, namespace)
+            == {first: {("stable", "stable")}, new: {("canary", "canary")}}
+        ),
+        timeout=30,
+        what="canary and stable pods each with their role",
+    )
+    canary_pods = {uid for uid, pod in pods_of(sandbox, app, namespace).items() if pod["revision"] == new}
+    template = get(sandbox, "rs", f"{app}-{new}", namespace)["spec"]["template"]
+    (term,) = template["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["labelSelector"]["matchExpressions"][0]["values"] == [first]
+
+    sandbox.kubectl_run("annotate", "rollout", app, "-n", namespace, f"{PROMOTE}=true")
+    wait_for(sandbox, app, namespace, phase="Healthy", stableRevision=new, timeout=60)
+    eventually(
+        lambda: roles_by_revision(sandbox, app, namespace) == {new: {("stable", "stable")}},
+        timeout=30,
+        what="the promoted pods relabelled stable, the old ones gone",
+    )
+    assert canary_pods <= set(pods_of(sandbox, app, namespace))  # the same pods: none restarted
+    promoted = get(sandbox, "rs", f"{app}-{new}", namespace)["spec"]["template"]
+    assert (promoted["metadata"]["labels"]["role"], promoted["metadata"]["annotations"]["role"]) == (
+        "stable",
+        "stable",
+    )
+    assert "affinity" not in promoted["spec"]  # Argo's affinity of a stable ReplicaSet: its template's own
+
+    # A move left half-done, as by a kill after the template's write and before the pods': the
+    # ReplicaSet's record still says canary, one pod still carries the canary metadata. Resumed.
+    canary_record = json.dumps({"annotations": {"role": "canary"}, "labels": {"role": "canary"}})
+    pod = json.loads(
+        sandbox.kubectl_run("get", "pods", "-n", namespace, "-l", f"{HASH_LABEL}={new}", "-o", "json")
+    )["items"][0]["metadata"]["name"]
+    sandbox.kubectl_run("label", "pod", pod, "-n", namespace, "role=canary", "--overwrite")
+    sandbox.kubectl_run("annotate", "pod", pod, "-n", namespace, "role=canary", "--overwrite")
+    # last: pods are not watched, the ReplicaSet's change is what brings the reconcile
+    sandbox.kubectl_run(
+        "annotate",
+        "rs",
+        f"{app}-{new}",
+        "-n",
+        namespace,
+        f"{EPHEMERAL_ANNOTATION}={canary_record}",
+        "--overwrite",
+    )
+    eventually(
+        lambda: (
+            roles_by_revision(sandbox, app, namespace) == {new: {("stable", "stable")}}
+            and json.loads(
+                get(sandbox, "rs", f"{app}-{new}", namespace)["metadata"]["annotations"][EPHEMERAL_ANNOTATION]
+            )["labels"]
+            == {"role": "stable"}
+        ),
+        timeout=30,
+        what="the half-done move finished: the pod relabelled, the record stable",
+    )
+
+    restart = json.dumps({"spec": {"restartAt": datetime.datetime.now(datetime.UTC).isoformat()}})
+    sandbox.kubectl_run("patch", "rollout", app, "-n", namespace, "--type=merge", "-p", restart)
+    eventually(
+        lambda: status(sandbox, app, namespace).get("restartedAt") is not None,
+        timeout=60,
+        what="every pod replaced after restartAt",
+    )
+    restarted = pods_of(sandbox, app, namespace)
+    assert not canary_pods & set(restarted)
+    assert {(pod["role"], pod["note"]) for pod in restarted.values()} == {("stable", "stable")}
+
+
+# docs/features/ephemeral-metadata.md's blue-green fields in docs/features/bluegreen.md's example,
+# with specification.md's abortScaleDownDelaySeconds and a short scaleDownDelaySeconds.
+EPHEMERAL_BLUE_GREEN = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: bg-labelled
+spec:
+  replicas: 2
+  revisionHistoryLimit: 2
+  selector:
+    matchLabels:
+      app: bg-labelled
+  template:
+    metadata:
+      labels:
+        app: bg-labelled
+    spec:
+      containers:
+      - name: rollouts-demo
+        image: argoproj/rollouts-demo:blue
+        imagePullPolicy: Always
+        ports:
+        - containerPort: 8080
+  strategy:
+    blueGreen:
+      activeService: bg-labelled-active
+      previewService: bg-labelled-preview
+      autoPromotionEnabled: false
+      scaleDownDelaySeconds: 3
+      abortScaleDownDelaySeconds: 6
+      activeMetadata:
+        labels:
+          role: active
+      previewMetadata:
+        labels:
+          role: preview
+"""
+
+
+def test_active_and_preview_metadata_and_an_abort_that_keeps_the_preview_a_while(
+    sandbox: Sandbox, namespace: str, controller: Controller
+) -> None:
+    app = "bg-labelled"
+    apply(sandbox, service(f"{app}-active", namespace, app), service(f"{app}-preview", namespace, app))
+    apply(sandbox, manifest(EPHEMERAL_BLUE_GREEN, namespace))
+    first = wait_for(sandbox, app, namespace, phase="Healthy", timeout=120)["stableRevision"]
+    apply(sandbox, manifest(EPHEMERAL_BLUE_GREEN, namespace, image="argoproj/rollouts-demo:green"))
+    new = wait_for(sandbox, app, namespace, phase="Paused", timeout=60)["canaryRevision"]
+    eventually(
+        lambda: (
+            roles_by_revision(sandbox, app, namespace)
+            == {first: {("active", None)}, new: {("preview", None)}}
+        ),
+        timeout=30,
+        what="active and preview pods each with their role",
+    )
+    preview_pods = set(pods_of(sandbox, app, namespace))
+    sandbox.kubectl_run("annotate", "rollout", app, "-n", namespace, f"{PROMOTE}=true")
+    wait_for(sandbox, app, namespace, phase="Healthy", stableRevision=new, timeout=60)
+    eventually(
+        lambda: roles_by_revision(sandbox, app, namespace) == {new: {("active", None)}},
+        timeout=30,
+        what="the old revision scaled down after scaleDownDelaySeconds",
+    )
+    assert set(pods_of(sandbox, app, namespace)) <= preview_pods  # the preview's pods, none restarted
+
+    apply(sandbox, manifest(EPHEMERAL_BLUE_GREEN, namespace, image="argoproj/rollouts-demo:red"))
+    third = wait_for(sandbox, app, namespace, phase="Paused", timeout=60)["canaryRevision"]
+    eventually(
+        lambda: replicas_by_revision(sandbox, app, namespace).get(third) == 2,
+        timeout=30,
+        what="the third revision's preview",
+    )
+    sandbox.kubectl_run("annotate", "rollout", app, "-n", namespace, f"{ABORT}=true")
+    aborted = time.monotonic()
+    wait_for(sandbox, app, namespace, phase="Aborted", timeout=30)
+    assert replicas_by_revision(sandbox, app, namespace)[third] == 2  # kept for abortScaleDownDelaySeconds
+    eventually(
+        lambda: replicas_by_revision(sandbox, app, namespace)[third] == 0,
+        timeout=30,
+        what="the aborted preview scaled down",
+    )
+    assert time.monotonic() - aborted >= 5  # not at once: abortScaleDownDelaySeconds 6

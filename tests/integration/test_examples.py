@@ -24,7 +24,7 @@ from kubernetes import client
 
 from delivery.analysis.run import SECRET_CONSENT_LABEL
 from delivery.machine import Reason
-from delivery.rollout.revision import template_hash
+from delivery.rollout.revision import HASH_LABEL, template_hash
 from sandbox.cluster import Sandbox
 from tests import loopback, namespaces
 from tests.components import wait_condition
@@ -138,9 +138,24 @@ def bluegreen(sandbox: Sandbox, namespace: str) -> None:
         old,
         new,
     )
+
+    def roles() -> set[tuple[str, str | None]]:
+        pods = json.loads(
+            sandbox.kubectl_run("get", "pods", "-n", namespace, "-l", "app=payments", "-o", "json")
+        )
+        return {
+            (pod["metadata"]["labels"][HASH_LABEL], pod["metadata"]["labels"].get("role"))
+            for pod in pods["items"]
+            if not pod["metadata"].get("deletionTimestamp")
+        }
+
+    eventually(lambda: roles() == {(old, "active"), (new, "preview")}, timeout=30, what="the pods' roles")
     promote(sandbox, namespace, "payments")
     assert released(sandbox, "payments", namespace, old, image)["stableRevision"] == new
     assert selects(sandbox, "payments", namespace) == new
+    eventually(
+        lambda: (new, "active") in roles() and (new, "preview") not in roles(), timeout=30, what="active"
+    )
 
 
 def rolling(sandbox: Sandbox, namespace: str) -> None:

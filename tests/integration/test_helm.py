@@ -239,8 +239,9 @@ def test_rbac_grants_only_what_the_controller_does() -> None:
             for resource in rule["resources"]:
                 by_resource.setdefault(resource, set()).update(rule["verbs"])
     assert not {"namespaces", "nodes", "roles", "clusterroles", "serviceaccounts"} & set(by_resource)
-    # Pods only listed (spec.restartAt, a failed job metric's exit) and evicted rather than deleted.
-    assert (by_resource["pods"], by_resource["pods/eviction"]) == ({"list"}, {"create"})
+    # Pods listed (spec.restartAt, a failed job metric's exit), patched (a role's ephemeral labels and
+    # annotations) and evicted rather than deleted.
+    assert (by_resource["pods"], by_resource["pods/eviction"]) == ({"list", "patch"}, {"create"})
     assert all(not {"escalate", "bind", "impersonate", "deletecollection"} & v for v in by_resource.values())
     # Replaced whole and deleted: only what a Component renders and may stop rendering; deleted
     # too, a Rollout's old ReplicaSets beyond its revisionHistoryLimit and a job metric's Jobs.
@@ -516,6 +517,10 @@ UNEXERCISED: dict[tuple[str, str, str], str] = {
         "what a Component no longer renders is pruned",
     ),
     **_why("delete", "", "services", "what a Component no longer renders is pruned"),
+    **_why(
+        "patch", "", "pods",
+        "a Rollout's canaryMetadata/stableMetadata (activeMetadata/previewMetadata) moved onto running pods",
+    ),
     **_why("delete", "networking.k8s.io", "ingresses", "what a Component no longer renders is pruned"),
     **_why("delete", "delivery.luojilab.com", "rollouts", "what a Component no longer renders is pruned"),
     **_why(

@@ -53,6 +53,9 @@ def test_steps_are_read_from_the_canary_block() -> None:
                 {"strategy": "canary", "canary": {"steps": [{"setCanaryScale": {"replicas": 1}}]}}
             )
         )
+    labelled = {"steps": [{"setWeight": 50}], "canaryMetadata": {"labels": {"role": "canary"}}}
+    with pytest.raises(RenderError, match="canaryMetadata and stableMetadata need a Rollout"):
+        steps_of(Release.model_validate({"strategy": "canary", "canary": labelled}))
 
 
 def test_a_new_statefulset_starts_with_every_pod_updated() -> None:

@@ -55,6 +55,22 @@ def test_a_canary_waits_to_scale_down_only_with_a_router(
     assert (plan.scale_down_delay, plan.abort_scale_down_delay) == delays
 
 
+@pytest.mark.parametrize(
+    ("blue_green", "delays"),
+    [
+        ({}, (30.0, 30.0)),  # Argo's defaults
+        ({"abortScaleDownDelaySeconds": 5}, (30.0, 5.0)),
+        ({"scaleDownDelaySeconds": 0}, (0.0, 0.0)),  # unset: the scale-down delay's (Argo's: 30)
+        ({"scaleDownDelaySeconds": 0, "abortScaleDownDelaySeconds": 30}, (0.0, 30.0)),
+    ],
+)
+def test_a_blue_green_abort_keeps_the_preview_for_abort_scale_down_delay_seconds(
+    blue_green: dict[str, Any], delays: tuple[float, float]
+) -> None:
+    plan = plan_of(spec({"blueGreen": {"activeService": "web", **blue_green}}))
+    assert (plan.scale_down_delay, plan.abort_scale_down_delay) == delays
+
+
 def test_a_basic_canary_completes_as_soon_as_the_old_pods_are_gone() -> None:
     """The stable Service moved to the new revision this instant: a basic canary scales the old
     stable down at once (with a router it would keep its pods 30 s), then completes."""
