@@ -34,7 +34,8 @@ before the measured controller starts, so that controller's first write is the r
 and every write it counts belongs to the release. What remains timing-dependent is when the pods
 kwok makes ready are seen: a status write is due whenever the ready counts change, and two
 changes seen in one reconcile make one write instead of two. W therefore varies by a write
-between uninterrupted runs (29 or 30 for the canaries, 20 or 21 for blue-green), and the order
+between uninterrupted runs (29 or 30 for the canaries, 19 to 21 for blue-green: the counts are
+coalesced to a write a second, so fewer of them are written as the pods' readiness is seen), and the order
 of writes around pod readiness too: the k-th write is not always the same request, which is why
 a failure names the request the run was killed at and the uninterrupted run's k-th. A crash
 point that a run did not reach (it released with fewer writes than k) is tried again in a fresh
