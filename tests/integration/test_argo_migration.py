@@ -90,6 +90,15 @@ def argo(sandbox: Sandbox, crds: None) -> Iterator[argo_build.ArgoBuild]:
     yield built
     for path in definitions:
         sandbox.kubectl_run("delete", "--ignore-not-found", "-f", str(path))
+    # kubectl keeps the server's discovery on disk for hours: until it reads it again, its
+    # `rollout` still names Argo's kind and every later `kubectl get rollout` on this sandbox
+    # fails (the clean-clone run lost a file of tests so). `api-resources` reads discovery afresh
+    # and rewrites that cache; asked until Argo's group has left it.
+    eventually(
+        lambda: "argoproj.io" not in sandbox.kubectl_run("api-resources", "-o", "name"),
+        timeout=60,
+        what="Argo's kinds gone from kubectl's discovery",
+    )
 
 
 def test_a_running_argo_rollout_moves_over_keeping_its_pods(
