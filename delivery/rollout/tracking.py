@@ -205,7 +205,7 @@ class Tracker:
                 if config.owned_by(body, owner):
                     continue
                 try:
-                    await kube.patch_guarded(
+                    written = await kube.patch_guarded(
                         KINDS[kind],
                         namespace,
                         copy_name,
@@ -216,6 +216,17 @@ class Tracker:
                     if not (error.conflict or error.not_found):
                         raise
                     # changed or gone since observed: its own event brings the next reconcile
+                    continue
+                # Seen as handed over at once: a reconcile before the patch's own watch event
+                # would otherwise try it again (refused as stale, but a write all the same).
+                self.copies[(namespace, name, revision)][(kind, copy_name)] = {
+                    **body,
+                    "metadata": {
+                        **body["metadata"],
+                        "ownerReferences": written["metadata"].get("ownerReferences", [owner]),
+                        "resourceVersion": written["metadata"]["resourceVersion"],
+                    },
+                }
 
     def uses(self, rollouts: Iterable[Object], namespace: str, kind: str, name: str) -> list[Object]:
         """The Rollouts of `namespace` that may use `kind`/`name`: those whose template names it,
