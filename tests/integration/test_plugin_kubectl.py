@@ -58,8 +58,13 @@ def kubeconfig(sandbox: Sandbox, namespace: str, other: str, tmp_path: Path) -> 
 def kubectl(
     sandbox: Sandbox, kubeconfig: Path | str, *args: str, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """The real kubectl, with the plugin on PATH and KUBECONFIG set as a user sets it (no flag)."""
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    """The real kubectl, with the plugin on PATH and KUBECONFIG set as a user sets it (no flag).
+    That kubectl comes first on PATH, as the one a user runs does: kubectl execs its plugins, so
+    the plugin's skew check finds the kubectl by PATH (a machine's own older kubectl further on
+    would be warned of)."""
+    path = os.pathsep.join(
+        (str(sandbox.kubectl.parent), str(Path(sys.executable).parent), os.environ.get("PATH", ""))
+    )
     env = {**os.environ, "PATH": path, "KUBECONFIG": str(kubeconfig)}
     return subprocess.run(
         [str(sandbox.kubectl), *args], capture_output=True, text=True, env=env, check=False, timeout=timeout
@@ -349,7 +354,9 @@ def test_a_kubectl_within_one_minor_is_not_warned_and_one_further_is(
     ]
     if not others:
         pytest.skip("no kubectl of a minor further than one from the server's is built here")
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    path = os.pathsep.join(
+        (str(others[0].parent), str(Path(sys.executable).parent), os.environ.get("PATH", ""))
+    )
     far = subprocess.run(
         [str(others[0]), "delivery", "list"],
         capture_output=True,
