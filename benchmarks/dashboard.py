@@ -32,20 +32,10 @@ from playwright.sync_api import sync_playwright
 
 from benchmarks.record import record, rss_mib
 from sandbox.cluster import Sandbox
+from tests.browser import chromium
 
 REPO = Path(__file__).resolve().parent.parent
 NAMESPACE = "default"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 STEPS = [
     {"setWeight": 20},
     {"pause": {}},
@@ -167,12 +157,7 @@ def main() -> None:
             snapshot = measure_snapshot(url)
             idle = rss_mib(process.pid)
             with sync_playwright() as playwright:
-                context = playwright.chromium.launch_persistent_context(
-                    str(Path(scratch) / "chromium"),
-                    executable_path=CHROMIUM,
-                    headless=True,
-                    args=CHROMIUM_ARGS,
-                )
+                context = chromium(playwright, Path(scratch) / "chromium")
                 pages, paints = [], []
                 for _ in range(args.tabs):
                     page = context.new_page()

@@ -27,25 +27,13 @@ from delivery.dashboard.guard import TOKEN_HEADER
 from delivery.rollout.revision import template_hash
 from sandbox.cluster import Sandbox, free_port
 from tests import loopback
+from tests.browser import CHROMIUM, chromium
 from tests.components import component, wait_condition
 from tests.controller import Controller
 from tests.integration.test_helm import controller_args, controller_rules, kubeconfig_for_token, one, render
 from tests.rollouts import PROMOTE, apply, get, rollout, status, wait_for
 from tests.waiting import eventually
 
-CHROMIUM = Path("/usr/bin/chromium")
-# As the machine's notes say: without the background-networking flags chromium keeps dialling
-# Google's hosts, which a closed network refuses.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 ROLLING: dict[str, Any] = {"rolling": {}}
 SECONDS = 60_000  # Playwright's timeouts are in milliseconds: a minute for what the controller does
@@ -69,12 +57,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="scripts/setup.sh 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),  # a fresh user-data dir
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 860},
+        context = chromium(
+            playwright, tmp_path_factory.mktemp("chromium-profile"), viewport={"width": 1280, "height": 860}
         )
         yield context
         context.close()
