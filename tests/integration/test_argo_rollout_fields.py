@@ -430,15 +430,22 @@ spec:
 """
 
 
+def paused_in_preview(sandbox: Sandbox, namespace: str, app: str, text: str) -> tuple[str, str]:
+    """The blue-green `text` released once (its Services made first), then a new image paused in
+    preview: the stable revision and the preview's."""
+    apply(sandbox, service(f"{app}-active", namespace, app), service(f"{app}-preview", namespace, app))
+    apply(sandbox, manifest(text, namespace))
+    first = wait_for(sandbox, app, namespace, phase="Healthy", timeout=120)["stableRevision"]
+    apply(sandbox, manifest(text, namespace, image="argoproj/rollouts-demo:green"))
+    new = wait_for(sandbox, app, namespace, phase="Paused", timeout=60)["canaryRevision"]
+    return first, new
+
+
 def test_a_blue_green_preview_runs_preview_replica_count_until_promoted(
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:
     app = "rollout-bluegreen"
-    apply(sandbox, service(f"{app}-active", namespace, app), service(f"{app}-preview", namespace, app))
-    apply(sandbox, manifest(BLUE_GREEN, namespace))
-    first = wait_for(sandbox, app, namespace, phase="Healthy", timeout=120)["stableRevision"]
-    apply(sandbox, manifest(BLUE_GREEN, namespace, image="argoproj/rollouts-demo:green"))
-    new = wait_for(sandbox, app, namespace, phase="Paused", timeout=60)["canaryRevision"]
+    first, new = paused_in_preview(sandbox, namespace, app, BLUE_GREEN)
     eventually(
         lambda: replicas_by_revision(sandbox, app, namespace) == {first: 3, new: 1},
         timeout=30,
@@ -651,11 +658,7 @@ def test_active_and_preview_metadata_and_an_abort_that_keeps_the_preview_a_while
     sandbox: Sandbox, namespace: str, controller: Controller
 ) -> None:
     app = "bg-labelled"
-    apply(sandbox, service(f"{app}-active", namespace, app), service(f"{app}-preview", namespace, app))
-    apply(sandbox, manifest(EPHEMERAL_BLUE_GREEN, namespace))
-    first = wait_for(sandbox, app, namespace, phase="Healthy", timeout=120)["stableRevision"]
-    apply(sandbox, manifest(EPHEMERAL_BLUE_GREEN, namespace, image="argoproj/rollouts-demo:green"))
-    new = wait_for(sandbox, app, namespace, phase="Paused", timeout=60)["canaryRevision"]
+    first, new = paused_in_preview(sandbox, namespace, app, EPHEMERAL_BLUE_GREEN)
     eventually(
         lambda: (
             roles_by_revision(sandbox, app, namespace)
