@@ -45,6 +45,8 @@ class Member:
     error: str | None = None
     """Why its last render was refused, if it was."""
     error_since: datetime.datetime | None = None
+    deleting: bool = False
+    """Being deleted (its finalizer still on): not paced."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,7 @@ def member_of(component: Object) -> Member:
         ready=conditions.get(READY, {}).get("status") == "True",
         error=(reconciled.get("message") or reconciled.get("reason")) if refused else None,
         error_since=_time(reconciled.get("lastTransitionTime")) if refused else None,
+        deleting=bool(component["metadata"].get("deletionTimestamp")),
     )
 
 
@@ -177,8 +180,9 @@ class Batch:
     def decide(self, components: Iterable[Object], target: str, now: datetime.datetime) -> Pacing:
         """Which of `components` (all those the inputs apply to) may be rendered from `target` now.
         The caller renders the admitted ones (queues them) and holds back the others."""
-        # Never-rendered Components are rendered at once (or fail on their own), not re-rendered.
-        members = [m for m in map(member_of, components) if m.revision is not None]
+        # Never-rendered Components are rendered at once (or fail on their own), not re-rendered;
+        # one being deleted is going away, not re-rendered, and must not hold the batch back.
+        members = [m for m in map(member_of, components) if m.revision is not None and not m.deleting]
         if self.last is not None and self.last.target != target:
             self.granted.clear()  # a new batch: the old grants were for other inputs
         waiting = {m.key for m in members if m.revision != target}

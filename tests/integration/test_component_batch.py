@@ -188,11 +188,6 @@ def test_a_profile_change_re_renders_50_components_at_most_5_at_a_time(
     assert condition["reason"] == "Complete"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known, to fix next: on the clean-clone run of 2026-12-01 (two workers, Kubernetes 1.37.2) the "
-    "batch halted at a Component of another test's namespace ('not rendered') before this one's",
-)
 def test_a_component_not_ready_after_its_re_render_halts_the_batch(
     sandbox: Sandbox, namespace: str, start_controller: Callable[[int], Controller]
 ) -> None:

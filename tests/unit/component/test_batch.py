@@ -150,3 +150,14 @@ def test_a_batch_is_settled_before_it_starts_and_once_complete_for_its_target() 
     batch.decide(components, NEW, NOW)
     assert batch.settled(NEW)
     assert not batch.settled("rev-newer")  # other inputs: a batch to start
+
+
+def test_a_component_being_deleted_is_not_paced() -> None:
+    """A Component whose namespace is going away (its finalizer not yet removed) is never rendered
+    again: counted, it would halt the batch as 'not rendered' once its turn came."""
+    batch = Batch(limit=2, deadline=DEADLINE)
+    components = [component(f"c-{i}", OLD, "True") for i in range(3)]
+    components[0]["metadata"]["deletionTimestamp"] = "2026-11-25T09:59:30Z"  # type: ignore[index]
+    decision = batch.decide(components, NEW, NOW)
+    assert decision.admitted == {("ns", "c-1"), ("ns", "c-2")}
+    assert decision.total == 2
