@@ -37,6 +37,7 @@ from delivery.controllers.component import ComponentController
 from delivery.controllers.rollout import RolloutController
 from delivery.dashboard.server import Dashboard, serve
 from delivery.dashboard.store import Store
+from delivery.kube import shard
 from delivery.kube.api import Kube, Object
 from delivery.kube.discovery import Discovery
 from delivery.kube.failpoints import Failpoints
@@ -48,7 +49,7 @@ from delivery.ops.notify import Notifier, NotifyConfig
 from delivery.report import EventNote
 from delivery.webhook import Webhook
 
-CONTROLLER_ID_LABEL = "delivery.luojilab.com/controller-id"
+CONTROLLER_ID_LABEL = shard.LABEL
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,6 @@ class Options:
     templates: tuple[str, str] = (TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP)  # the templates ConfigMap
     # ConfigMap, Secret: the kinds whose labelled objects are released with the Rollouts using them
     tracking: tuple[str, ...] = ()
-
-    @property
-    def shard_selector(self) -> str:
-        """The objects this controller owns, as a label selector sent with the watch itself."""
-        if self.controller_id:
-            return f"{CONTROLLER_ID_LABEL}={self.controller_id}"
-        return f"!{CONTROLLER_ID_LABEL}"
 
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -266,12 +260,22 @@ async def run(options: Options) -> None:
     writer = kube.guarded(fence, Failpoints.from_environment())
     apis = await _discovered(kube)
     controller = RolloutController(
-        writer, options.workers, options.identity, tracking=options.tracking, discovery=apis
+        writer,
+        options.workers,
+        options.identity,
+        tracking=options.tracking,
+        discovery=apis,
+        controller_id=options.controller_id,
     )
     controller.queue.close()  # opened by _take_part
     batch = Batch(options.rerender_limit, datetime.timedelta(seconds=options.rerender_deadline))
     components = ComponentController(
-        writer, options.workers, templates=options.templates, batch=batch, apis=apis
+        writer,
+        options.workers,
+        templates=options.templates,
+        batch=batch,
+        apis=apis,
+        controller_id=options.controller_id,
     )
     balancers = LoadBalancerClient(options.lb_endpoint) if options.lb_endpoint else None
     components.steps.append(LoadBalancing(components.kube, balancers))
@@ -285,8 +289,8 @@ async def run(options: Options) -> None:
     controller.on_transition += [time_steps, notifier.notify]
     controller.analyst.egress = await options.egress.with_apiserver(client.configuration.host)
     controller.analyst.on_measurement.append(lambda taken: metrics.record_measurement(taken.phase.value))
-    selector = options.shard_selector
-    watching = informers(kube, options, controller.watches(selector) + components.watches(selector), apis)
+    # Every watch selected by the shard (`delivery.kube.shard`): another shard's objects never come here.
+    watching = informers(kube, options, controller.watches() + components.watches(), apis)
     converter = await _serve_webhook(kube, options)
     synced = asyncio.Event()
     tasks = [

@@ -31,6 +31,7 @@ from typing import Any
 from delivery.analysis.provider import Unmeasurable
 from delivery.analysis.runner import Measurement, Phase, Run
 from delivery.api.analysis import Job, JobMetadata
+from delivery.kube import shard
 from delivery.kube.api import Kube, KubeError, Object
 from delivery.kube.kinds import JOB, POD
 
@@ -92,6 +93,7 @@ class Planned:
                 labels.update(given.labels or {})
                 annotations.update(given.annotations or {})
         labels[JOB_LABEL] = metadata["name"]
+        labels = shard.labelled(labels, shard.of(self.rollout))  # watched by its Rollout's shard only
         annotations.update({RUN_ANNOTATION: run_id(self.run), METRIC_ANNOTATION: self.metric})
         owner = {
             "apiVersion": self.rollout["apiVersion"],

@@ -112,6 +112,8 @@ ServiceName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABE
 """The name of a Service (a DNS-1035 label: it becomes a DNS name in the cluster)."""
 
 Key = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")]
+ShardName = Annotated[str, Field(max_length=63)]
+"""A shard (a `delivery.luojilab.com/controller-id` label value); empty: the default shard."""
 """A name people choose for a metric or argument and refer to in templates (`{{args.service}}`)."""
 
 Integer = Annotated[int, Strict()]

@@ -24,6 +24,7 @@ from delivery.api.common import (
     ObservedStatus,
     Port,
     Resource,
+    ShardName,
 )
 from delivery.api.definition import AGE, COMPONENT_GROUP, Column, CustomResource, Version
 from delivery.api.rollout import BlueGreen, Canary, Rolling, StrategyName
@@ -373,6 +374,10 @@ class ComponentStatus(ObservedStatus):
     last rendered from: a change of those re-renders the Components a few at a time, moving this."""
     rendered_at: datetime.datetime | None = None
     """When the objects were last rendered from a new revision of the inputs or a new spec."""
+    children_shard: ShardName | None = None
+    """The shard (`delivery.luojilab.com/controller-id`; empty: the default one) the objects it
+    renders were last applied for. A controller of another shard (the Component moved, or its
+    objects were rendered before they were labelled) finds and relabels them first."""
 
 
 class ComponentV1Alpha1(Resource):

@@ -29,6 +29,7 @@ from delivery.api.common import (
     Resource,
     SecondsOrDuration,
     ServiceName,
+    ShardName,
     Text,
     Weight,
 )
@@ -773,6 +774,10 @@ class RolloutStatus(ObservedStatus):
     """The spec.restartAt whose restart is done: no pod of the Rollout is older than it."""
     experiment: ExperimentStatus | None = None
     """The latest experiment step's ReplicaSets and phase."""
+    children_shard: ShardName | None = None
+    """The shard (`delivery.luojilab.com/controller-id`; empty: the default one) the Rollout's
+    ReplicaSets, Jobs, Services and copies were last labelled for. A controller of another shard
+    (the Rollout moved, or it was made before children were labelled) relabels them first."""
 
 
 class Rollout(Resource):

@@ -41,6 +41,7 @@ from delivery.api.profile import ClusterProfileSpec, IngressApiVersion, LoadBala
 from delivery.api.rollout import StrategyName
 from delivery.component.overrides import apply_overrides
 from delivery.component.templating import SUFFIX, RenderError, TemplateSet
+from delivery.kube import shard
 from delivery.kube.api import Kind, Object
 from delivery.kube.discovery import HORIZONTAL_POD_AUTOSCALER, INGRESS
 from delivery.kube.kinds import (
@@ -344,11 +345,12 @@ def _checked(obj: Any, namespace: str) -> Object:
 
 
 def _owned(obj: Object, component: Object) -> Object:
-    """Labelled with the Component's name and labels, owned by it (when it has a uid: it has on
-    the apiserver; a dry render of a manifest has none)."""
+    """Labelled with the Component's name and labels (its shard's among them), owned by it (when it
+    has a uid: it has on the apiserver; a dry render of a manifest has none)."""
     metadata = component["metadata"]
     labels = {**(metadata.get("labels") or {}), **(obj["metadata"].get("labels") or {})}
     labels[NAME_LABEL] = metadata["name"]
+    labels = shard.labelled(labels, shard.of(component))  # where the Component is, whatever a template says
     owned = {**obj, "metadata": {**obj["metadata"], "labels": labels}}
     if metadata.get("uid"):
         owned["metadata"]["ownerReferences"] = [

@@ -60,10 +60,10 @@ from delivery.component.steps import Steps
 from delivery.component.templating import TEMPLATES_CONFIGMAP, TEMPLATES_NAMESPACE, RenderError, TemplateSet
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
-from delivery.kube import discovery
+from delivery.kube import discovery, shard
 from delivery.kube.api import Kind, Kube, KubeError, Object
 from delivery.kube.discovery import Discovery, Served
-from delivery.kube.informer import Handler, Watch
+from delivery.kube.informer import Handler, Watch, trimmed
 from delivery.kube.kinds import (
     CLUSTER_PROFILE,
     COMPONENT,
@@ -128,8 +128,10 @@ class ComponentController:
         templates: tuple[str, str] = (TEMPLATES_NAMESPACE, TEMPLATES_CONFIGMAP),
         batch: Batch | None = None,
         apis: Discovery | None = None,
+        controller_id: str | None = None,
     ) -> None:
         self.kube = kube.managed_as(FIELD_MANAGER)
+        self.controller_id = controller_id  # the shard: its Components and what they own are watched
         self.discovery = apis or Discovery(self.kube)
         self.profile_name = profile
         self.templates_ref = templates
@@ -154,12 +156,13 @@ class ComponentController:
 
     # -- watches ---------------------------------------------------------------------------------
 
-    def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
+    def watches(self) -> list[tuple[Watch, Handler]]:
         """What this controller caches: the shard's Components, the objects they own (by the name
-        label, server-side), the ClusterProfiles and the templates' ConfigMap, watched by name in
-        its namespace (a Role there allows that one name). Rollouts come on the Rollout controller's
-        stream (the same Watch, so one informer serves both). The `DISCOVERED` kinds are watched as
-        the discovery last read says they are served: the operator reads it before asking."""
+        label and the shard's, server-side: each carries its Component's labels), the
+        ClusterProfiles and the templates' ConfigMap, watched by name in its namespace (a Role
+        there allows that one name). Rollouts come on the Rollout controller's stream (the same
+        Watch, so one informer serves both). The `DISCOVERED` kinds are watched as the discovery
+        last read says they are served: the operator reads it before asking."""
         namespace, name = self.templates_ref
         by_name = f"metadata.name={name}"
         served = self.discovery.served
@@ -167,10 +170,12 @@ class ComponentController:
         for api in DISCOVERED:
             if served.kind(api) is None:
                 log.warning("not watching %ss: %s", api.kind, discovery.ApiNotServed(api))
+        ours = shard.selector(self.controller_id)
+        owned = shard.of_children(NAME_LABEL, self.controller_id)
         return [
-            (Watch(COMPONENT, label_selector=shard_selector), self._on_component),
-            *((Watch(kind, label_selector=NAME_LABEL), self._on_owned) for kind in (*OWNED, *discovered)),
-            (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
+            (Watch(COMPONENT, label_selector=ours), self._on_component),
+            *((Watch(kind, label_selector=owned), self._on_owned) for kind in (*OWNED, *discovered)),
+            (Watch(ROLLOUT, label_selector=ours), self._on_rollout),
             (Watch(CLUSTER_PROFILE), self._on_profile),
             (Watch(CONFIG_MAP, namespace=namespace, field_selector=by_name), self._on_configmap),
         ]
@@ -286,6 +291,8 @@ class ComponentController:
         if unmanaged(component):
             return None
         await self._know_cluster()
+        if shard.needs_relabel(component.get("status") or {}, self.controller_id):
+            await self._find_owned(component)
         live = dict(self.owned.of(key))
         if component["metadata"].get("deletionTimestamp"):
             return (await self.steps.run(component, None, live, self._observe)).requeue_after
@@ -307,10 +314,26 @@ class ComponentController:
         except RenderError as error:
             raise NotApplied("RenderFailed", str(error)) from error
 
+    async def _find_owned(self, component: Object) -> None:
+        """What the Component owns that the watches may miss (rendered by a version that did not
+        label by shard, or left with another shard's label when the Component moved): one listing
+        per kind by its name, unselected by shard, each object it owns recorded at once. The apply
+        that follows puts each in this shard as a difference (its labels are rendered from the
+        Component's), so nothing is decided (a StatefulSet's partition, a prune) without them."""
+        metadata = component["metadata"]
+        key = key_of(component)
+        served = self.served
+        kinds = [ROLLOUT, *OWNED, *(kind for api in DISCOVERED if (kind := served.kind(api)) is not None)]
+        for kind in kinds:
+            for item in await self.kube.list(kind, metadata["namespace"], f"{NAME_LABEL}={metadata['name']}"):
+                body = trimmed({"apiVersion": kind.api_version, "kind": kind.kind, **item})
+                if adoption.owned_by(body, metadata["uid"]):
+                    self.owned.observe("MODIFIED", key, body)
+
     async def _converge(self, component: Object, live: dict[ObjectId, Object]) -> float | None:
         revision = Inputs(self.cluster(), self.templates).revision
         if await self.rerender.held_back(component, revision):
-            return BATCH_RECHECK
+            return BATCH_RECHECK  # relabelled when its turn comes: nothing is applied before
         rendered, again = self._release(component, await self.render(component), live)
         self._served_or_refused(rendered)
         try:
@@ -342,6 +365,8 @@ class ComponentController:
             ),
             **_rendered_from(component, revision),
             **outcome.status,
+            # Everything it renders was applied with its shard label (or held already).
+            **{shard.RECORDED: shard.recorded(self.controller_id)},
         )
         settling = await self.rerender.settle(revision)
         delays = [delay for delay in (again, outcome.requeue_after, settling) if delay is not None]

@@ -33,16 +33,18 @@ from delivery.api.rollout import MachineState as State
 from delivery.api.rollout import Phase, SpecRef
 from delivery.controllers.cache import Cache, ObjectKey, key_of
 from delivery.controllers.workqueue import WorkQueue
-from delivery.kube.api import JSON_PATCH, Kube, KubeError, Object
+from delivery.kube import shard
+from delivery.kube.api import JSON_PATCH, Kind, Kube, KubeError, Object
 from delivery.kube.discovery import ApiNotServed, Discovery, Served
 from delivery.kube.informer import Handler, Watch, trimmed
 from delivery.kube.kinds import DEPLOYMENT, JOB, REPLICA_SET, ROLLOUT, SERVICE
 from delivery.machine import MEASURED
 from delivery.ops import logs
 from delivery.report import Condition, EventNote, merge_conditions, now, record_event, sequence_of
-from delivery.rollout import act, experiment, history, metadata, restart, tracking
+from delivery.rollout import act, config, experiment, history, metadata, restart, tracking
 from delivery.rollout.config import Problem
 from delivery.rollout.decide import ANNOTATIONS, OPEN_GATE, Decision, Memory, Observed, decide
+from delivery.rollout.experiment import EXPERIMENT_LABEL
 from delivery.rollout.hooks import Gatekeeper
 from delivery.rollout.plan import InvalidSpec, Plan, Plans
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, TEMPLATE_ANNOTATION, owner_reference
@@ -143,6 +145,11 @@ def _left(wait: float | None, moment: datetime.datetime) -> float | None:
     return max(wait - (datetime.datetime.now(datetime.UTC) - moment).total_seconds(), 0.0)
 
 
+def _child_of(cache: Cache) -> Callable[[ObjectKey, Object], None]:
+    """Records a child found by a relabelling in `cache`, under its Rollout."""
+    return lambda key, body: cache.observe_child("MODIFIED", key, body)
+
+
 def _status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     """A merge patch from `previous` to `status` (keys that went away are set to null)."""
     return {**{key: None for key in previous if key not in status}, **status}
@@ -158,10 +165,12 @@ class RolloutController:
         tracking: Iterable[str] = (),
         *,
         discovery: Discovery | None = None,
+        controller_id: str | None = None,
     ) -> None:
         self.kube = kube
+        self.controller_id = controller_id  # the shard: its Rollouts and their children are watched
         self.discovery = discovery or Discovery(kube)  # the routers' kinds, as this cluster serves them
-        self.tracker = Tracker(tracking)  # the kinds whose labelled objects are released (config)
+        self.tracker = Tracker(tracking, controller_id)  # the kinds whose labelled objects are released
         self.analyst = Analyst(kube, prometheus_url)  # unset: $DELIVERY_PROMETHEUS_URL
         self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
@@ -169,22 +178,66 @@ class RolloutController:
         self.written: dict[ObjectKey, float] = {}  # when each Rollout's status was last written (monotonic)
         self.jobs = Cache()  # the analysis Jobs of `job` metrics, by Rollout
         self.services = Cache()  # the Services of experiment templates, by Rollout
+        self.unseen: set[ObjectKey] = set()  # Rollouts with a child the watches do not show: relabel
         self.queue: WorkQueue[ObjectKey] = WorkQueue(self.reconcile, workers, "rollouts")
         # Told of each transition once, when its Event is first written (metrics, notifications).
         self.gatekeeper = Gatekeeper(kube, lambda: self.analyst.egress)  # spec.hooks, with analysis' egress
         self.on_transition: list[Callable[[Object, dict[str, Any], EventNote], None]] = [self.gatekeeper.tell]
 
-    def watches(self, shard_selector: str) -> list[tuple[Watch, Handler]]:
-        """What this controller caches: the shard's Rollouts, the ReplicaSets of Rollouts, the Jobs
-        of their analyses (a Job's end reconciles its Rollout at once), the Services of their
-        experiments, and the tracked ConfigMaps and Secrets and their copies."""
+    def watches(self) -> list[tuple[Watch, Handler]]:
+        """What this controller caches, all of it the shard's only (selected server-side, since each
+        child carries its Rollout's shard label): the Rollouts, their ReplicaSets, the Jobs of their
+        analyses (a Job's end reconciles its Rollout at once), the Services of their experiments, and
+        the copies of tracked ConfigMaps and Secrets; and the tracked objects themselves (anyone's)."""
+        ours = self.controller_id
         return [
-            (Watch(ROLLOUT, label_selector=shard_selector), self._on_rollout),
-            (Watch(REPLICA_SET, label_selector=ROLLOUT_LABEL), self._on_replicaset),
-            (Watch(JOB, label_selector=job.JOB_LABEL), self._on_job),
-            (Watch(SERVICE, label_selector=experiment.EXPERIMENT_LABEL), self._on_service),
+            (Watch(ROLLOUT, label_selector=shard.selector(ours)), self._on_rollout),
+            (Watch(REPLICA_SET, label_selector=shard.of_children(ROLLOUT_LABEL, ours)), self._on_replicaset),
+            (Watch(JOB, label_selector=shard.of_children(job.JOB_LABEL, ours)), self._on_job),
+            (Watch(SERVICE, label_selector=shard.of_children(EXPERIMENT_LABEL, ours)), self._on_service),
             *self.tracker.watches(self._on_source, lambda namespace, name: self.queue.add((namespace, name))),
         ]
+
+    def _children(self, name: str) -> list[tuple[Kind, str, Callable[[ObjectKey, Object], object]]]:
+        """Each kind of a Rollout's children, the selector of its children of that kind (not its
+        shard's: a relabelling looks for those the watches miss) and where one found is recorded."""
+        copies = f"{config.COPY_LABEL},{ROLLOUT_LABEL}={name}"
+        return [
+            (REPLICA_SET, f"{ROLLOUT_LABEL}={name}", _child_of(self.cache)),
+            (JOB, f"{job.JOB_LABEL}={name}", _child_of(self.jobs)),
+            (SERVICE, f"{EXPERIMENT_LABEL},{ROLLOUT_LABEL}={name}", _child_of(self.services)),
+            *(
+                (tracking.KINDS[kind], copies, lambda _key, body: self.tracker.observe_copy("MODIFIED", body))
+                for kind in sorted(self.tracker.kinds)
+            ),
+        ]
+
+    async def _relabel(self, rollout: Object) -> None:
+        """Find the Rollout's children that the watches may miss and put them in its shard: one
+        listing per kind of child, by the Rollout's name, unselected by shard; each child it owns
+        (by uid: a copy may be owned by one of its ReplicaSets) relabelled where its shard label
+        differs, and recorded in the caches at once, so the decision that follows sees them all.
+        Nothing is decided for the Rollout until this has succeeded (a failure raises first)."""
+        key = key_of(rollout)
+        namespace, name = key
+        owners = {rollout["metadata"]["uid"]}
+        moved = 0
+        for kind, selector, record in self._children(name):
+            for item in await self.kube.list(kind, namespace, selector):
+                body = trimmed({"apiVersion": kind.api_version, "kind": kind.kind, **item})
+                metadata = body["metadata"]
+                if not owners & {ref.get("uid") for ref in metadata.get("ownerReferences") or ()}:
+                    continue  # a former Rollout's of this name, or someone else's
+                patch = shard.relabelled(body, self.controller_id)
+                if patch is not None:
+                    body = trimmed(await self.kube.patch(kind, namespace, metadata["name"], patch))
+                    moved += 1
+                if kind is REPLICA_SET:
+                    owners.add(metadata["uid"])  # a copy handed to its ReplicaSet is the Rollout's too
+                record(key, body)
+        if moved:
+            log.info("%s/%s: %d children relabelled for this shard", namespace, name, moved)
+        self.unseen.discard(key)
 
     def _on_source(self, namespace: str, kind: str, name: str) -> None:
         for rollout in self.tracker.uses(self.cache.values(), namespace, kind, name):
@@ -220,7 +273,13 @@ class RolloutController:
             self.written.pop(key, None)
             return None
         try:
+            if key in self.unseen or shard.needs_relabel(rollout.get("status") or {}, self.controller_id):
+                await self._relabel(rollout)
             return await self._reconcile(rollout)
+        except act.ChildExists as error:
+            log.info("%s/%s: %s; listing its children", key[0], key[1], error)
+            self.unseen.add(key)
+            return STALE_RETRY
         except (InvalidSpec, RoutingTargetMissing, ApiNotServed) as error:
             if not isinstance(error, InvalidSpec):  # a CRD installed or removed since discovery?
                 self.discovery.stale()
@@ -394,7 +453,13 @@ class RolloutController:
         previous = rollout.get("status") or {}
         generation = metadata.get("generation", 1)
         conditions = merge_conditions(previous.get("conditions", []), [condition], generation, now())
-        status = {**previous, "observedGeneration": generation, **fields, "conditions": conditions}
+        status = {
+            **previous,
+            "observedGeneration": generation,
+            **fields,
+            "conditions": conditions,
+            shard.RECORDED: shard.recorded(self.controller_id),
+        }
         if status != previous:
             log.warning("%s/%s: %s", metadata["namespace"], metadata["name"], condition.message)
             written = await self.kube.patch_guarded(
@@ -522,6 +587,7 @@ class RolloutController:
         )
         if restarted_at is not None:
             status["restartedAt"] = restarted_at
+        status[shard.RECORDED] = shard.recorded(self.controller_id)  # its children are labelled so
         if configured is not None:
             generation = metadata.get("generation", 1)
             status["conditions"] = merge_conditions(status["conditions"], [configured], generation, now())

@@ -25,6 +25,11 @@ from strategies.types import Role
 log = logging.getLogger(__name__)
 
 
+class ChildExists(Exception):
+    """A child observed missing exists: the watch does not show it (left with another shard's
+    label, say), so the Rollout's children are listed before anything more is decided for it."""
+
+
 @dataclass(frozen=True)
 class Workload:
     """What a revision's ReplicaSet is made from."""
@@ -74,7 +79,12 @@ async def scale(
                     body["metadata"]["annotations"][ephemeral.EPHEMERAL_ANNOTATION] = ephemeral.encoded(
                         workload.ephemeral
                     )
-                await kube.create(REPLICA_SET, rollout["metadata"]["namespace"], body)
+                try:
+                    await kube.create(REPLICA_SET, rollout["metadata"]["namespace"], body)
+                except KubeError as error:
+                    if error.status == 409:
+                        raise ChildExists(f"ReplicaSet {body['metadata']['name']} exists unseen") from error
+                    raise
             continue  # an old revision that is gone needs nothing
         await resize(kube, current, replicas)
 

@@ -39,6 +39,7 @@ from delivery.api.rollout import (
     TemplateRef,
 )
 from delivery.api.rollout import Experiment as ExperimentSpec
+from delivery.kube import shard
 from delivery.kube.api import Object
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, owner_reference, template_hash
 
@@ -354,7 +355,9 @@ def service(rollout: Object, status: TemplateStatus, replicaset: Object) -> Obje
         "metadata": {
             "name": status.service,
             "namespace": rollout["metadata"]["namespace"],
-            "labels": {key: labels[key] for key in (ROLLOUT_LABEL, EXPERIMENT_LABEL, HASH_LABEL)},
+            "labels": shard.labelled(
+                {key: labels[key] for key in (ROLLOUT_LABEL, EXPERIMENT_LABEL, HASH_LABEL)}, shard.of(rollout)
+            ),
             "ownerReferences": [owner_reference(rollout)],
         },
         "spec": {"selector": dict(replicaset["spec"]["selector"]["matchLabels"]), "ports": ports},
@@ -416,7 +419,7 @@ def replica_set(
         "metadata": {
             "name": status.replica_set,
             "namespace": rollout["metadata"]["namespace"],
-            "labels": {**pods["metadata"]["labels"], ROLLOUT_LABEL: name},
+            "labels": shard.labelled({**pods["metadata"]["labels"], ROLLOUT_LABEL: name}, shard.of(rollout)),
             "ownerReferences": [owner_reference(rollout)],
         },
         "spec": spec,

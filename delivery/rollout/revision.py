@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from delivery.kube import shard
 from delivery.kube.api import Object
 from delivery.kube.kinds import REPLICA_SET
 
@@ -69,7 +70,8 @@ def replica_set(
         "metadata": {
             "name": f"{name}-{revision}",
             "namespace": rollout["metadata"]["namespace"],
-            "labels": {**pod_labels, ROLLOUT_LABEL: name},
+            # The Rollout's shard on the ReplicaSet alone: its pods and template hash are the template's.
+            "labels": shard.labelled({**pod_labels, ROLLOUT_LABEL: name}, shard.of(rollout)),
             "annotations": {TEMPLATE_ANNOTATION: _canonical(template)},
             "ownerReferences": [owner_reference(rollout)],
         },

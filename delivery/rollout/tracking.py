@@ -2,7 +2,8 @@
 
 What is cached: the ConfigMaps and Secrets labelled `delivery.luojilab.com/track: "true"` and the
 copies (labelled `delivery.luojilab.com/copy-of`), each selected by label on the watch itself, so
-the controller holds only what it tracks and never a Secret nobody labelled. Which kinds are
+the controller holds only what it tracks and never a Secret nobody labelled (and, of the copies,
+only its shard's: each copy carries its Rollout's shard label). Which kinds are
 tracked is the controller's `--track-configmaps` / `--track-secrets` (the chart's
 `configTracking`), because reading them needs a grant a platform team gives on purpose.
 
@@ -24,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from delivery.kube import shard
 from delivery.kube.api import Kind, Kube, KubeError, Object
 from delivery.kube.informer import Handler, Watch
 from delivery.kube.kinds import CONFIG_MAP, SECRET
@@ -58,8 +60,9 @@ def reference_to(owner: Object) -> dict[str, Any]:
 class Tracker:
     """The tracked objects and the copies of the kinds in `kinds` (ConfigMap, Secret), as watched."""
 
-    def __init__(self, kinds: Iterable[str] = ()) -> None:
+    def __init__(self, kinds: Iterable[str] = (), controller_id: str | None = None) -> None:
         self.kinds = frozenset(kinds)
+        self.controller_id = controller_id  # the shard: its Rollouts' copies are the ones watched
         self.sources: dict[Located, Object] = {}
         # namespace, Rollout, revision -> the copies of that revision, by (kind, name)
         self.copies: dict[tuple[str, str, str], dict[tuple[str, str], Object]] = {}
@@ -79,28 +82,39 @@ class Tracker:
             on_source(located[1], located[0], located[2])
 
         def copy(event_type: str, body: Object) -> None:
-            kind, namespace, name = _located(body)
-            labels = body["metadata"].get("labels") or {}
-            rollout, revision = labels.get(ROLLOUT_LABEL), labels.get(HASH_LABEL)
-            if not rollout or not revision:
-                return  # not one of ours: a copy names its Rollout and revision
-            key = (namespace, rollout, revision)
-            if event_type == "DELETED":
-                self.copies.get(key, {}).pop((kind, name), None)
-                if not self.copies.get(key):
-                    self.copies.pop(key, None)
-            else:
-                self.copies.setdefault(key, {})[(kind, name)] = body
-            on_copy(namespace, rollout)
+            rollout = self.observe_copy(event_type, body)
+            if rollout is not None:
+                on_copy(body["metadata"]["namespace"], rollout)
 
+        # The tracked objects are anyone's, used by Rollouts of any shard: every shard watches them.
+        # The copies are children: each shard watches its own Rollouts' copies.
+        copies = shard.of_children(COPY_LABEL, self.controller_id)
         return [
             watch
             for name in sorted(self.kinds)
             for watch in (
                 (Watch(KINDS[name], label_selector=f"{TRACK_LABEL}=true"), source),
-                (Watch(KINDS[name], label_selector=COPY_LABEL), copy),
+                (Watch(KINDS[name], label_selector=copies), copy),
             )
         ]
+
+    def observe_copy(self, event_type: str, body: Object) -> str | None:
+        """Record one event of a copy (from the watch, or a relabelling's write); the Rollout it
+        belongs to, None when it is not one of ours."""
+        kind, namespace, name = _located(body)
+        labels = body["metadata"].get("labels") or {}
+        rollout: str | None = labels.get(ROLLOUT_LABEL)
+        revision: str | None = labels.get(HASH_LABEL)
+        if not rollout or not revision:
+            return None  # not one of ours: a copy names its Rollout and revision
+        key = (namespace, rollout, revision)
+        if event_type == "DELETED":
+            self.copies.get(key, {}).pop((kind, name), None)
+            if not self.copies.get(key):
+                self.copies.pop(key, None)
+        else:
+            self.copies.setdefault(key, {})[(kind, name)] = body
+        return rollout
 
     async def resolve(
         self, kube: Kube, rollout: Object, template: dict[str, Any], current: Iterable[Object]
@@ -178,7 +192,12 @@ class Tracker:
             copy_name = body["metadata"]["name"]
             if (kind, copy_name) in made:
                 continue
-            owned = {**body, "metadata": {**body["metadata"], "ownerReferences": [reference_to(rollout)]}}
+            metadata = {
+                **body["metadata"],
+                "labels": shard.labelled(body["metadata"]["labels"], shard.of(rollout)),
+                "ownerReferences": [reference_to(rollout)],
+            }
+            owned = {**body, "metadata": metadata}
             try:
                 await kube.create(KINDS[kind], namespace, owned)
                 log.info("%s/%s: made %s %s", namespace, name, kind, copy_name)
