@@ -315,7 +315,9 @@ async def run(options: Options) -> None:
             return "not taking part in leader election"
         return None
 
-    unregister = metrics.watch_rollouts(controller.cache.values)
+    unregister = metrics.watch_rollouts(
+        controller.cache.values, lambda: ((informer.watch.kind.kind, informer.size) for informer in watching)
+    )
     served = (
         await health.serve(
             options.metrics_address, options.metrics_port, liveness=liveness, readiness=readiness

@@ -101,6 +101,11 @@ class Informer:
         self._known: dict[Key, Object] = {}
 
     @property
+    def size(self) -> int:
+        """The objects this informer holds now."""
+        return len(self._known)
+
+    @property
     def name(self) -> str:
         where = self.namespace or "all namespaces"
         return f"{self.watch.kind.plural} in {where}"

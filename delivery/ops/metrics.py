@@ -108,8 +108,36 @@ class RolloutPhases(Collector):
         return [counts, each, step]
 
 
-def watch_rollouts(rollouts: Callable[[], Iterable[dict[str, Any]]]) -> Callable[[], None]:
-    """Expose the phases of `rollouts`; returns how to stop (a process registers once)."""
-    collector = RolloutPhases(rollouts)
-    REGISTRY.register(collector)
-    return lambda: REGISTRY.unregister(collector)
+class CachedObjects(Collector):
+    """`delivery_cached_objects{kind}`: what the informers hold, by kind, read at scrape time. A
+    shard's memory follows it: with every watch selected by the shard, each holds only its own."""
+
+    def __init__(self, sizes: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        self._sizes = sizes
+
+    def collect(self) -> Iterable[Metric]:
+        cached = GaugeMetricFamily(
+            "delivery_cached_objects", "Objects the informers hold, by kind", labels=["kind"]
+        )
+        by_kind: dict[str, int] = {}
+        for kind, size in self._sizes():
+            by_kind[kind] = by_kind.get(kind, 0) + size
+        for kind, count in sorted(by_kind.items()):
+            cached.add_metric([kind], count)
+        return [cached]
+
+
+def watch_rollouts(
+    rollouts: Callable[[], Iterable[dict[str, Any]]], sizes: Callable[[], Iterable[tuple[str, int]]]
+) -> Callable[[], None]:
+    """Expose the phases of `rollouts` and the informers' `sizes` (kind, objects held); returns how
+    to stop (a process registers once)."""
+    collectors = (RolloutPhases(rollouts), CachedObjects(sizes))
+    for collector in collectors:
+        REGISTRY.register(collector)
+
+    def stop() -> None:
+        for collector in collectors:
+            REGISTRY.unregister(collector)
+
+    return stop
