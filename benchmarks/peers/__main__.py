@@ -40,7 +40,7 @@ from unittest import mock
 from kubernetes import client, config
 
 from benchmarks.peers import argo_build, scenario
-from benchmarks.peers.contenders import ALL, DEFAULT, Contender
+from benchmarks.peers.contenders import ALL, DEFAULT, Contender, identity
 from benchmarks.peers.measure import Key, Sampler, Watcher, percentiles, requests_by, verbs_of, what_by
 from benchmarks.peers.release import Audited, release_figures, timeline
 from benchmarks.record import cpu_seconds, record
@@ -121,14 +121,47 @@ class Running:
         self.process.stop()
 
 
-def start(sandbox: Sandbox, api: client.ApiClient, contender: Contender, name: str, argo: Path) -> Running:
-    watcher = Watcher(api, contender.group, contender.version)
-    watcher.start()
-    kubeconfig = sandbox.user_kubeconfig(contender.label)
-    process = sandbox.spawn_extra(name, contender.argv(kubeconfig, argo))
+def start(
+    sandbox: Sandbox,
+    api: client.ApiClient,
+    contender: Contender,
+    name: str,
+    argo: Path,
+    *,
+    shard: str | None = None,
+    watcher: Watcher | None = None,
+) -> Running:
+    """The controller (`shard`'s, under an identity of its own) with a sampler, and a watcher
+    unless one is given (the shards of one run share it)."""
+    if watcher is None:
+        watcher = Watcher(api, contender.group, contender.version)
+        watcher.start()
+    kubeconfig = sandbox.user_kubeconfig(identity(contender.label, shard))
+    process = sandbox.spawn_extra(
+        f"{name}-{shard}" if shard else name, contender.argv(kubeconfig, argo, shard)
+    )
     sampler = Sampler(process.pid)
     sampler.start()
     return Running(process, sampler, watcher, time.time())
+
+
+def wait_complete_each(
+    contender: Contender, watcher: Watcher, groups: dict[str | None, set[Key]], image: str, timeout: float
+) -> dict[str | None, float]:
+    """When each group of Rollouts (a shard's) was first seen all complete at `image`."""
+    started = time.monotonic()
+    done: dict[str | None, float] = {}
+    while len(done) < len(groups):
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"{contender.label}: shards {sorted(map(str, set(groups) - set(done)))} late")
+        latest = watcher.latest()
+        for group, keys in groups.items():
+            if group not in done and all(
+                key in latest and contender.complete(latest[key], image) for key in keys
+            ):
+                done[group] = time.time()
+        time.sleep(0.5)
+    return done
 
 
 def remove(sandbox: Sandbox, plan: scenario.Scenario) -> None:
@@ -212,32 +245,72 @@ def idle_round(
     argo: Path,
     *,
     idle: float,
+    shards: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """N Rollouts waiting when the controller starts: time to bring all complete, then idleness."""
+    """N Rollouts waiting when the controller starts: time to bring all complete, then idleness.
+    With `shards`, the Rollouts are labelled round-robin and one controller per shard runs, each
+    under its own identity: the figures of each, and their sum (the slowest's time to ready)."""
     apply(sandbox, f"{plan.prefix}-namespaces", [scenario.namespace(ns) for ns in plan.namespace_names()])
-    apply(
-        sandbox,
-        f"{plan.prefix}-rollouts",
-        scenario.rollouts(contender.controller, plan, scenario.FIRST_IMAGE, replicas=scenario.IDLE_REPLICAS),
+    items = scenario.rollouts(
+        contender.controller, plan, scenario.FIRST_IMAGE, replicas=scenario.IDLE_REPLICAS
     )
-    keys = set(plan.placements())
-    running = start(sandbox, api, contender, plan.prefix, argo)
+    apply(sandbox, f"{plan.prefix}-rollouts", scenario.sharded(items, shards))
+    groups = scenario.by_shard(plan, shards)
+    watcher = Watcher(api, contender.group, contender.version)
+    watcher.start()
+    running = {
+        group: start(sandbox, api, contender, plan.prefix, argo, shard=group, watcher=watcher)
+        for group in groups
+    }
     try:
-        ready = wait_complete(contender, running.watcher, keys, scenario.FIRST_IMAGE, RELEASE_TIMEOUT * 4)
+        ready = wait_complete_each(contender, watcher, groups, scenario.FIRST_IMAGE, RELEASE_TIMEOUT * 4)
         time.sleep(idle)
         end = time.time()
         events = sandbox.audit_events()
-        idle_rss = running.sampler.rss_between(ready, end)
-        figures = {
-            "time_to_ready_seconds": round(ready - running.started, 1),
-            "requests_to_ready": requests_by(events, contender.label, running.started, ready),
-            "idle": idle_figures(events, contender.label, running, ready, end),
-            "rss_mib_idle_end": idle_rss[-1] if idle_rss else float("nan"),
-            "peak_rss_mib": running.sampler.peak_rss_mib(),
+        each = {
+            group: shard_idle_figures(events, identity(contender.label, group), process, ready[group], end)
+            for group, process in running.items()
         }
     finally:
-        running.stop()
-    return figures
+        for process in running.values():
+            process.stop()
+    if not shards:
+        return each[None]
+    return {**summed(list(each.values())), "shards": each}
+
+
+def shard_idle_figures(
+    events: list[dict[str, Any]], user: str, running: Running, ready: float, end: float
+) -> dict[str, Any]:
+    """One controller's figures of the idle scenario: its time to ready, requests, CPU, memory."""
+    idle_rss = running.sampler.rss_between(ready, end)
+    return {
+        "time_to_ready_seconds": round(ready - running.started, 1),
+        "requests_to_ready": requests_by(events, user, running.started, ready),
+        "idle": idle_figures(events, user, running, ready, end),
+        "rss_mib_idle_end": idle_rss[-1] if idle_rss else float("nan"),
+        "peak_rss_mib": running.sampler.peak_rss_mib(),
+    }
+
+
+def summed(shards: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shards' figures as one controller's: requests, CPU and memory added up, time to ready
+    the slowest shard's (the fleet is ready when its last shard is)."""
+
+    def total(*path: str) -> Any:
+        return sum(_value(figures, path) for figures in shards)
+
+    return {
+        "time_to_ready_seconds": max(figures["time_to_ready_seconds"] for figures in shards),
+        "requests_to_ready": {key: int(total("requests_to_ready", key)) for key in ("total", "writes")},
+        "idle": {
+            "seconds": max(figures["idle"]["seconds"] for figures in shards),
+            "requests": {key: int(total("idle", "requests", key)) for key in ("total", "writes")},
+            "cpu_seconds": round(total("idle", "cpu_seconds"), 2),
+        },
+        "rss_mib_idle_end": round(total("rss_mib_idle_end"), 1),
+        "peak_rss_mib": round(total("peak_rss_mib"), 1),
+    }
 
 
 def soak_round(
@@ -389,6 +462,11 @@ def table(medians: dict[str, dict[str, float]], rows: list[tuple[str, tuple[str,
     )
 
 
+def identities(chosen: list[Contender], shards: tuple[str, ...]) -> list[str]:
+    """The client identities whose requests are audited: each controller's, or each of its shards'."""
+    return [identity(c.label, shard) for c in chosen for shard in (shards or (None,))]
+
+
 def delivery_version() -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
@@ -412,9 +490,18 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, help="idle time measured (release: 60, idle: 300)")
     parser.add_argument("--soak-seconds", type=float, default=3600.0)
     parser.add_argument("--releases-per-minute", type=int, default=50)
+    parser.add_argument(
+        "--shards",
+        type=int,
+        default=0,
+        help="idle only: ours as this many shards (--controller-id), the Rollouts labelled round-robin",
+    )
     args = parser.parse_args()
     by_label = {contender.label: contender for contender in ALL}
     chosen = [by_label[label] for label in args.contenders.split(",")]  # in the order given
+    shards = scenario.shard_ids(args.shards)
+    if shards and (args.scenario != "idle" or any(c.controller != "delivery" for c in chosen)):
+        parser.error("--shards: the idle scenario, and delivery's contenders only")
     n: int = args.n or {"release": 100, "idle": 10_000, "soak": 1_000}[args.scenario]
     idle: float = (
         args.idle_seconds if args.idle_seconds is not None else (300.0 if args.scenario == "idle" else 60.0)
@@ -428,7 +515,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory() as scratch,
-        peer_sandbox(Path(scratch) / "sandbox", n, replicas, [c.label for c in chosen]) as sandbox,
+        peer_sandbox(Path(scratch) / "sandbox", n, replicas, identities(chosen, shards)) as sandbox,
     ):
         install_crds(sandbox, argo.crds)
         api = config.new_client_from_config(config_file=str(sandbox.kubeconfig))
@@ -440,7 +527,7 @@ def main() -> None:
                 if args.scenario == "release":
                     figures = release_round(sandbox, api, contender, plan, argo.binary, idle=idle)
                 elif args.scenario == "idle":
-                    figures = idle_round(sandbox, api, contender, plan, argo.binary, idle=idle)
+                    figures = idle_round(sandbox, api, contender, plan, argo.binary, idle=idle, shards=shards)
                 else:
                     figures = soak_round(
                         sandbox,
@@ -460,6 +547,7 @@ def main() -> None:
         "rollouts": n,
         "namespaces": args.namespaces,
         "rounds": args.rounds,
+        "shards": list(shards),
         "versions": {"delivery": delivery_version(), "argo-rollouts": argo.version},
         "argo_build_seconds": None if argo.build_seconds is None else round(argo.build_seconds),
         "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},

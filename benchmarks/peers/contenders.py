@@ -74,7 +74,8 @@ class Contender:
     pause_start: Callable[[dict[str, Any]], str | None]
     extra_args: tuple[str, ...] = ()
 
-    def argv(self, kubeconfig: Path, argo_binary: Path | None) -> list[str]:
+    def argv(self, kubeconfig: Path, argo_binary: Path | None, shard: str | None = None) -> list[str]:
+        """The command line; `shard`: ours as that shard's controller (`--controller-id`)."""
         if self.controller == "delivery":
             return [
                 sys.executable,
@@ -83,8 +84,11 @@ class Contender:
                 "run",
                 f"--kubeconfig={kubeconfig}",
                 "--webhook=off",
+                *((f"--controller-id={shard}",) if shard else ()),
                 *self.extra_args,
             ]
+        if shard is not None:
+            raise ValueError("only delivery is run in shards")
         if argo_binary is None:
             raise RuntimeError("Argo Rollouts was not built")
         return [
@@ -95,6 +99,11 @@ class Contender:
             f"--healthzPort={free_port()}",
             *self.extra_args,
         ]
+
+
+def identity(label: str, shard: str | None) -> str:
+    """A controller's client identity in the audit log: its label, and its shard's id if sharded."""
+    return f"{label}-{shard}" if shard else label
 
 
 DELIVERY = Contender(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from delivery.kube.shard import LABEL as shard_label
+
 Controller = Literal["delivery", "argo"]
 
 DELIVERY_API = "delivery.luojilab.com/v1alpha1"
@@ -93,6 +95,36 @@ def rollouts(
     """Every Rollout of the scenario at `image`: applied again with a new image, it is the release."""
     build = delivery_rollout if controller == "delivery" else argo_rollout
     return [build(ns, name, image, steps, replicas) for ns, name in scenario.placements()]
+
+
+def shard_ids(count: int) -> tuple[str, ...]:
+    """The `--controller-id`s of a run of `count` shards (none: one unsharded controller)."""
+    return tuple(f"shard-{index}" for index in range(count))
+
+
+def shard_of(index: int, shards: tuple[str, ...]) -> str | None:
+    """The shard of the scenario's `index`th Rollout: round-robin, so each holds an even share."""
+    return shards[index % len(shards)] if shards else None
+
+
+def sharded(items: list[dict[str, Any]], shards: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The Rollouts of `rollouts` labelled with their shards, in the scenario's order (ours only)."""
+    return [_in_shard(item, shard_of(index, shards)) for index, item in enumerate(items)]
+
+
+def _in_shard(item: dict[str, Any], shard: str | None) -> dict[str, Any]:
+    if shard is None:
+        return item
+    metadata = item["metadata"]
+    return {**item, "metadata": {**metadata, "labels": {**metadata.get("labels", {}), shard_label: shard}}}
+
+
+def by_shard(scenario: Scenario, shards: tuple[str, ...]) -> dict[str | None, set[tuple[str, str]]]:
+    """The scenario's Rollouts (namespace, name) by the shard that owns them (None: unsharded)."""
+    groups: dict[str | None, set[tuple[str, str]]] = {}
+    for index, key in enumerate(scenario.placements()):
+        groups.setdefault(shard_of(index, shards), set()).add(key)
+    return groups
 
 
 def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:

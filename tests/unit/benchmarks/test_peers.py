@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
+from benchmarks.peers import __main__ as peers
 from benchmarks.peers import argo_build, contenders, scenario
 from benchmarks.peers.measure import anchored, next_write_after, percentiles, requests_by
 from benchmarks.peers.release import release_figures
 from delivery.api.analysis import ClusterAnalysisTemplate
 from delivery.api.rollout import Rollout
+from delivery.kube import shard
 
 PLAN = scenario.Scenario("peers", rollouts=7, namespaces=3)
 
@@ -268,3 +270,56 @@ def test_the_idle_scenarios_rollouts_have_one_replica_in_both_apis() -> None:
         assert {manifest["spec"]["replicas"] for manifest in idle} == {1}
         released = scenario.rollouts(controller, PLAN, "app:1")
         assert {manifest["spec"]["replicas"] for manifest in released} == {scenario.REPLICAS}
+
+
+def test_two_shards_split_the_rollouts_round_robin_and_label_ours_only() -> None:
+    shards = scenario.shard_ids(2)
+    assert shards == ("shard-0", "shard-1")
+    items = scenario.sharded(scenario.rollouts("delivery", PLAN, "app:1"), shards)
+    labels = [item["metadata"]["labels"][shard.LABEL] for item in items]
+    assert labels == ["shard-0", "shard-1"] * 3 + ["shard-0"]
+    groups = scenario.by_shard(PLAN, shards)
+    assert {group: len(keys) for group, keys in groups.items()} == {"shard-0": 4, "shard-1": 3}
+    assert set().union(*groups.values()) == set(PLAN.placements())
+    for item in items:  # each Rollout in the group of the shard it is labelled with
+        key = (item["metadata"]["namespace"], item["metadata"]["name"])
+        assert key in groups[item["metadata"]["labels"][shard.LABEL]]
+        Rollout.model_validate(item)
+    assert scenario.sharded(scenario.rollouts("delivery", PLAN, "app:1"), ()) == scenario.rollouts(
+        "delivery", PLAN, "app:1"
+    )
+    assert scenario.by_shard(PLAN, ()) == {None: set(PLAN.placements())}
+
+
+def test_each_shard_runs_under_its_own_identity_with_its_id() -> None:
+    argv = contenders.DELIVERY.argv(Path("k"), None, "shard-1")
+    assert "--controller-id=shard-1" in argv
+    assert not any(arg.startswith("--controller-id") for arg in contenders.DELIVERY.argv(Path("k"), None))
+    assert peers.identities([contenders.DELIVERY], ("shard-0", "shard-1")) == [
+        "delivery-shard-0",
+        "delivery-shard-1",
+    ]
+    assert peers.identities([contenders.DELIVERY, contenders.ARGO], ()) == ["delivery", "argo"]
+    with pytest.raises(ValueError, match="only delivery"):
+        contenders.ARGO.argv(Path("k"), Path("argo"), "shard-0")
+
+
+def test_the_shards_figures_add_up_and_the_slowest_decides_the_time_to_ready() -> None:
+    def figures(ready: float, requests: int, cpu: float, rss: float) -> dict[str, Any]:
+        return {
+            "time_to_ready_seconds": ready,
+            "requests_to_ready": {"total": requests, "writes": 1},
+            "idle": {"seconds": 20, "requests": {"total": requests // 10, "writes": 0}, "cpu_seconds": cpu},
+            "rss_mib_idle_end": rss,
+            "peak_rss_mib": rss + 10,
+        }
+
+    total = peers.summed([figures(12.0, 100, 0.5, 60.0), figures(15.5, 80, 0.25, 55.0)])
+    assert total["time_to_ready_seconds"] == 15.5
+    assert total["requests_to_ready"] == {"total": 180, "writes": 2}
+    assert total["idle"] == {"seconds": 20, "requests": {"total": 18, "writes": 0}, "cpu_seconds": 0.75}
+    assert total["rss_mib_idle_end"] == 115.0
+    assert total["peak_rss_mib"] == 135.0
+    assert (
+        peers.median_of_rounds([total], peers.IDLE_ROWS)["peak RSS (MiB)"] == 135.0
+    )  # as the table reads it
