@@ -541,6 +541,10 @@ UNEXERCISED: dict[tuple[str, str, str], str] = {
         "get create delete", "batch", "jobs",
         "a job metric's Job per measurement, read back after a restart, deleted once not needed",
     ),
+    **_why(
+        "patch", "batch", "jobs",
+        "a Job relabelled when its Rollout moves to another shard (no Rollout of this release moves)",
+    ),
     **_why("patch", "component.luojilab.com", "components", "the load balancer's finalizer (luoji-slb only)"),
 }  # fmt: skip
 
