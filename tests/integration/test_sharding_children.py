@@ -1,7 +1,7 @@
 """Sharding that scales out: a Rollout's ReplicaSets carry its shard's label, so another shard's
 process never receives them; ReplicaSets made before they were labelled are found and relabelled
 after an upgrade; a Rollout moved to another shard is taken over with its ReplicaSets, no pod
-restarted and no ReplicaSet made again."""
+restarted and no ReplicaSet made again; a Component moved takes its objects along the same way."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from delivery.kube import shard
 from delivery.rollout.revision import ROLLOUT_LABEL, template_hash
 from sandbox.cluster import Sandbox, free_port
+from tests.components import component, pods, wait_condition
 from tests.controller import Controller
-from tests.rollouts import apply, in_shard, rollout, status, wait_for
+from tests.rollouts import apply, get, in_shard, rollout, status, wait_for
 from tests.waiting import eventually
 
 STRATEGY = {
@@ -57,14 +58,13 @@ def released(sandbox: Sandbox, body: dict[str, Any], image: str) -> dict[str, An
     return wait_for(sandbox, name, namespace, timeout=90, phase="Healthy", stableRevision=revision)
 
 
-def test_children_follow_their_rollouts_shard(
-    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
-) -> None:
+def two_shards(sandbox: Sandbox, namespace: str, logs: Path) -> tuple[dict[str, Controller], dict[str, int]]:
+    """Controllers of shards a and b in `namespace`, each serving its metrics on a port of its own."""
     ports = {"a": free_port(), "b": free_port()}
     shards = {
         name: Controller.of_shard(
             sandbox,
-            tmp_path / f"{name}.log",
+            logs / f"{name}.log",
             name,
             f"--identity=shard-{name}",
             "--metrics-address=127.0.0.1",
@@ -73,6 +73,13 @@ def test_children_follow_their_rollouts_shard(
         )
         for name in ("a", "b")
     }
+    return shards, ports
+
+
+def test_children_follow_their_rollouts_shard(
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
+) -> None:
+    shards, ports = two_shards(sandbox, namespace, tmp_path)
     body = in_shard(rollout("web", namespace, "web:1", STRATEGY, replicas=2), "a")
     try:
         for running in shards.values():
@@ -125,6 +132,49 @@ def test_children_follow_their_rollouts_shard(
         in_shard(body, "b")
         released(sandbox, body, "web:3")
         assert {shard.of(rs) for rs in replicasets(sandbox, namespace, "web").values()} == {"b"}
+    finally:
+        for running in shards.values():
+            running.stop()
+
+
+def test_a_components_objects_follow_it_to_another_shard(
+    sandbox: Sandbox, namespace: str, crds: None, tmp_path: Path
+) -> None:
+    shards, ports = two_shards(sandbox, namespace, tmp_path)
+    body = component("svc", namespace)
+    body["apiVersion"] = "component.luojilab.com/v1beta1"  # these controllers serve no webhook
+    in_shard(body, "a")
+    kinds = ("deployment", "service", "ingress")
+    try:
+        for running in shards.values():
+            running.start()
+        apply(sandbox, body)
+        wait_condition(sandbox, "svc", namespace, "Ready")
+        rendered = {kind: get(sandbox, kind, "svc", namespace) for kind in kinds}
+        assert {kind: shard.of(obj) for kind, obj in rendered.items()} == dict.fromkeys(kinds, "a")
+        template = rendered["deployment"]["spec"]["template"]["metadata"]["labels"]
+        assert shard.LABEL not in template
+        assert get(sandbox, "component", "svc", namespace)["status"][shard.RECORDED] == "a"
+        assert eventually(lambda: cached(ports["a"], "Deployment") == 1, timeout=10)
+        assert cached(ports["b"], "Deployment") == 0
+
+        running_pods = pods(sandbox, namespace, "app=svc")
+        sandbox.kubectl_run("label", "component", "svc", "-n", namespace, f"{shard.LABEL}=b", "--overwrite")
+        eventually(
+            lambda: get(sandbox, "component", "svc", namespace)["status"].get(shard.RECORDED) == "b",
+            timeout=30,
+        )
+        moved = {kind: get(sandbox, kind, "svc", namespace) for kind in kinds}
+        assert {kind: shard.of(obj) for kind, obj in moved.items()} == dict.fromkeys(kinds, "b")
+        assert {k: o["metadata"]["uid"] for k, o in moved.items()} == {
+            k: o["metadata"]["uid"] for k, o in rendered.items()
+        }
+        # The pods' template is the same (the Deployment's generation moves: its annotations do).
+        assert moved["deployment"]["spec"]["template"] == rendered["deployment"]["spec"]["template"]
+        assert pods(sandbox, namespace, "app=svc") == running_pods  # no pod restarted
+        wait_condition(sandbox, "svc", namespace, "Ready")
+        assert eventually(lambda: cached(ports["a"], "Deployment") == 0, timeout=10)
+        assert cached(ports["b"], "Deployment") == 1
     finally:
         for running in shards.values():
             running.stop()
