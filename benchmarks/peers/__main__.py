@@ -6,7 +6,9 @@ Scenarios (`--scenario`):
   2000`, in turn, `--rounds` times; then a minute left idle. Printed side by side, with the ratio of
   delivery to the raised Argo, and written to benchmarks/results/peers-<time>.json.
 - idle: N Rollouts already released wait for the controller; how long it takes to bring them all to
-  complete, then its memory, CPU and API requests over `--idle-seconds` (300) of nothing to do.
+  complete, then its memory, CPU and API requests over `--idle-seconds` (300) of nothing to do; then
+  a new controller process over the same complete Rollouts, with one of them released as it starts:
+  the time to its first write for that release (ready to act), and what the restart requested.
 - soak: N Rollouts, `--releases-per-minute` (50) of them released in turn with a Prometheus analysis
   step, for `--soak-seconds` (an hour): memory growth per hour, reaction p99 per 10 minutes, releases
   stuck at the end.
@@ -41,7 +43,16 @@ from kubernetes import client, config
 
 from benchmarks.peers import argo_build, scenario
 from benchmarks.peers.contenders import ALL, DEFAULT, Contender
-from benchmarks.peers.measure import Key, Sampler, Watcher, percentiles, requests_by, verbs_of, what_by
+from benchmarks.peers.measure import (
+    Key,
+    Sampler,
+    Watcher,
+    first_write_for,
+    percentiles,
+    requests_by,
+    verbs_of,
+    what_by,
+)
 from benchmarks.peers.release import Audited, release_figures, timeline
 from benchmarks.record import cpu_seconds, record
 from sandbox import cluster
@@ -204,6 +215,35 @@ def release_round(
     return figures
 
 
+def restart_round(
+    sandbox: Sandbox, api: client.ApiClient, contender: Contender, plan: scenario.Scenario, argo: Path
+) -> dict[str, Any]:
+    """The same Rollouts, all complete, and a new controller process, as after an upgrade or a lost
+    leader: how long until it acts, and what it costs. One Rollout is released the moment the
+    process starts; the controller's first write for it is when it was ready to act on a change."""
+    probe = plan.placements()[0]
+    released = scenario.rollouts(
+        contender.controller, plan, scenario.RELEASED_IMAGE, replicas=scenario.IDLE_REPLICAS
+    )[0]
+    running = start(sandbox, api, contender, f"{plan.prefix}-restart", argo)
+    try:
+        apply(sandbox, f"{plan.prefix}-probe", [released])
+        done = wait_complete(contender, running.watcher, {probe}, scenario.RELEASED_IMAGE, RELEASE_TIMEOUT)
+        time.sleep(10)  # what the restart still does after the probe is through
+        end = time.time()
+        events = sandbox.audit_events()
+        acted = first_write_for(events, contender.label, probe, running.started)
+        return {
+            "first_write_seconds": None if acted is None else round(acted - running.started, 1),
+            "probe_complete_seconds": round(done - running.started, 1),
+            "requests": requests_by(events, contender.label, running.started, end),
+            "requests_by_what": what_by(events, contender.label, running.started, end),
+            "peak_rss_mib": running.sampler.peak_rss_mib(),
+        }
+    finally:
+        running.stop()
+
+
 def idle_round(
     sandbox: Sandbox,
     api: client.ApiClient,
@@ -237,6 +277,7 @@ def idle_round(
         }
     finally:
         running.stop()
+    figures["restart"] = restart_round(sandbox, api, contender, plan, argo)
     return figures
 
 
@@ -352,6 +393,11 @@ IDLE_ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("idle: CPU seconds", ("idle", "cpu_seconds")),
     ("RSS at the end of idle (MiB)", ("rss_mib_idle_end",)),
     ("peak RSS (MiB)", ("peak_rss_mib",)),
+    ("restart: first write for a release (s)", ("restart", "first_write_seconds")),
+    ("restart: that release complete (s)", ("restart", "probe_complete_seconds")),
+    ("restart: requests to then + 10 s", ("restart", "requests", "total")),
+    ("restart: writes to then + 10 s", ("restart", "requests", "writes")),
+    ("restart: peak RSS (MiB)", ("restart", "peak_rss_mib")),
 ]
 
 

@@ -90,6 +90,22 @@ def writes_on(
     return found
 
 
+def first_write_for(events: Iterable[dict[str, Any]], user: str, rollout: Key, after: float) -> float | None:
+    """When `user` first wrote, after `after`, the Rollout `rollout` or an object named for it (its
+    ReplicaSets are `<name>-<hash>` in both controllers): the moment it acted on that Rollout."""
+    namespace, name = rollout
+    times = [
+        received(event)
+        for event in events
+        if event["user"]["username"] == user
+        and event["verb"] in WRITES
+        and received(event) > after
+        and (ref := event.get("objectRef") or {}).get("namespace") == namespace
+        and (ref.get("name") == name or str(ref.get("name", "")).startswith(f"{name}-"))
+    ]
+    return min(times, default=None)
+
+
 def anchored(seen_at: float, writes: list[dict[str, Any]]) -> float:
     """When a state seen on a watch at `seen_at` was written: the latest write answered by then."""
     before = [answered(event) for event in writes if answered(event) <= seen_at]

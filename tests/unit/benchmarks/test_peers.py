@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from benchmarks.peers import argo_build, contenders, scenario
-from benchmarks.peers.measure import anchored, next_write_after, percentiles, requests_by
+from benchmarks.peers.measure import anchored, first_write_for, next_write_after, percentiles, requests_by
 from benchmarks.peers.release import release_figures
 from delivery.api.analysis import ClusterAnalysisTemplate
 from delivery.api.rollout import Rollout
@@ -149,6 +149,23 @@ def test_a_watch_audited_at_start_and_end_is_one_request() -> None:
     ]
     start = 1796119200.0  # 2026-12-01T10:00:00Z
     assert requests_by(events, "argo", start, start + 5) == {"total": 2, "writes": 1}
+
+
+def test_the_first_write_for_a_rollout_is_its_own_or_a_replicasets_named_for_it() -> None:
+    def on(name: str, user: str, verb: str, at: str) -> dict[str, Any]:
+        return {**_event(name + at, user, verb, at), "objectRef": {"namespace": "ns", "name": name}}
+
+    events = [
+        on("web-7f9c", "argo", "get", "2026-12-01T10:00:01.000000Z"),  # a read
+        on("webby-1", "argo", "create", "2026-12-01T10:00:02.000000Z"),  # another Rollout's
+        on("web", "delivery", "patch", "2026-12-01T10:00:02.500000Z"),  # another controller
+        on("web-7f9c", "argo", "create", "2026-12-01T10:00:04.000000Z"),
+        on("web", "argo", "patch", "2026-12-01T10:00:03.000000Z"),
+        on("web", "argo", "patch", "2026-12-01T09:59:59.000000Z"),  # before the start
+    ]
+    start = 1796119200.0
+    assert first_write_for(events, "argo", ("ns", "web"), start) == pytest.approx(start + 3)
+    assert first_write_for(events, "argo", ("other", "web"), start) is None
 
 
 def test_a_condition_dates_from_the_write_that_made_it_and_the_reaction_from_the_next_write() -> None:
