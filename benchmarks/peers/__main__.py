@@ -50,6 +50,7 @@ from benchmarks.peers.measure import (
     first_write_for,
     percentiles,
     requests_by,
+    rss_growth,
     verbs_of,
     what_by,
 )
@@ -292,7 +293,7 @@ def soak_round(
     per_minute: int,
 ) -> dict[str, Any]:
     """One Rollout released after another at `per_minute` for `seconds`, each through a Prometheus
-    analysis step, then 5 minutes for the last ones to finish."""
+    analysis step, then up to 5 minutes for the last ones to finish."""
     namespaces = [scenario.namespace(ns) for ns in plan.namespace_names()]
     apply(sandbox, f"{plan.prefix}-namespaces", namespaces)
     template = scenario.analysis_template(contender.controller, sandbox.prometheus_url)
@@ -316,7 +317,9 @@ def soak_round(
             sandbox.kubectl_run(
                 "patch", resource, key[1], "-n", key[0], "--type=merge", f"-p={json.dumps(patch)}"
             )
-        time.sleep(SOAK_DRAIN)
+        drained = time.monotonic() + SOAK_DRAIN
+        while time.monotonic() < drained and not all_released(contender, running.watcher, images):
+            time.sleep(1)
         end = time.time()
         latest = running.watcher.latest()
         figures = soak_figures(contender, sandbox.audit_events(), running, released, since=since, end=end)
@@ -326,6 +329,11 @@ def soak_round(
     finally:
         running.stop()
     return figures
+
+
+def all_released(contender: Contender, watcher: Watcher, images: dict[Key, str]) -> bool:
+    latest = watcher.latest()
+    return all(key in latest and contender.complete(latest[key], image) for key, image in images.items())
 
 
 def soak_figures(
@@ -338,7 +346,7 @@ def soak_figures(
     end: float,
 ) -> dict[str, Any]:
     """Reaction delays per 10-minute window (of the releases begun in it, measured as in the release
-    scenario) and the slope of RSS over the soak, in MiB per hour."""
+    scenario), the worst window's p99, and the slope of RSS after the first 10 minutes."""
     observed = running.watcher.snapshot(since)
     seen_at = [entry[0] for entry in observed]
     audited = Audited.of(contender, events)
@@ -350,6 +358,7 @@ def soak_figures(
         lo, hi = bisect.bisect_left(seen_at, at), bisect.bisect_right(seen_at, at + SOAK_DRAIN)
         found = timeline(contender, audited, observed[lo:hi], {key}, since=at, image=image)
         delays.setdefault(window, []).extend(found.delays)
+    p99s = [percentiles(delays[window])["p99"] for window in sorted(delays) if delays[window]]
     windows = [
         {
             "from_minute": window * SOAK_WINDOW // 60,
@@ -358,13 +367,12 @@ def soak_figures(
         }
         for window in sorted(counts)
     ]
-    samples = [(when, rss) for when, _, rss in running.sampler.samples if since <= when <= end]
-    growth = (
-        statistics.linear_regression([w for w, _ in samples], [r for _, r in samples]).slope
-        if len(samples) > 1
-        else 0.0
-    )
-    return {"releases": len(released), "windows": windows, "rss_growth_mib_per_hour": round(growth * 3600, 1)}
+    return {
+        "releases": len(released),
+        "windows": windows,
+        "worst_window_reaction_p99_seconds": max(p99s, default=float("nan")),
+        **rss_growth(running.sampler.samples, since + SOAK_WINDOW, end),
+    }
 
 
 # -- the side-by-side table ---------------------------------------------------------------------------
@@ -398,6 +406,16 @@ IDLE_ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("restart: requests to then + 10 s", ("restart", "requests", "total")),
     ("restart: writes to then + 10 s", ("restart", "requests", "writes")),
     ("restart: peak RSS (MiB)", ("restart", "peak_rss_mib")),
+]
+
+SOAK_ROWS: list[tuple[str, tuple[str, ...]]] = [
+    ("releases", ("releases",)),
+    ("stuck releases at the end", ("stuck_releases",)),
+    ("reaction delay p99, worst 10 minutes (s)", ("worst_window_reaction_p99_seconds",)),
+    ("RSS at 10 minutes (MiB)", ("rss_mib_at_10_minutes",)),
+    ("RSS at the end (MiB)", ("rss_mib_at_end",)),
+    ("RSS growth after 10 minutes (MiB/h)", ("rss_growth_mib_per_hour",)),
+    ("RSS growth after 10 minutes (%/h)", ("rss_growth_percent_per_hour",)),
 ]
 
 
@@ -511,11 +529,10 @@ def main() -> None:
         "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},
         "results": results,
     }
-    rows = {"release": ROWS, "idle": IDLE_ROWS}.get(args.scenario)
-    if rows is not None:
-        medians = {label: median_of_rounds(rounds, rows) for label, rounds in results.items()}
-        print(table(medians, rows))
-        document["medians"] = medians
+    rows = {"release": ROWS, "idle": IDLE_ROWS, "soak": SOAK_ROWS}[args.scenario]
+    medians = {label: median_of_rounds(rounds, rows) for label, rounds in results.items()}
+    print(table(medians, rows))
+    document["medians"] = medians
     record("peers", document)
 
 

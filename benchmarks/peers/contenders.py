@@ -83,6 +83,9 @@ class Contender:
                 "run",
                 f"--kubeconfig={kubeconfig}",
                 "--webhook=off",
+                # the sandbox's Prometheus listens on loopback, which analysis may not reach unless
+                # allowed (Argo has no such guard)
+                "--analysis-allow=127.0.0.1",
                 *self.extra_args,
             ]
         if argo_binary is None:

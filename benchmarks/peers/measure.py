@@ -131,6 +131,30 @@ def percentiles(values: list[float]) -> dict[str, float | int]:
     }
 
 
+def rss_growth(samples: list[tuple[float, float, float]], start: float, end: float) -> dict[str, float]:
+    """The slope of RSS from `start` (the soak's first 10 minutes left out: caches filling and the
+    allocator finding its size are not growth) to `end`, in MiB and in per cent of the RSS at
+    `start` per hour: the figure a leak shows as, whatever the process's size."""
+    kept = [(when, rss) for when, _, rss in samples if start <= when <= end]
+    if len(kept) < 2:  # a soak shorter than its first 10 minutes
+        return dict.fromkeys(
+            (
+                "rss_mib_at_10_minutes",
+                "rss_mib_at_end",
+                "rss_growth_mib_per_hour",
+                "rss_growth_percent_per_hour",
+            ),
+            float("nan"),
+        )
+    slope = statistics.linear_regression([w for w, _ in kept], [r for _, r in kept]).slope * 3600
+    return {
+        "rss_mib_at_10_minutes": round(kept[0][1], 1),
+        "rss_mib_at_end": round(kept[-1][1], 1),
+        "rss_growth_mib_per_hour": round(slope, 1),
+        "rss_growth_percent_per_hour": round(100 * slope / kept[0][1], 2),
+    }
+
+
 class Watcher:
     """Every Rollout (of one API group) and ReplicaSet event in the cluster, timed as it arrives."""
 

@@ -12,7 +12,14 @@ import pytest
 import yaml
 
 from benchmarks.peers import argo_build, contenders, scenario
-from benchmarks.peers.measure import anchored, first_write_for, next_write_after, percentiles, requests_by
+from benchmarks.peers.measure import (
+    anchored,
+    first_write_for,
+    next_write_after,
+    percentiles,
+    requests_by,
+    rss_growth,
+)
 from benchmarks.peers.release import release_figures
 from delivery.api.analysis import ClusterAnalysisTemplate
 from delivery.api.rollout import Rollout
@@ -166,6 +173,16 @@ def test_the_first_write_for_a_rollout_is_its_own_or_a_replicasets_named_for_it(
     start = 1796119200.0
     assert first_write_for(events, "argo", ("ns", "web"), start) == pytest.approx(start + 3)
     assert first_write_for(events, "argo", ("other", "web"), start) is None
+
+
+def test_rss_growth_leaves_out_the_first_ten_minutes_and_is_a_share_of_the_size_then() -> None:
+    start = 1000.0
+    filling = [(start + t, 0.0, 50.0 + t) for t in range(0, 600, 60)]  # caches filling: not growth
+    steady = [(start + 600 + t, 0.0, 200.0 + t / 360) for t in range(0, 3600, 60)]  # 10 MiB an hour
+    figures = rss_growth(filling + steady, start + 600, start + 4200)
+    assert figures["rss_mib_at_10_minutes"] == 200.0
+    assert figures["rss_growth_mib_per_hour"] == pytest.approx(10.0, abs=0.1)
+    assert figures["rss_growth_percent_per_hour"] == pytest.approx(5.0, abs=0.05)
 
 
 def test_a_condition_dates_from_the_write_that_made_it_and_the_reaction_from_the_next_write() -> None:
