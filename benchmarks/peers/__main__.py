@@ -6,7 +6,9 @@ Scenarios (`--scenario`):
   2000`, in turn, `--rounds` times; then a minute left idle. Printed side by side, with the ratio of
   delivery to the raised Argo, and written to benchmarks/results/peers-<time>.json.
 - idle: N Rollouts already released wait for the controller; how long it takes to bring them all to
-  complete, then its memory, CPU and API requests over `--idle-seconds` (300) of nothing to do.
+  complete, then its memory, CPU and API requests over `--idle-seconds` (300) of nothing to do; then
+  a new controller process over the same complete Rollouts, with one of them released as it starts:
+  the time to its first write for that release (ready to act), and what the restart requested.
 - soak: N Rollouts, `--releases-per-minute` (50) of them released in turn with a Prometheus analysis
   step, for `--soak-seconds` (an hour): memory growth per hour, reaction p99 per 10 minutes, releases
   stuck at the end.
@@ -41,7 +43,17 @@ from kubernetes import client, config
 
 from benchmarks.peers import argo_build, scenario
 from benchmarks.peers.contenders import ALL, DEFAULT, Contender, identity
-from benchmarks.peers.measure import Key, Sampler, Watcher, percentiles, requests_by, verbs_of, what_by
+from benchmarks.peers.measure import (
+    Key,
+    Sampler,
+    Watcher,
+    first_write_for,
+    percentiles,
+    requests_by,
+    rss_growth,
+    verbs_of,
+    what_by,
+)
 from benchmarks.peers.release import Audited, release_figures, timeline
 from benchmarks.record import cpu_seconds, record
 from sandbox import cluster
@@ -237,6 +249,47 @@ def release_round(
     return figures
 
 
+def restart_round(
+    sandbox: Sandbox,
+    api: client.ApiClient,
+    contender: Contender,
+    plan: scenario.Scenario,
+    argo: Path,
+    *,
+    shards: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The same Rollouts, all complete, and a new controller process, as after an upgrade or a lost
+    leader: how long until it acts, and what it costs. One Rollout is released the moment the
+    process starts; the controller's first write for it is when it was ready to act on a change.
+    With `shards`, the new process is that Rollout's shard's."""
+    probe = plan.placements()[0]
+    shard = scenario.shard_of(0, shards)
+    released = scenario.sharded(
+        scenario.rollouts(
+            contender.controller, plan, scenario.RELEASED_IMAGE, replicas=scenario.IDLE_REPLICAS
+        ),
+        shards,
+    )[0]
+    user = identity(contender.label, shard)
+    running = start(sandbox, api, contender, f"{plan.prefix}-restart", argo, shard=shard)
+    try:
+        apply(sandbox, f"{plan.prefix}-probe", [released])
+        done = wait_complete(contender, running.watcher, {probe}, scenario.RELEASED_IMAGE, RELEASE_TIMEOUT)
+        time.sleep(10)  # what the restart still does after the probe is through
+        end = time.time()
+        events = sandbox.audit_events()
+        acted = first_write_for(events, user, probe, running.started)
+        return {
+            "first_write_seconds": None if acted is None else round(acted - running.started, 1),
+            "probe_complete_seconds": round(done - running.started, 1),
+            "requests": requests_by(events, user, running.started, end),
+            "requests_by_what": what_by(events, user, running.started, end),
+            "peak_rss_mib": running.sampler.peak_rss_mib(),
+        }
+    finally:
+        running.stop()
+
+
 def idle_round(
     sandbox: Sandbox,
     api: client.ApiClient,
@@ -274,9 +327,10 @@ def idle_round(
     finally:
         for process in running.values():
             process.stop()
-    if not shards:
-        return each[None]
-    return {**summed(list(each.values())), "shards": each}
+    figures = each[None] if not shards else {**summed(list(each.values())), "shards": each}
+    # Sharded: the restart of the shard of the Rollout it releases (1/N of the Rollouts).
+    figures["restart"] = restart_round(sandbox, api, contender, plan, argo, shards=shards)
+    return figures
 
 
 def shard_idle_figures(
@@ -324,7 +378,7 @@ def soak_round(
     per_minute: int,
 ) -> dict[str, Any]:
     """One Rollout released after another at `per_minute` for `seconds`, each through a Prometheus
-    analysis step, then 5 minutes for the last ones to finish."""
+    analysis step, then up to 5 minutes for the last ones to finish."""
     namespaces = [scenario.namespace(ns) for ns in plan.namespace_names()]
     apply(sandbox, f"{plan.prefix}-namespaces", namespaces)
     template = scenario.analysis_template(contender.controller, sandbox.prometheus_url)
@@ -348,7 +402,9 @@ def soak_round(
             sandbox.kubectl_run(
                 "patch", resource, key[1], "-n", key[0], "--type=merge", f"-p={json.dumps(patch)}"
             )
-        time.sleep(SOAK_DRAIN)
+        drained = time.monotonic() + SOAK_DRAIN
+        while time.monotonic() < drained and not all_released(contender, running.watcher, images):
+            time.sleep(1)
         end = time.time()
         latest = running.watcher.latest()
         figures = soak_figures(contender, sandbox.audit_events(), running, released, since=since, end=end)
@@ -358,6 +414,11 @@ def soak_round(
     finally:
         running.stop()
     return figures
+
+
+def all_released(contender: Contender, watcher: Watcher, images: dict[Key, str]) -> bool:
+    latest = watcher.latest()
+    return all(key in latest and contender.complete(latest[key], image) for key, image in images.items())
 
 
 def soak_figures(
@@ -370,7 +431,7 @@ def soak_figures(
     end: float,
 ) -> dict[str, Any]:
     """Reaction delays per 10-minute window (of the releases begun in it, measured as in the release
-    scenario) and the slope of RSS over the soak, in MiB per hour."""
+    scenario), the worst window's p99, and the slope of RSS after the first 10 minutes."""
     observed = running.watcher.snapshot(since)
     seen_at = [entry[0] for entry in observed]
     audited = Audited.of(contender, events)
@@ -382,6 +443,7 @@ def soak_figures(
         lo, hi = bisect.bisect_left(seen_at, at), bisect.bisect_right(seen_at, at + SOAK_DRAIN)
         found = timeline(contender, audited, observed[lo:hi], {key}, since=at, image=image)
         delays.setdefault(window, []).extend(found.delays)
+    p99s = [percentiles(delays[window])["p99"] for window in sorted(delays) if delays[window]]
     windows = [
         {
             "from_minute": window * SOAK_WINDOW // 60,
@@ -390,13 +452,12 @@ def soak_figures(
         }
         for window in sorted(counts)
     ]
-    samples = [(when, rss) for when, _, rss in running.sampler.samples if since <= when <= end]
-    growth = (
-        statistics.linear_regression([w for w, _ in samples], [r for _, r in samples]).slope
-        if len(samples) > 1
-        else 0.0
-    )
-    return {"releases": len(released), "windows": windows, "rss_growth_mib_per_hour": round(growth * 3600, 1)}
+    return {
+        "releases": len(released),
+        "windows": windows,
+        "worst_window_reaction_p99_seconds": max(p99s, default=float("nan")),
+        **rss_growth(running.sampler.samples, since + SOAK_WINDOW, end),
+    }
 
 
 # -- the side-by-side table ---------------------------------------------------------------------------
@@ -425,6 +486,21 @@ IDLE_ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("idle: CPU seconds", ("idle", "cpu_seconds")),
     ("RSS at the end of idle (MiB)", ("rss_mib_idle_end",)),
     ("peak RSS (MiB)", ("peak_rss_mib",)),
+    ("restart: first write for a release (s)", ("restart", "first_write_seconds")),
+    ("restart: that release complete (s)", ("restart", "probe_complete_seconds")),
+    ("restart: requests to then + 10 s", ("restart", "requests", "total")),
+    ("restart: writes to then + 10 s", ("restart", "requests", "writes")),
+    ("restart: peak RSS (MiB)", ("restart", "peak_rss_mib")),
+]
+
+SOAK_ROWS: list[tuple[str, tuple[str, ...]]] = [
+    ("releases", ("releases",)),
+    ("stuck releases at the end", ("stuck_releases",)),
+    ("reaction delay p99, worst 10 minutes (s)", ("worst_window_reaction_p99_seconds",)),
+    ("RSS at 10 minutes (MiB)", ("rss_mib_at_10_minutes",)),
+    ("RSS at the end (MiB)", ("rss_mib_at_end",)),
+    ("RSS growth after 10 minutes (MiB/h)", ("rss_growth_mib_per_hour",)),
+    ("RSS growth after 10 minutes (%/h)", ("rss_growth_percent_per_hour",)),
 ]
 
 
@@ -553,11 +629,10 @@ def main() -> None:
         "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},
         "results": results,
     }
-    rows = {"release": ROWS, "idle": IDLE_ROWS}.get(args.scenario)
-    if rows is not None:
-        medians = {label: median_of_rounds(rounds, rows) for label, rounds in results.items()}
-        print(table(medians, rows))
-        document["medians"] = medians
+    rows = {"release": ROWS, "idle": IDLE_ROWS, "soak": SOAK_ROWS}[args.scenario]
+    medians = {label: median_of_rounds(rounds, rows) for label, rounds in results.items()}
+    print(table(medians, rows))
+    document["medians"] = medians
     record("peers", document)
 
 

@@ -84,6 +84,9 @@ class Contender:
                 "run",
                 f"--kubeconfig={kubeconfig}",
                 "--webhook=off",
+                # the sandbox's Prometheus listens on loopback, which analysis may not reach unless
+                # allowed (Argo has no such guard)
+                "--analysis-allow=127.0.0.1",
                 *((f"--controller-id={shard}",) if shard else ()),
                 *self.extra_args,
             ]

@@ -90,6 +90,22 @@ def writes_on(
     return found
 
 
+def first_write_for(events: Iterable[dict[str, Any]], user: str, rollout: Key, after: float) -> float | None:
+    """When `user` first wrote, after `after`, the Rollout `rollout` or an object named for it (its
+    ReplicaSets are `<name>-<hash>` in both controllers): the moment it acted on that Rollout."""
+    namespace, name = rollout
+    times = [
+        received(event)
+        for event in events
+        if event["user"]["username"] == user
+        and event["verb"] in WRITES
+        and received(event) > after
+        and (ref := event.get("objectRef") or {}).get("namespace") == namespace
+        and (ref.get("name") == name or str(ref.get("name", "")).startswith(f"{name}-"))
+    ]
+    return min(times, default=None)
+
+
 def anchored(seen_at: float, writes: list[dict[str, Any]]) -> float:
     """When a state seen on a watch at `seen_at` was written: the latest write answered by then."""
     before = [answered(event) for event in writes if answered(event) <= seen_at]
@@ -112,6 +128,30 @@ def percentiles(values: list[float]) -> dict[str, float | int]:
         "p50": round(statistics.median(ordered), 3),
         "p99": round(ordered[rank], 3),
         "samples": len(ordered),
+    }
+
+
+def rss_growth(samples: list[tuple[float, float, float]], start: float, end: float) -> dict[str, float]:
+    """The slope of RSS from `start` (the soak's first 10 minutes left out: caches filling and the
+    allocator finding its size are not growth) to `end`, in MiB and in per cent of the RSS at
+    `start` per hour: the figure a leak shows as, whatever the process's size."""
+    kept = [(when, rss) for when, _, rss in samples if start <= when <= end]
+    if len(kept) < 2:  # a soak shorter than its first 10 minutes
+        return dict.fromkeys(
+            (
+                "rss_mib_at_10_minutes",
+                "rss_mib_at_end",
+                "rss_growth_mib_per_hour",
+                "rss_growth_percent_per_hour",
+            ),
+            float("nan"),
+        )
+    slope = statistics.linear_regression([w for w, _ in kept], [r for _, r in kept]).slope * 3600
+    return {
+        "rss_mib_at_10_minutes": round(kept[0][1], 1),
+        "rss_mib_at_end": round(kept[-1][1], 1),
+        "rss_growth_mib_per_hour": round(slope, 1),
+        "rss_growth_percent_per_hour": round(100 * slope / kept[0][1], 2),
     }
 
 

@@ -13,7 +13,14 @@ import yaml
 
 from benchmarks.peers import __main__ as peers
 from benchmarks.peers import argo_build, contenders, scenario
-from benchmarks.peers.measure import anchored, next_write_after, percentiles, requests_by
+from benchmarks.peers.measure import (
+    anchored,
+    first_write_for,
+    next_write_after,
+    percentiles,
+    requests_by,
+    rss_growth,
+)
 from benchmarks.peers.release import release_figures
 from delivery.api.analysis import ClusterAnalysisTemplate
 from delivery.api.rollout import Rollout
@@ -151,6 +158,33 @@ def test_a_watch_audited_at_start_and_end_is_one_request() -> None:
     ]
     start = 1796119200.0  # 2026-12-01T10:00:00Z
     assert requests_by(events, "argo", start, start + 5) == {"total": 2, "writes": 1}
+
+
+def test_the_first_write_for_a_rollout_is_its_own_or_a_replicasets_named_for_it() -> None:
+    def on(name: str, user: str, verb: str, at: str) -> dict[str, Any]:
+        return {**_event(name + at, user, verb, at), "objectRef": {"namespace": "ns", "name": name}}
+
+    events = [
+        on("web-7f9c", "argo", "get", "2026-12-01T10:00:01.000000Z"),  # a read
+        on("webby-1", "argo", "create", "2026-12-01T10:00:02.000000Z"),  # another Rollout's
+        on("web", "delivery", "patch", "2026-12-01T10:00:02.500000Z"),  # another controller
+        on("web-7f9c", "argo", "create", "2026-12-01T10:00:04.000000Z"),
+        on("web", "argo", "patch", "2026-12-01T10:00:03.000000Z"),
+        on("web", "argo", "patch", "2026-12-01T09:59:59.000000Z"),  # before the start
+    ]
+    start = 1796119200.0
+    assert first_write_for(events, "argo", ("ns", "web"), start) == pytest.approx(start + 3)
+    assert first_write_for(events, "argo", ("other", "web"), start) is None
+
+
+def test_rss_growth_leaves_out_the_first_ten_minutes_and_is_a_share_of_the_size_then() -> None:
+    start = 1000.0
+    filling = [(start + t, 0.0, 50.0 + t) for t in range(0, 600, 60)]  # caches filling: not growth
+    steady = [(start + 600 + t, 0.0, 200.0 + t / 360) for t in range(0, 3600, 60)]  # 10 MiB an hour
+    figures = rss_growth(filling + steady, start + 600, start + 4200)
+    assert figures["rss_mib_at_10_minutes"] == 200.0
+    assert figures["rss_growth_mib_per_hour"] == pytest.approx(10.0, abs=0.1)
+    assert figures["rss_growth_percent_per_hour"] == pytest.approx(5.0, abs=0.05)
 
 
 def test_a_condition_dates_from_the_write_that_made_it_and_the_reaction_from_the_next_write() -> None:
@@ -320,6 +354,12 @@ def test_the_shards_figures_add_up_and_the_slowest_decides_the_time_to_ready() -
     assert total["idle"] == {"seconds": 20, "requests": {"total": 18, "writes": 0}, "cpu_seconds": 0.75}
     assert total["rss_mib_idle_end"] == 115.0
     assert total["peak_rss_mib"] == 135.0
-    assert (
-        peers.median_of_rounds([total], peers.IDLE_ROWS)["peak RSS (MiB)"] == 135.0
-    )  # as the table reads it
+    # as the table reads it, with the restart of one shard beside it (idle_round adds it)
+    restart = {
+        "first_write_seconds": 1.0,
+        "probe_complete_seconds": 2.0,
+        "requests": {"total": 5, "writes": 2},
+    }
+    read = peers.median_of_rounds([{**total, "restart": {**restart, "peak_rss_mib": 50.0}}], peers.IDLE_ROWS)
+    assert read["peak RSS (MiB)"] == 135.0
+    assert read["restart: peak RSS (MiB)"] == 50.0
