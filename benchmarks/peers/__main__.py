@@ -104,14 +104,19 @@ def apply(sandbox: Sandbox, name: str, items: list[dict[str, Any]]) -> None:
     sandbox.kubectl_run("apply", "--server-side", "--field-manager=peers", "-f", str(path))
 
 
+def all_complete(contender: Contender, watcher: Watcher, wanted: dict[Key, str]) -> bool:
+    """Whether every Rollout of `wanted` is complete at its image, as last seen on the watch."""
+    latest = watcher.latest()
+    return all(key in latest and contender.complete(latest[key], image) for key, image in wanted.items())
+
+
 def wait_complete(
     contender: Contender, watcher: Watcher, keys: set[Key], image: str, timeout: float
 ) -> float:
     """Block until every Rollout of `keys` is complete at `image`, as last seen on the watch."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        latest = watcher.latest()
-        if all(key in latest and contender.complete(latest[key], image) for key in keys):
+        if all_complete(contender, watcher, dict.fromkeys(keys, image)):
             return time.time()
         time.sleep(0.5)
     done = sum(1 for key, obj in watcher.latest().items() if key in keys and contender.complete(obj, image))
@@ -166,11 +171,8 @@ def wait_complete_each(
     while len(done) < len(groups):
         if time.monotonic() - started > timeout:
             raise RuntimeError(f"{contender.label}: shards {sorted(map(str, set(groups) - set(done)))} late")
-        latest = watcher.latest()
         for group, keys in groups.items():
-            if group not in done and all(
-                key in latest and contender.complete(latest[key], image) for key in keys
-            ):
+            if group not in done and all_complete(contender, watcher, dict.fromkeys(keys, image)):
                 done[group] = time.time()
         time.sleep(0.5)
     return done
@@ -403,7 +405,7 @@ def soak_round(
                 "patch", resource, key[1], "-n", key[0], "--type=merge", f"-p={json.dumps(patch)}"
             )
         drained = time.monotonic() + SOAK_DRAIN
-        while time.monotonic() < drained and not all_released(contender, running.watcher, images):
+        while time.monotonic() < drained and not all_complete(contender, running.watcher, images):
             time.sleep(1)
         end = time.time()
         latest = running.watcher.latest()
@@ -414,11 +416,6 @@ def soak_round(
     finally:
         running.stop()
     return figures
-
-
-def all_released(contender: Contender, watcher: Watcher, images: dict[Key, str]) -> bool:
-    latest = watcher.latest()
-    return all(key in latest and contender.complete(latest[key], image) for key, image in images.items())
 
 
 def soak_figures(
