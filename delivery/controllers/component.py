@@ -118,6 +118,11 @@ def _version(body: Object) -> int:
     return int(body["metadata"].get("resourceVersion") or 0)
 
 
+def _served_kinds(served: Served) -> list[Kind]:
+    """The `DISCOVERED` kinds a Component may own, in the versions `served` says the cluster has."""
+    return [kind for api in DISCOVERED if (kind := served.kind(api)) is not None]
+
+
 class ComponentController:
     def __init__(
         self,
@@ -166,7 +171,7 @@ class ComponentController:
         namespace, name = self.templates_ref
         by_name = f"metadata.name={name}"
         served = self.discovery.served
-        discovered = [kind for api in DISCOVERED if (kind := served.kind(api)) is not None]
+        discovered = _served_kinds(served)
         for api in DISCOVERED:
             if served.kind(api) is None:
                 log.warning("not watching %ss: %s", api.kind, discovery.ApiNotServed(api))
@@ -322,8 +327,7 @@ class ComponentController:
         Component's), so nothing is decided (a StatefulSet's partition, a prune) without them."""
         metadata = component["metadata"]
         key = key_of(component)
-        served = self.served
-        kinds = [ROLLOUT, *OWNED, *(kind for api in DISCOVERED if (kind := served.kind(api)) is not None)]
+        kinds = [ROLLOUT, *OWNED, *_served_kinds(self.served)]
         for kind in kinds:
             for item in await self.kube.list(kind, metadata["namespace"], f"{NAME_LABEL}={metadata['name']}"):
                 body = trimmed({"apiVersion": kind.api_version, "kind": kind.kind, **item})
