@@ -27,7 +27,7 @@ from typing import Any
 
 from delivery.kube import shard
 from delivery.kube.api import Kind, Kube, KubeError, Object
-from delivery.kube.informer import Handler, Watch
+from delivery.kube.informer import Handler, Watch, trimmed
 from delivery.kube.kinds import CONFIG_MAP, SECRET
 from delivery.report import Condition
 from delivery.rollout import config
@@ -220,7 +220,7 @@ class Tracker:
         for replicaset in replicasets:
             revision = replicaset["metadata"]["labels"][HASH_LABEL]
             owner = reference_to(replicaset)
-            for (kind, copy_name), body in self.copies.get((namespace, name, revision), {}).items():
+            for (kind, copy_name), body in list(self.copies.get((namespace, name, revision), {}).items()):
                 if config.owned_by(body, owner):
                     continue
                 try:
@@ -238,14 +238,7 @@ class Tracker:
                     continue
                 # Seen as handed over at once: a reconcile before the patch's own watch event
                 # would otherwise try it again (refused as stale, but a write all the same).
-                self.copies[(namespace, name, revision)][(kind, copy_name)] = {
-                    **body,
-                    "metadata": {
-                        **body["metadata"],
-                        "ownerReferences": written["metadata"].get("ownerReferences", [owner]),
-                        "resourceVersion": written["metadata"]["resourceVersion"],
-                    },
-                }
+                self.observe_copy("MODIFIED", trimmed(written))
 
     def uses(self, rollouts: Iterable[Object], namespace: str, kind: str, name: str) -> list[Object]:
         """The Rollouts of `namespace` that may use `kind`/`name`: those whose template names it,
