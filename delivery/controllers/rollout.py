@@ -6,8 +6,9 @@ Order of the writes in one reconcile, chosen so that a kill at any point is safe
 2. consumed command annotations are removed, only if the Rollout is still the version decided
    from (a JSON patch `test` of resourceVersion); a kill right after loses the command rather
    than acting on it twice;
-3. the Event of the transition, named by the Rollout's uid and the transition's number, so
-   re-creating it after a restart is a no-op and a re-created Rollout has Events of its own;
+3. the Event of each transition (two when a step ends and the next begins), named by the
+   Rollout's uid and the transition's number, so re-creating it after a restart is a no-op and a
+   re-created Rollout has Events of its own;
 4. the status, guarded by the version the decision was taken from (or the one step 2 wrote):
    a decision taken on a stale read is refused (`Stale`) and taken again on fresh state;
 5. the transition's notifications and metrics, once the status that records it is written;
@@ -591,9 +592,9 @@ class RolloutController:
         if configured is not None:
             generation = metadata.get("generation", 1)
             status["conditions"] = merge_conditions(status["conditions"], [configured], generation, now())
-        note = None
-        if decision.transition is not None:
-            transition = decision.transition
+        told: list[tuple[int, EventNote]] = []
+        first = status["transitionCount"] - len(decision.transitions) + 1
+        for sequence, transition in enumerate(decision.transitions, start=first):
             log.info(
                 "%s/%s: %s -> %s (%s) %s",
                 namespace,
@@ -604,7 +605,8 @@ class RolloutController:
                 transition.message,
             )
             note = EventNote(transition.reason.value, transition.message, transition.warning)
-            await record_event(self.kube, rollout, status["transitionCount"], note, self.instance)
+            await record_event(self.kube, rollout, sequence, note, self.instance)
+            told.append((sequence, note))
         for sequence, gate_note in decision.events:  # a gate opened or held: once each, by its name
             await record_event(self.kube, rollout, sequence, gate_note, self.instance)
         held = self._held_back(key, previous, status, decision)
@@ -627,12 +629,12 @@ class RolloutController:
             self.cache.observe("MODIFIED", trimmed(written))
             self.written[key] = time.monotonic()
             resource_version = written["metadata"]["resourceVersion"]
-        if note is not None:
+        for sequence, note in told:
             # Told once the status that records the transition is written: exactly one write
-            # takes transitionCount to this number (it is guarded), so at most once, and a
+            # takes transitionCount past this number (it is guarded), so at most once, and a
             # decision refused as stale tells nobody of a transition that did not happen.
             for hook in self.on_transition:
-                hook(rollout, status, note)
+                hook(rollout, status | {"transitionCount": sequence}, note)
         if OPEN_GATE in decision.consumed:
             await self._consume(rollout, (OPEN_GATE,), resource_version)
         return None

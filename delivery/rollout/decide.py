@@ -1,8 +1,10 @@
 """One reconcile's decision for a Rollout: from what is observed, the next state and the next move.
 
 Pure: the same observation gives the same decision, so a controller killed at any moment decides
-again what it decided before. At most one transition per reconcile; each one is a status write
-and an Event, so the history in `kubectl get events` is the machine's path, step by step.
+again what it decided before. Each transition is an Event, so the history in `kubectl get events`
+is the machine's path, step by step; one status write records the transitions of a reconcile. A
+reconcile takes one transition, or two when a step ends and the next one begins on the same facts
+(`_entered`): the world is observed once for both, and the status is written once.
 The status is the machine's memory: the state, the step, when a pause began, when traffic last
 moved (the scale-down delays count from there). Those times move only with a fact (`_dated`), so
 a Rollout that has nothing left to do decides the same status at every reconcile: no write.
@@ -116,7 +118,7 @@ class Observed:
 class Decision:
     memory: Memory
     desired: Desired
-    transition: Transition | None = None
+    transitions: tuple[Transition, ...] = ()  # in the order taken; each one is an Event
     consumed: tuple[str, ...] = ()  # command annotations acted on (or refused): to remove
     note: str = ""  # why a command was refused, or what an analysis waits for
     requeue_after: float | None = None
@@ -125,6 +127,11 @@ class Decision:
     gated: tuple[bool, str, str] | None = None  # the Gated condition (held, reason, message)
     events: tuple[tuple[int, EventNote], ...] = ()  # gates opened or held, each named by what it says
     experiment: ExperimentRecord | None = None  # status.experiment after the decision
+
+    @property
+    def transition(self) -> Transition | None:
+        """The last transition taken: the state the status reports, its reason and message."""
+        return self.transitions[-1] if self.transitions else None
 
 
 def _transition(memory: Memory, trigger: str, message: str) -> Transition:
@@ -575,6 +582,30 @@ def _spontaneous(
     return moved, transition, min(waits) if waits else None, None
 
 
+FINISHING = frozenset({"complete_step", "analysis_passed", "experiment_passed"})
+ENTERING = frozenset({"pause", "analyse", "experiment", "promote"})
+
+
+def _entered(
+    o: Observed, memory: Memory, desired: Desired, finished: Transition
+) -> tuple[Memory, Transition, float | None] | None:
+    """The next step's beginning, when a step has just ended and the next one begins on what is
+    already known: a pause (its clock starts now), an analysis or an experiment (started by this
+    decision), or the promotion after the last step. Taken in the same reconcile as the end, so
+    the two are one status write (and one reconcile less to wait for) instead of two.
+
+    Nothing is assumed of the world: the next step's beginning reads only the plan and the
+    memory, as it would one reconcile later; a step that waits on the world (a weight, pods) is
+    left to the next reconcile, as is a promotion held at a gate. At most one step begins, so a
+    decision never runs through a plan."""
+    if finished.trigger not in FINISHING:
+        return None
+    moved, transition, wait, blocked = _spontaneous(o, memory, desired, None)
+    if transition is None or transition.trigger not in ENTERING or blocked is not None:
+        return None
+    return moved, transition, wait
+
+
 def _requested(o: Observed, memory: Memory) -> tuple[Memory, Transition | None, tuple[str, ...], str]:
     """What people asked for: a new pod template first, then a command annotation."""
     changed = _new_revision(o, memory)
@@ -722,11 +753,19 @@ def decide(o: Observed) -> Decision:
     desired = _desired(o, memory)
     wait = None
     blocked = None
+    taken: tuple[Transition, ...] = (transition,) if transition is not None else ()
     if transition is None:
         memory, transition, wait, blocked = _spontaneous(o, memory, desired, advanced.abort)
         if transition is not None:
             memory = _enter(memory, transition)
             desired = _desired(o, memory)
+            taken = (transition,)
+            entered = _entered(o, memory, desired, transition)
+            if entered is not None:
+                memory, begun, wait = entered
+                memory = _enter(memory, begun)
+                desired = _desired(o, memory)
+                taken, transition = (transition, begun), begun
     traffic_moved = _moves_traffic(o, desired)
     memory = _remember(o, memory, moved=transition is not None, traffic_moved=traffic_moved)
     memory = _dated(o.memory, memory, moved=transition is not None or traffic_moved)
@@ -740,7 +779,7 @@ def decide(o: Observed) -> Decision:
     return Decision(
         memory,
         desired,
-        transition,
+        taken,
         consumed,
         note,
         min(waits) if waits else None,

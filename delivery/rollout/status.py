@@ -118,7 +118,7 @@ def status_of(
         "hpaReplicas": scaled_replicas,
         "abort": memory.aborted,
         "pausedByPerson": memory.paused_by_person,
-        "transitionCount": previous.get("transitionCount", 0) + (1 if transition else 0),
+        "transitionCount": previous.get("transitionCount", 0) + len(decision.transitions),
         "conditions": merge_conditions(
             [c for c in previous.get("conditions", []) if c["type"] not in _dropped(decision)],
             conditions(state, completed, healthy, reason, message) + _gated(decision) + _experiment(decision),

@@ -101,9 +101,13 @@ def test_a_running_analysis_holds_the_step() -> None:
     assert decision.runs == (running,)
 
 
-def test_a_successful_analysis_completes_the_step() -> None:
+def path(decision: Decision) -> list[tuple[Reason, State]]:
+    return [(t.reason, t.dest) for t in decision.transitions]
+
+
+def test_a_successful_analysis_completes_the_step_and_the_next_pause_begins() -> None:
     decision = decide(observed(canary(), ANALYSING, run(AnalysisKind.STEP, Phase.SUCCESSFUL, 1, "ok")))
-    assert moved(decision) == (Reason.ANALYSIS_SUCCESSFUL, State.PROGRESSING)
+    assert path(decision) == [(Reason.ANALYSIS_SUCCESSFUL, State.PROGRESSING), (Reason.PAUSED, State.PAUSED)]
     assert decision.memory.index == 2
 
 
@@ -241,10 +245,11 @@ def test_blue_green_analyses_the_preview_before_promotion() -> None:
     again = decide(observed(spec, resumed.memory, *resumed.runs, replicasets=PREVIEW, selectors=ON_OLD))
     assert moved(again) == (Reason.ANALYSIS_STARTED, State.ANALYSING)  # not promoted: it must pass
     passed = replace(analyse.runs[0], phase=Phase.SUCCESSFUL, message="ok")
-    progressing = decide(observed(spec, analyse.memory, passed, replicasets=PREVIEW, selectors=ON_OLD))
-    assert moved(progressing) == (Reason.ANALYSIS_SUCCESSFUL, State.PROGRESSING)
-    promoting = decide(observed(spec, progressing.memory, passed, replicasets=PREVIEW, selectors=ON_OLD))
-    assert moved(promoting) == (Reason.PROMOTED, State.PROMOTING)
+    promoting = decide(observed(spec, analyse.memory, passed, replicasets=PREVIEW, selectors=ON_OLD))
+    assert path(promoting) == [
+        (Reason.ANALYSIS_SUCCESSFUL, State.PROGRESSING),
+        (Reason.PROMOTED, State.PROMOTING),  # the preview passed: promoted in the same reconcile
+    ]
 
 
 def test_blue_green_keeps_the_old_revision_until_post_promotion_passes() -> None:

@@ -1,4 +1,5 @@
-"""The Rollout's decisions as pure functions of what is observed: one transition at a time."""
+"""The Rollout's decisions as pure functions of what is observed: one transition at a time, or a
+step's end and the next step's beginning together."""
 
 from __future__ import annotations
 
@@ -74,16 +75,28 @@ def test_the_first_revision_has_no_steps() -> None:
     assert decision.desired.replicas == {"new": 4}
 
 
-def test_one_transition_per_reconcile_then_the_step_completes_when_ready() -> None:
+def test_a_step_completes_when_ready_and_the_next_steps_pause_begins_with_it() -> None:
     progressing = replace(HEALTHY, state=State.PROGRESSING, revision="new")
     waiting = decide(observed(progressing, ReplicaSetState("old", 4, 4), ReplicaSetState("new", 2, 0)))
     assert waiting.transition is None
     ready_pods = observed(progressing, ReplicaSetState("old", 2, 2), ReplicaSetState("new", 2, 2))
     assert decide(ready_pods).desired.canary_weight == 50  # reported first, then the step completes
     ready = decide(replace(ready_pods, applied_weight=50))
-    assert ready.transition is not None
-    assert ready.transition.reason is Reason.STEP_COMPLETED
-    assert ready.memory.index == 1
+    assert [t.reason for t in ready.transitions] == [Reason.STEP_COMPLETED, Reason.PAUSED]
+    assert [t.dest for t in ready.transitions] == [State.PROGRESSING, State.PAUSED]
+    assert (ready.memory.index, ready.memory.state, ready.memory.pause_started) == (1, State.PAUSED, T0)
+    assert ready.memory.reason == Reason.PAUSED.value
+
+
+def test_a_step_that_waits_on_the_world_is_not_begun_with_the_end_of_the_last() -> None:
+    """Two weights in a row: the second step's end needs its pods and weight observed, never assumed."""
+    steps: list[dict[str, Any]] = [{"setWeight": 25}, {"setWeight": 50}, {"pause": {}}]
+    progressing = replace(HEALTHY, state=State.PROGRESSING, revision="new")
+    first = observed(progressing, ReplicaSetState("old", 3, 3), ReplicaSetState("new", 1, 1), steps=steps)
+    done = decide(replace(first, applied_weight=25))
+    assert [t.reason for t in done.transitions] == [Reason.STEP_COMPLETED]
+    assert (done.memory.index, done.memory.state) == (1, State.PROGRESSING)
+    assert (done.desired.replicas["new"], done.desired.done) == (2, False)  # acted on, not taken as done
 
 
 def test_no_progress_for_the_deadline_marks_the_rollout_degraded() -> None:
@@ -134,6 +147,5 @@ def test_a_timed_pause_asks_to_be_woken_when_it_ends() -> None:
     assert during.transition is None
     assert during.requeue_after == 6
     after = decide(observed(pausing, *rs, steps=steps, now=T0 + datetime.timedelta(seconds=10)))
-    assert after.transition is not None
-    assert after.transition.reason is Reason.STEP_COMPLETED
-    assert after.memory.index == 2
+    assert [t.reason for t in after.transitions] == [Reason.STEP_COMPLETED, Reason.PROMOTED]  # the last step
+    assert (after.memory.index, after.memory.state, after.memory.pause_started) == (2, State.PROMOTING, None)

@@ -81,9 +81,8 @@ def test_a_rescaled_timed_pause_keeps_its_start_and_ends_on_time() -> None:
     grown = replace(during.memory, ready=10)
     fives = (ReplicaSetState("old", 5, 5), ReplicaSetState(NEW, 5, 5))
     ended = decide(at(grown, 10, *fives, seconds=10))
-    assert ended.transition is not None
-    assert ended.transition.reason is Reason.STEP_COMPLETED
-    assert ended.memory.index == 2
+    assert [t.reason for t in ended.transitions] == [Reason.STEP_COMPLETED, Reason.PROMOTED]  # the last step
+    assert (ended.memory.index, ended.memory.state) == (2, State.PROMOTING)
 
 
 def test_blue_green_waiting_for_promotion_follows_a_new_total() -> None:

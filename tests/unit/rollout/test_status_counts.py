@@ -73,7 +73,7 @@ def test_in_a_release_the_pods_alone_change_the_counts_alone() -> None:
         before = world.status
         decision = world.reconcile("new", now)
         if decision.transition is not None:
-            moved += 1
+            moved += len(decision.transitions)
             assert not counts_only(before, world.status)
         elif world.status != before and not counts_only(before, world.status):
             changed = {
@@ -86,3 +86,31 @@ def test_in_a_release_the_pods_alone_change_the_counts_alone() -> None:
         now += SECOND
     assert moved >= 5
     assert waited > 0
+
+
+def test_a_steps_end_and_the_next_steps_beginning_are_one_status_write_that_counts_both() -> None:
+    """`[setWeight 50, pause]`: six transitions (updated, step 0 completed, paused, pause ended,
+    promoted, completed) in four reconciles, since a pause and the promotion begin on the facts that
+    ended the step before them. The status counts every transition, so the Events, named by that
+    count, stay one per transition, and the reason is the last one's."""
+    world = World(plan_of(spec({"canary": {"steps": STEPS}})), {})
+    now = release(world, "old", T0, SECOND, pace=2) + SECOND
+    start, taken, recorded = world.status["transitionCount"], [], 0
+    while not world.released("new"):
+        decision = world.reconcile("new", now)
+        if decision.transitions:
+            recorded += 1
+            taken += [t.reason.value for t in decision.transitions]
+            assert world.status["transitionCount"] == start + len(taken)
+            assert world.status["reason"] == taken[-1]
+        world.ripen(2)
+        now += SECOND
+    assert taken == [
+        "RolloutUpdated",
+        "RolloutStepCompleted",
+        "RolloutPaused",
+        "RolloutStepCompleted",
+        "RolloutPromoted",
+        "RolloutCompleted",
+    ]
+    assert recorded == 4
