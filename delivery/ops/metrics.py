@@ -59,8 +59,20 @@ class StepClock:
     """Times canary steps from the transitions this replica records. A step that began under
     another replica (before a failover) is not observed rather than observed wrong."""
 
-    STARTS = frozenset({Reason.ROLLOUT_UPDATED, Reason.STEP_COMPLETED, Reason.RESUMED, Reason.RETRIED})
-    ENDS = frozenset({Reason.STEP_COMPLETED})
+    STARTS = frozenset(
+        {
+            Reason.ROLLOUT_UPDATED,
+            Reason.STEP_COMPLETED,
+            Reason.ANALYSIS_SUCCESSFUL,
+            Reason.EXPERIMENT_SUCCESSFUL,
+            Reason.RESUMED,
+            Reason.RETRIED,
+        }
+    )
+    ENDS = frozenset({Reason.STEP_COMPLETED, Reason.ANALYSIS_SUCCESSFUL, Reason.EXPERIMENT_SUCCESSFUL})
+    WITHIN = frozenset({Reason.PAUSED, Reason.ANALYSIS_STARTED, Reason.EXPERIMENT_STARTED})
+    """A step's own beginning (its pause, its analysis, its experiment) is inside the step: the
+    clock goes on. Any other transition (an abort, a promotion, a deadline) ends the timing unseen."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
@@ -71,6 +83,8 @@ class StepClock:
         TRANSITIONS.labels(reason).inc()
         at = self._clock()
         duration = None
+        if reason in self.WITHIN:
+            return None
         started = self._started.pop(key, None)
         if reason in self.ENDS and started is not None:
             duration = at - started

@@ -21,6 +21,22 @@ def test_a_step_lasts_from_one_transition_to_its_completion() -> None:
     assert clock.transition(key, Reason.STEP_COMPLETED) == 5.0
 
 
+def test_a_pause_or_an_analysis_step_is_timed_through_its_own_beginning() -> None:
+    """A step's pause begins with the previous step's end, in the same reconcile: the clock goes on."""
+    now = [0.0]
+    clock = metrics.StepClock(lambda: now[0])
+    key = ("shop", "web")
+    for reason in (Reason.ROLLOUT_UPDATED, Reason.STEP_COMPLETED, Reason.PAUSED):
+        clock.transition(key, reason)
+    now[0] = 2.0
+    assert clock.transition(key, Reason.STEP_COMPLETED) == 2.0  # pause 2s
+    assert clock.transition(key, Reason.ANALYSIS_STARTED) is None
+    now[0] = 62.0
+    assert clock.transition(key, Reason.ANALYSIS_SUCCESSFUL) == 60.0
+    assert clock.transition(key, Reason.ABORTED) is None
+    assert clock.transition(key, Reason.STEP_COMPLETED) is None  # not timed past an abort
+
+
 def test_a_step_begun_elsewhere_is_not_timed() -> None:
     clock = metrics.StepClock(lambda: 50.0)
     assert clock.transition(("shop", "web"), Reason.STEP_COMPLETED) is None  # began before a failover
