@@ -3,8 +3,12 @@
 Watch events only say "look at this object again"; the reconcile reads the latest cached state.
 So events for one object coalesce: a key is queued at most once, never reconciled by two workers
 at a time, and a wake during its reconcile makes exactly one more run afterwards. A reconcile may
-ask to be run again later (a timed pause, a scale-down delay); a failing one is retried with
-exponential backoff so a broken object cannot spin the controller. A reconcile that failed on the
+ask to be run again later (a timed pause, a scale-down delay); what the last run of a key asked
+replaces what earlier runs asked, since each computes every wait from what it observed (as a
+restarted controller would, which has no timers but the last run's), so a Rollout that has
+nothing left to wait for is not woken by a progress deadline it asked for while it was
+progressing. A failing one is retried with exponential backoff so a broken object cannot spin
+the controller. A reconcile that failed on the
 connection (the apiserver restarting or unreachable) is retried on a back-off capped at one second
 instead, so the due step is written within a couple of seconds of the apiserver answering again.
 
@@ -80,6 +84,14 @@ class WorkQueue(Generic[Key]):
             timer.cancel()
         self._timers[key] = loop.call_at(due, self._fire, key)
 
+    def _reschedule(self, key: Key, delay: float | None) -> None:
+        """The timer a run asked for, instead of any an earlier run asked for (None: no timer)."""
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if delay is not None:
+            self.add_after(key, delay)
+
     def forget(self, key: Key) -> None:
         """The object is gone: drop its timer and failure count."""
         timer = self._timers.pop(key, None)
@@ -127,8 +139,7 @@ class WorkQueue(Generic[Key]):
             if key in self._dirty:
                 self._dirty.discard(key)
                 self.add(key)
-            if delay is not None:
-                self.add_after(key, delay)
+            self._reschedule(key, delay)
 
     async def _run(self, key: Key) -> float | None:
         """One reconcile in its own task (so closing can cancel it), timed, counted, logged with its key."""

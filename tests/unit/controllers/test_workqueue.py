@@ -74,6 +74,37 @@ async def test_requeue_after_runs_again_later() -> None:
     assert runs[:2] == ["a", "a"]
 
 
+async def test_the_last_run_decides_the_timer_an_earlier_one_asked_for_is_dropped() -> None:
+    """A run asked to look again in 0.1 s (a deadline, say); the next run, woken earlier by an event,
+    asks for nothing: the first timer does not wake the key again, as after a restart it would not."""
+    runs: list[str] = []
+    answers = iter([0.1, None])
+    queue: WorkQueue[str] = WorkQueue(lambda key: recorded(runs, key, next(answers, None)), workers=1)
+    queue.add("a")
+    async with running(queue):
+        await asyncio.sleep(0.02)
+        queue.add("a")  # an event before the timer is due
+        await asyncio.sleep(0.2)
+    assert runs == ["a", "a"]
+
+
+async def test_a_later_run_asking_for_a_later_look_moves_the_timer() -> None:
+    runs: list[str] = []
+    answers = iter([0.05, 0.5])
+    queue: WorkQueue[str] = WorkQueue(lambda key: recorded(runs, key, next(answers, None)), workers=1)
+    queue.add("a")
+    async with running(queue):
+        await asyncio.sleep(0.02)
+        queue.add("a")  # its run asks for 0.5 s: the 0.05 s timer is the earlier run's
+        await asyncio.sleep(0.15)
+    assert runs == ["a", "a"]
+
+
+async def recorded(runs: list[str], key: str, answer: float | None) -> float | None:
+    runs.append(key)
+    return answer
+
+
 async def failing_runs(error: Exception, seconds: float) -> list[float]:
     """When a reconcile that always raises `error` ran, over `seconds` of a queue's life."""
     times: list[float] = []
