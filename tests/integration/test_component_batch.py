@@ -111,10 +111,12 @@ class Recorder:
 
 @pytest.fixture
 def start_controller(
-    sandbox: Sandbox, controller: Controller, tmp_path: Path
+    sandbox: Sandbox, controller: Controller, tmp_path: Path, namespace: str
 ) -> Iterator[Callable[[int], Controller]]:
     """Starts this test's controller with a batch deadline; removes the ClusterProfile and templates
-    ConfigMap the test made after (they reach every Component of the cluster)."""
+    ConfigMap the test made after (they reach every Component of the cluster), and this test's
+    Components while its controller still runs (they are the batch's members: left Terminating,
+    or not yet marked so when the namespace goes, the next test's batch would count them)."""
     apply(sandbox, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "delivery-system"}})
     started: list[Controller] = []
 
@@ -126,6 +128,9 @@ def start_controller(
         return own
 
     yield start
+    sandbox.kubectl_run(
+        "delete", f"components.{GROUP}", "--all", "-n", namespace, "--wait=true", "--timeout=120s"
+    )
     for own in started:
         own.stop()
     sandbox.kubectl_run("delete", f"clusterprofiles.{GROUP}", "default", "--ignore-not-found")
