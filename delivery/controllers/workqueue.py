@@ -84,19 +84,20 @@ class WorkQueue(Generic[Key]):
             timer.cancel()
         self._timers[key] = loop.call_at(due, self._fire, key)
 
-    def _reschedule(self, key: Key, delay: float | None) -> None:
-        """The timer a run asked for, instead of any an earlier run asked for (None: no timer)."""
+    def _drop_timer(self, key: Key) -> None:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
+
+    def _reschedule(self, key: Key, delay: float | None) -> None:
+        """The timer a run asked for, instead of any an earlier run asked for (None: no timer)."""
+        self._drop_timer(key)
         if delay is not None:
             self.add_after(key, delay)
 
     def forget(self, key: Key) -> None:
         """The object is gone: drop its timer and failure count."""
-        timer = self._timers.pop(key, None)
-        if timer is not None:
-            timer.cancel()
+        self._drop_timer(key)
         self._failures.pop(key, None)
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -24,13 +24,19 @@ async def running(queue: WorkQueue[str]) -> AsyncIterator[None]:
 
 
 def recorder(
-    runs: list[str], hold: asyncio.Event | None = None, result: float | None = None
+    runs: list[str],
+    hold: asyncio.Event | None = None,
+    result: float | None = None,
+    *,
+    answers: Iterator[float | None] | None = None,
 ) -> Callable[[str], Awaitable[float | None]]:
+    """A reconcile that records its runs and answers `result`, or the next of `answers` (then None)."""
+
     async def reconcile(key: str) -> float | None:
         runs.append(key)
         if hold is not None:
             await hold.wait()
-        return result
+        return next(answers, None) if answers is not None else result
 
     return reconcile
 
@@ -78,8 +84,7 @@ async def test_the_last_run_decides_the_timer_an_earlier_one_asked_for_is_droppe
     """A run asked to look again in 0.1 s (a deadline, say); the next run, woken earlier by an event,
     asks for nothing: the first timer does not wake the key again, as after a restart it would not."""
     runs: list[str] = []
-    answers = iter([0.1, None])
-    queue: WorkQueue[str] = WorkQueue(lambda key: recorded(runs, key, next(answers, None)), workers=1)
+    queue = WorkQueue(recorder(runs, answers=iter([0.1, None])), workers=1)
     queue.add("a")
     async with running(queue):
         await asyncio.sleep(0.02)
@@ -90,19 +95,13 @@ async def test_the_last_run_decides_the_timer_an_earlier_one_asked_for_is_droppe
 
 async def test_a_later_run_asking_for_a_later_look_moves_the_timer() -> None:
     runs: list[str] = []
-    answers = iter([0.05, 0.5])
-    queue: WorkQueue[str] = WorkQueue(lambda key: recorded(runs, key, next(answers, None)), workers=1)
+    queue = WorkQueue(recorder(runs, answers=iter([0.05, 0.5])), workers=1)
     queue.add("a")
     async with running(queue):
         await asyncio.sleep(0.02)
         queue.add("a")  # its run asks for 0.5 s: the 0.05 s timer is the earlier run's
         await asyncio.sleep(0.15)
     assert runs == ["a", "a"]
-
-
-async def recorded(runs: list[str], key: str, answer: float | None) -> float | None:
-    runs.append(key)
-    return answer
 
 
 async def failing_runs(error: Exception, seconds: float) -> list[float]:
