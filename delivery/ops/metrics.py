@@ -81,10 +81,10 @@ class StepClock:
     def transition(self, key: tuple[str, str], reason: str) -> float | None:
         """Note a transition of `key`; returns the step's duration when one just completed."""
         TRANSITIONS.labels(reason).inc()
-        at = self._clock()
-        duration = None
         if reason in self.WITHIN:
             return None
+        at = self._clock()
+        duration = None
         started = self._started.pop(key, None)
         if reason in self.ENDS and started is not None:
             duration = at - started
