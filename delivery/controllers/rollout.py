@@ -303,7 +303,7 @@ class RolloutController:
         record = experiment.Record.from_status(status.get("experiment"))
         memory = Memory.from_status(status)
         in_use = [by_revision[r] for r in {memory.revision, memory.stable} if r in by_revision]
-        release = await self.tracker.resolve(self.kube, rollout, plan.template, in_use)
+        release = await self.tracker.resolve(self.kube, rollout, plan.template, in_use, plan.revision)
         if isinstance(release, Problem):
             return await self._unconfigured(rollout, release)
         if release.revision not in by_revision:  # its copies first, before its ReplicaSet

@@ -144,11 +144,14 @@ def refused(source: Object) -> Problem | None:
     return None
 
 
-def release(template: dict[str, Any], sources: Mapping[Ref, Object], rollout: str) -> Release:
-    """The revision of `template` with the tracked `sources` it refers to (the others untouched)."""
+def release(
+    template: dict[str, Any], sources: Mapping[Ref, Object], rollout: str, bare: str | None = None
+) -> Release:
+    """The revision of `template` with the tracked `sources` it refers to (the others untouched);
+    `bare`: the template's own hash, when the caller keeps it (a Plan does)."""
     used = {ref: sources[ref] for ref in references(template) if ref in sources} if sources else {}
     if not used:
-        return Release(template_hash(template), template, {})
+        return Release(bare or template_hash(template), template, {})
     configuration = {f"{kind}/{name}": digest(source) for (kind, name), source in used.items()}
     revision = template_hash(template, configuration)
     copies = {ref: _copy(source, revision, rollout) for ref, source in used.items()}

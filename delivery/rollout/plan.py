@@ -7,6 +7,7 @@ controller reads exactly the fields, defaults and rules that the apiserver enfor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,6 +29,7 @@ from delivery.api.rollout import (
 from delivery.kube.api import Object
 from delivery.rollout.experiment import Plan as ExperimentPlan
 from delivery.rollout.experiment import plan_of as experiment_plan
+from delivery.rollout.revision import template_hash
 from delivery.traffic.gatewayapi import GatewayAPIRouter
 from delivery.traffic.nginx import NginxRouter
 from delivery.traffic.route import Match, Router
@@ -78,6 +80,13 @@ class Plan:
     pre_promotion: RolloutAnalysis | None = None  # blue-green
     post_promotion: RolloutAnalysis | None = None  # blue-green
     hooks: tuple[Hook, ...] = ()  # spec.hooks: gates and hooks of each release (rollout/gates.py)
+
+    @cached_property
+    def revision(self) -> str:
+        """The template's own hash (its revision without tracked configuration), once per plan: a
+        plan lives for a generation, and hashing the template at every reconcile was a fortieth of
+        the controller's CPU in a release of 1,000 Rollouts."""
+        return template_hash(self.template)
 
     @property
     def strategy_steps(self) -> tuple[Step, ...]:

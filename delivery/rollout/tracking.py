@@ -117,17 +117,23 @@ class Tracker:
         return rollout
 
     async def resolve(
-        self, kube: Kube, rollout: Object, template: dict[str, Any], current: Iterable[Object]
+        self,
+        kube: Kube,
+        rollout: Object,
+        template: dict[str, Any],
+        current: Iterable[Object],
+        bare: str | None = None,
     ) -> Release | Problem:
         """The revision of `template` with its tracked configuration, or why it cannot be known.
         `current` are the ReplicaSets of the revisions in use (the latest and the stable): an
         object they were released with that the cache lacks is read from the apiserver, and
         missing or unreadable it is a `Problem`, never taken as "not tracked any more". A
         Rollout's first revision reads what the cache lacks too (a ConfigMap applied with its
-        Rollout may reach the controller after it), missing then being merely untracked."""
+        Rollout may reach the controller after it), missing then being merely untracked. `bare`:
+        the template's own hash, if the caller has it (`config.release`)."""
         namespace, name = rollout["metadata"]["namespace"], rollout["metadata"]["name"]
         if not self.kinds:  # nothing tracked: the template alone, without looking for references
-            return config.release(template, {}, name)
+            return config.release(template, {}, name, bare)
         current = list(current)
         released_with: set[Ref] = set()
         for replicaset in current:
@@ -150,7 +156,7 @@ class Tracker:
                 if problem is not None:
                     return problem
                 sources[(kind, ref_name)] = source
-        return config.release(template, sources, name)
+        return config.release(template, sources, name, bare)
 
     async def _confirm(
         self, kube: Kube, namespace: str, kind: str, name: str, required: bool
