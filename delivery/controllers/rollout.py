@@ -49,7 +49,7 @@ from delivery.rollout.experiment import EXPERIMENT_LABEL
 from delivery.rollout.hooks import Gatekeeper
 from delivery.rollout.plan import InvalidSpec, Plan, Plans
 from delivery.rollout.revision import HASH_LABEL, ROLLOUT_LABEL, TEMPLATE_ANNOTATION, owner_reference
-from delivery.rollout.status import counts_only, status_of
+from delivery.rollout.status import CountsHold, applied, status_of
 from delivery.rollout.tracking import Tracker
 from delivery.rollout.workload import referenced_replicas
 from delivery.traffic.route import Route, RoutingTargetMissing
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 INVALID_RETRY = 15.0  # seconds: an invalid spec is looked at again, in case what it names appears
 STALE_RETRY = 1.0  # seconds: a decision refused as stale is retaken at the latest this soon
-COUNTS_INTERVAL = 1.0  # seconds: a status changing in its counts alone is written at most this often
 
 
 class Stale(Exception):
@@ -176,7 +175,7 @@ class RolloutController:
         self.instance = instance  # this replica, in the Events it writes
         self.cache = Cache()
         self.plans = Plans()
-        self.written: dict[ObjectKey, float] = {}  # when each Rollout's status was last written (monotonic)
+        self.held = CountsHold()  # statuses that differ in their counts alone, waiting for a fact
         self.jobs = Cache()  # the analysis Jobs of `job` metrics, by Rollout
         self.services = Cache()  # the Services of experiment templates, by Rollout
         self.unseen: set[ObjectKey] = set()  # Rollouts with a child the watches do not show: relabel
@@ -271,7 +270,7 @@ class RolloutController:
             self.queue.forget(key)
             self.gatekeeper.forget(key)
             self.plans.forget(key)
-            self.written.pop(key, None)
+            self.held.written(key)
             return None
         try:
             if key in self.unseen or shard.needs_relabel(rollout.get("status") or {}, self.controller_id):
@@ -386,7 +385,7 @@ class RolloutController:
             rollout,
             plan,
             decision,
-            states,
+            applied(states, desired, revision),
             restarted_at=restarting.restarted_at,
             configured=tracking.condition(release, had),
         )
@@ -472,7 +471,7 @@ class RolloutController:
                 subresource="status",
             )
             self.cache.observe("MODIFIED", trimmed(written))
-            self.written[key_of(rollout)] = time.monotonic()
+            self.held.written(key_of(rollout))
         return INVALID_RETRY
 
     async def _act(
@@ -567,7 +566,7 @@ class RolloutController:
         configured: Condition | None = None,
     ) -> float | None:
         """Consume the commands, record the transition's Event, write the status; the wait after
-        which a status held back for its counts alone (`counts_only`) is to be written."""
+        which a status held back for its counts alone (`CountsHold`) is to be written."""
         metadata = rollout["metadata"]
         namespace, name = metadata["namespace"], metadata["name"]
         key = (namespace, name)
@@ -609,8 +608,13 @@ class RolloutController:
             told.append((sequence, note))
         for sequence, gate_note in decision.events:  # a gate opened or held: once each, by its name
             await record_event(self.kube, rollout, sequence, gate_note, self.instance)
-        held = self._held_back(key, previous, status, decision)
-        if held is not None:
+        reported = plan.router is None and not plan.services  # its weight is only reported
+        held = (
+            None
+            if decision.consumed
+            else self.held.wait(key, previous, status, time.monotonic(), reported=reported)
+        )
+        if held is not None:  # the counts alone changed: they wait for a fact to carry them
             return held
         if status != previous:
             try:
@@ -627,7 +631,7 @@ class RolloutController:
                     raise Stale("the status changed since it was read") from error
                 raise
             self.cache.observe("MODIFIED", trimmed(written))
-            self.written[key] = time.monotonic()
+            self.held.written(key)
             resource_version = written["metadata"]["resourceVersion"]
         for sequence, note in told:
             # Told once the status that records the transition is written: exactly one write
@@ -638,22 +642,6 @@ class RolloutController:
         if OPEN_GATE in decision.consumed:
             await self._consume(rollout, (OPEN_GATE,), resource_version)
         return None
-
-    def _held_back(
-        self, key: ObjectKey, previous: dict[str, Any], status: dict[str, Any], decision: Decision
-    ) -> float | None:
-        """How long a status that differs in its counts alone waits, so that pods becoming ready
-        one after another cost one write a second rather than one each; None: written now.
-
-        Only the counts wait: a transition, a condition, a command consumed or anything else is
-        written at once (and carries the counts with it). Nothing is lost by waiting: the status
-        is computed again from the pods when the wait ends, and a kill meanwhile leaves it to the
-        next reconcile, as any unwritten difference is."""
-        last = self.written.get(key)
-        if last is None or decision.consumed or not counts_only(previous, status):
-            return None
-        left = last + COUNTS_INTERVAL - time.monotonic()
-        return left if left > 0 else None
 
     async def _tell_measurements(self, rollout: Object, measured: Advanced) -> None:
         """An Event for each notable measurement, once it is in the status."""

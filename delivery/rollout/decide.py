@@ -618,6 +618,18 @@ def _requested(o: Observed, memory: Memory) -> tuple[Memory, Transition | None, 
     return memory, None, (), ""
 
 
+def _reported_only(o: Observed, desired: Desired) -> bool:
+    """Whether the weight `desired` asks for is applied by the status write alone: without a router
+    the canary weight is only reported (the pods are the weight, and a Service, if any, is moved
+    by its selector, which stays observed), so it is in force once the status that records it is.
+
+    Decided on as applied, what waited on the weight (a step's end, a promotion's completion) is
+    taken in the same reconcile: one status write instead of two, a weight's write and the step's
+    end read back from it (a basic canary wrote two such per release). Traffic is still counted as
+    moving now, so a scale-down waits its delay from this moment as it would have from the write."""
+    return o.plan.router is None and desired.canary_weight != o.applied_weight
+
+
 def _moves_traffic(o: Observed, desired: Desired) -> bool:
     """Whether applying `desired` moves traffic: the canary weight changes, or a Service that selects
     one of the rollout's revisions is pointed at another.
@@ -751,6 +763,11 @@ def decide(o: Observed) -> Decision:
     if transition is not None:
         memory = _enter(memory, transition)
     desired = _desired(o, memory)
+    observed = o
+    if _reported_only(o, desired):
+        o = replace(o, applied_weight=desired.canary_weight)
+        memory = replace(memory, traffic_moved=o.now)
+        desired = _desired(o, memory)
     wait = None
     blocked = None
     taken: tuple[Transition, ...] = (transition,) if transition is not None else ()
@@ -766,7 +783,7 @@ def decide(o: Observed) -> Decision:
                 memory = _enter(memory, begun)
                 desired = _desired(o, memory)
                 taken, transition = (transition, begun), begun
-    traffic_moved = _moves_traffic(o, desired)
+    traffic_moved = _moves_traffic(observed, desired)
     memory = _remember(o, memory, moved=transition is not None, traffic_moved=traffic_moved)
     memory = _dated(o.memory, memory, moved=transition is not None or traffic_moved)
     if transition is not None and transition.trigger == "retry":

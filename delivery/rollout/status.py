@@ -8,6 +8,7 @@ Completed condition from the previous release can never satisfy a wait on the ne
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from delivery.api.rollout import MachineState as State
@@ -74,6 +75,22 @@ def scale_target(
         return selector, min(sum(rs.replicas for rs in replicasets), replicas)
     pods = next((rs.replicas for rs in replicasets if rs.revision == active), 0)
     return ",".join(part for part in (selector, f"{HASH_LABEL}={active}") if part), min(pods, replicas)
+
+
+def applied(
+    replicasets: tuple[ReplicaSetState, ...], desired: Mapping[str, int], current: str
+) -> tuple[ReplicaSetState, ...]:
+    """The ReplicaSets as the decision's writes leave them: each scaled to its desired count, the
+    current revision's made if it was missing (as `act.scale` does), their pods as observed.
+
+    The status reports these, so a scale is counted in the write that records the decision that
+    made it; counted from the ReplicaSets as observed before, the echo of that scale would change
+    `status.replicas` alone a moment later and cost a status write of its own (one per scale, two
+    or three per release)."""
+    scaled = tuple(replace(rs, replicas=desired.get(rs.revision, rs.replicas)) for rs in replicasets)
+    if desired.get(current, 0) > 0 and all(rs.revision != current for rs in replicasets):
+        return (*scaled, ReplicaSetState(current, desired[current]))
+    return scaled
 
 
 def status_of(
@@ -148,14 +165,64 @@ COUNTS = frozenset(
 """The fields a status can change in by pods alone: counts, and the progress stamp that moves with
 the ready count. A change of these alone may wait (`counts_only`); every other is a fact."""
 
+REPORTED = frozenset({"weights", "trafficMovedTime"})
+"""What may wait with the counts when the weight is only reported: a canary with neither a router
+nor Services, whose pods are its weight (`decide._reported_only`). The next reconcile decides on
+the weight as applied and stamps its move again, no earlier than it was, so a scale-down never
+waits less for the wait."""
 
-def counts_only(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
-    """Whether `status` differs from `previous` in the counts alone (and does differ).
 
-    Such a change is coalesced: written at most once a second per Rollout, so the pods of one
-    scale-up becoming ready one by one cost one write, not one each. A transition, a condition, an
-    analysis or a gate always differs in another field too, so it is never held back.
+def counts_only(previous: Mapping[str, Any], status: Mapping[str, Any], *, reported: bool = False) -> bool:
+    """Whether `status` differs from `previous` in the counts alone (and does differ); `reported`:
+    the weight (and its stamp) count as counts, a Rollout's whose weight is only reported.
+
+    Such a change may wait for the next fact to carry it (`CountsHold`), so the pods of one
+    scale-up coming and becoming ready one by one cost no write of their own. A transition, a
+    condition, an analysis or a gate always differs in another field too, so it is never held back.
     """
     keys = previous.keys() | status.keys()
     changed = {key for key in keys if previous.get(key) != status.get(key)}
-    return bool(changed) and changed <= COUNTS
+    return bool(changed) and changed <= (COUNTS | REPORTED if reported else COUNTS)
+
+
+COUNTS_DELAY = 5.0
+"""seconds: how long a status differing in its counts alone waits for a fact to carry it."""
+
+
+class CountsHold:
+    """Since when each Rollout's status has differed from the written one in its counts alone.
+
+    Pods come and go between the controller's steps: a ReplicaSet scaled by one decision changes
+    its counts seconds later, and the next fact (the pods ready, the pause over) follows seconds
+    after that. Counts alone wait up to `delay` from the first such difference seen, so that the
+    fact's write carries them instead of a write of their own: a release of 1,000 Rollouts wrote
+    about four counts-only statuses per Rollout when counts went at most once a second. Nothing
+    is lost by waiting: the status is computed again from the pods when the wait ends, and a kill
+    meanwhile leaves it to the next reconcile, as any unwritten difference is."""
+
+    def __init__(self, delay: float = COUNTS_DELAY) -> None:
+        self.delay = delay
+        self._since: dict[tuple[str, str], float] = {}
+
+    def wait(
+        self,
+        key: tuple[str, str],
+        previous: Mapping[str, Any],
+        status: Mapping[str, Any],
+        now: float,
+        *,
+        reported: bool = False,
+    ) -> float | None:
+        """How long `status` still waits at `now` (monotonic seconds); None: it is written now, or
+        there is nothing to write. `reported`: as `counts_only`'s."""
+        if status == previous:
+            self._since.pop(key, None)  # back to what is written: a later change waits afresh
+            return None
+        if not counts_only(previous, status, reported=reported):
+            return None
+        left = self._since.setdefault(key, now) + self.delay - now
+        return left if left > 0 else None
+
+    def written(self, key: tuple[str, str]) -> None:
+        """The status was written (or the Rollout is gone): nothing of it waits any more."""
+        self._since.pop(key, None)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from delivery.api.rollout import MachineState as State
 from delivery.rollout.decide import Decision, Memory, Observed, decide, format_time
 from delivery.rollout.plan import Plan, plan_of
-from delivery.rollout.status import status_of
+from delivery.rollout.status import applied, status_of
 from strategies import ReplicaSetState
 from strategies.types import Role
 
@@ -53,7 +53,8 @@ class World:
         return self.weight, dict(self.services)
 
     def reconcile(self, revision: str, now: datetime.datetime) -> Decision:
-        """Observe, decide, act and report as the controller does (the status from what was observed)."""
+        """Observe, decide, act and report as the controller does (the status from what was observed,
+        the ReplicaSets counted as the decision's writes leave them)."""
         applied_weight = self.weight if self.routed else (self.status.get("weights") or {}).get("canary", 0)
         observed = tuple(self.replicasets.values())
         decision = decide(
@@ -83,7 +84,7 @@ class World:
             self.status,
             decision,
             generation=1,
-            replicasets=observed,
+            replicasets=applied(observed, desired.replicas, revision),
             replicas=self.plan.replicas,
             selector="app=web",
             now=format_time(now),

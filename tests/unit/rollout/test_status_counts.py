@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from delivery.rollout.plan import plan_of
-from delivery.rollout.status import COUNTS, counts_only
-from tests.unit.rollout.test_idle import SECOND, STEPS, T0, World, release, spec
+from delivery.rollout.status import COUNTS, CountsHold, counts_only
+from tests.unit.rollout.test_idle import SECOND, STEPS, T0, TICKS, World, release, spec
 
 WRITTEN: dict[str, Any] = {
     "phase": "Progressing",
@@ -114,3 +114,68 @@ def test_a_steps_end_and_the_next_steps_beginning_are_one_status_write_that_coun
         "RolloutCompleted",
     ]
     assert recorded == 4
+
+
+def test_a_weight_only_reported_waits_with_the_counts_for_the_transition_it_allows() -> None:
+    """A basic canary without Services: its weight is only reported, so a reconcile moving it may
+    wait (as `RolloutController` holds it) and the next decides on it as applied: the step it held
+    ends, or the promotion completes, in the write that moves it. Every status write then records
+    a transition (four, for six transitions), the weight is reported, and each move is stamped.
+    Decided from the status last written, the weight's own write and the step's end were two
+    writes, twice a release."""
+    world = World(plan_of(spec({"canary": {"steps": STEPS}})), {})
+    now = release(world, "old", T0, SECOND, pace=2) + SECOND
+    hold, writes, weights, stamps = CountsHold(delay=5.0), 0, [], set()
+    for tick in range(TICKS):
+        if world.released("new"):
+            break
+        before = world.status
+        decision = world.reconcile("new", now)
+        if hold.wait(KEY, before, world.status, float(tick), reported=True) is not None:
+            world.status = before  # held: not written
+        elif world.status != before:
+            writes += 1
+            hold.written(KEY)
+            assert decision.transitions or counts_only(before, world.status, reported=True)
+            if decision.transitions:
+                weights.append(world.status["weights"]["canary"])
+                stamps.add(world.status.get("trafficMovedTime"))
+        world.ripen(2)
+        now += SECOND
+    assert world.released("new")
+    assert weights == [0, 50, 50, 0]  # updated; step 0 ended (paused) at 50; promoted; completed at 0
+    assert len(stamps - {None}) == 2  # the weight's two moves, each stamped in the write that made it
+    assert writes <= 5  # four transitions, and at most one write of counts alone after the last
+
+
+KEY = ("default", "web")
+READY = {**WRITTEN, "readyReplicas": 3, "availableReplicas": 3}
+
+
+def test_counts_alone_wait_the_delay_from_the_first_difference_seen() -> None:
+    hold = CountsHold(delay=5.0)
+    assert hold.wait(KEY, WRITTEN, READY, now=100.0) == 5.0
+    later = {**READY, "replicas": 4}  # a second count change does not restart the wait
+    assert hold.wait(KEY, WRITTEN, later, now=103.0) == 2.0
+    assert hold.wait(KEY, WRITTEN, later, now=105.0) is None  # its time is up: written now
+
+
+def test_a_fact_is_never_held_and_a_write_ends_the_wait() -> None:
+    hold = CountsHold(delay=5.0)
+    assert hold.wait(KEY, WRITTEN, READY, now=100.0) == 5.0
+    assert hold.wait(KEY, WRITTEN, {**READY, "transitionCount": 4}, now=101.0) is None
+    hold.written(KEY)
+    assert hold.wait(KEY, READY, {**READY, "replicas": 4}, now=140.0) == 5.0  # afresh
+
+
+def test_counts_back_to_what_is_written_wait_afresh_when_they_change_again() -> None:
+    hold = CountsHold(delay=5.0)
+    assert hold.wait(KEY, WRITTEN, READY, now=100.0) == 5.0
+    assert hold.wait(KEY, WRITTEN, dict(WRITTEN), now=101.0) is None  # nothing to write
+    assert hold.wait(KEY, WRITTEN, READY, now=130.0) == 5.0
+
+
+def test_each_rollout_waits_on_its_own() -> None:
+    hold = CountsHold(delay=5.0)
+    assert hold.wait(KEY, WRITTEN, READY, now=100.0) == 5.0
+    assert hold.wait(("default", "api"), WRITTEN, READY, now=104.0) == 5.0
