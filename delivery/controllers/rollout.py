@@ -608,11 +608,10 @@ class RolloutController:
             told.append((sequence, note))
         for sequence, gate_note in decision.events:  # a gate opened or held: once each, by its name
             await record_event(self.kube, rollout, sequence, gate_note, self.instance)
-        reported = plan.router is None and not plan.services  # its weight is only reported
         held = (
             None
             if decision.consumed
-            else self.held.wait(key, previous, status, time.monotonic(), reported=reported)
+            else self.held.wait(key, previous, status, time.monotonic(), reported=plan.traffic_reported)
         )
         if held is not None:  # the counts alone changed: they wait for a fact to carry them
             return held

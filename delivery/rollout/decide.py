@@ -619,15 +619,14 @@ def _requested(o: Observed, memory: Memory) -> tuple[Memory, Transition | None, 
 
 
 def _reported_only(o: Observed, desired: Desired) -> bool:
-    """Whether the weight `desired` asks for is applied by the status write alone: without a router
-    the canary weight is only reported (the pods are the weight, and a Service, if any, is moved
-    by its selector, which stays observed), so it is in force once the status that records it is.
+    """Whether the weight `desired` asks for is applied by the status write alone
+    (`Plan.weight_reported`): then it is in force once the status that records it is.
 
     Decided on as applied, what waited on the weight (a step's end, a promotion's completion) is
     taken in the same reconcile: one status write instead of two, a weight's write and the step's
     end read back from it (a basic canary wrote two such per release). Traffic is still counted as
     moving now, so a scale-down waits its delay from this moment as it would have from the write."""
-    return o.plan.router is None and desired.canary_weight != o.applied_weight
+    return o.plan.weight_reported and desired.canary_weight != o.applied_weight
 
 
 def _moves_traffic(o: Observed, desired: Desired) -> bool:

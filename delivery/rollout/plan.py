@@ -89,6 +89,19 @@ class Plan:
         return template_hash(self.template)
 
     @property
+    def weight_reported(self) -> bool:
+        """Whether the canary weight is only reported: no router applies it (the pods are the weight,
+        and a Service, if any, is moved by its selector), so it is in force once the status that
+        records it is written."""
+        return self.router is None
+
+    @property
+    def traffic_reported(self) -> bool:
+        """Whether the status alone records where traffic goes: no router and no Service, so the
+        weight and the time traffic last moved are facts of nothing but the status."""
+        return self.router is None and not self.services
+
+    @property
     def strategy_steps(self) -> tuple[Step, ...]:
         return tuple(plan.step for plan in self.steps)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -70,11 +70,8 @@ class World:
             )
         )
         desired = decision.desired
-        for rev, replicas in desired.replicas.items():
-            rs = self.replicasets.get(rev)
-            if rs is not None or (rev == revision and replicas > 0):  # act creates the current one only
-                ready = rs.ready if rs is not None else 0
-                self.replicasets[rev] = ReplicaSetState(rev, replicas, min(ready, replicas))
+        scaled = applied(observed, desired.replicas, revision)  # as act.scale leaves them
+        self.replicasets = {rs.revision: replace(rs, ready=min(rs.ready, rs.replicas)) for rs in scaled}
         for role in self.services:
             if role in desired.selectors:
                 self.services[role] = desired.selectors[role]
@@ -84,7 +81,7 @@ class World:
             self.status,
             decision,
             generation=1,
-            replicasets=applied(observed, desired.replicas, revision),
+            replicasets=scaled,
             replicas=self.plan.replicas,
             selector="app=web",
             now=format_time(now),
