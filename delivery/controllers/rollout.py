@@ -611,7 +611,14 @@ class RolloutController:
         held = (
             None
             if decision.consumed
-            else self.held.wait(key, previous, status, time.monotonic(), reported=plan.traffic_reported)
+            else self.held.wait(
+                key,
+                previous,
+                status,
+                time.monotonic(),
+                reported=plan.traffic_reported,
+                moving=decision.moving,
+            )
         )
         if held is not None:  # the counts alone changed: they wait for a fact to carry them
             return held

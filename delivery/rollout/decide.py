@@ -94,6 +94,9 @@ class Memory:
 # The wall-clock fields of the memory, found by their type so that a new one cannot be left out.
 STAMPS = frozenset(name for name, hint in get_type_hints(Memory).items() if hint == datetime.datetime | None)
 
+MOVING = frozenset({State.PROGRESSING, State.PROMOTING, State.ABORTING})
+"""The states whose end is the ReplicaSets reaching what the strategy asks (`Decision.moving`)."""
+
 
 @dataclass(frozen=True)
 class Observed:
@@ -132,6 +135,13 @@ class Decision:
     def transition(self) -> Transition | None:
         """The last transition taken: the state the status reports, its reason and message."""
         return self.transitions[-1] if self.transitions else None
+
+    @property
+    def moving(self) -> bool:
+        """Whether a move is in flight and waits on the pods: a step, the promotion or an abort
+        whose end is the ReplicaSets reaching what is asked (a pause or an analysis waits on
+        something else, and a Healthy Rollout has nothing to reach)."""
+        return self.memory.state in MOVING and not self.desired.done
 
 
 def _transition(memory: Memory, trigger: str, message: str) -> Transition:

@@ -43,6 +43,8 @@ class World:
     replicasets: dict[str, ReplicaSetState] = field(default_factory=dict)  # oldest first
     weight: int = 0  # the router's
     status: dict[str, Any] = field(default_factory=dict)
+    # The controller-manager behind: a scaled-down ReplicaSet counts its pods going only as they ripen.
+    lagging: bool = False
 
     @property
     def routed(self) -> bool:
@@ -71,7 +73,10 @@ class World:
         )
         desired = decision.desired
         scaled = applied(observed, desired.replicas, revision)  # as act.scale leaves them
-        self.replicasets = {rs.revision: replace(rs, ready=min(rs.ready, rs.replicas)) for rs in scaled}
+        self.replicasets = {
+            rs.revision: rs if self.lagging else replace(rs, ready=min(rs.ready, rs.replicas))
+            for rs in scaled
+        }
         for role in self.services:
             if role in desired.selectors:
                 self.services[role] = desired.selectors[role]
@@ -89,7 +94,7 @@ class World:
         return decision
 
     def ripen(self, pods: int) -> None:
-        """Up to `pods` more pods of each ReplicaSet become ready."""
+        """Up to `pods` more pods of each ReplicaSet become ready (and every pod scaled away is gone)."""
         for rev, rs in self.replicasets.items():
             self.replicasets[rev] = ReplicaSetState(rev, rs.replicas, min(rs.replicas, rs.ready + pods))
 

@@ -179,3 +179,43 @@ def test_each_rollout_waits_on_its_own() -> None:
     hold = CountsHold(delay=5.0)
     assert hold.wait(KEY, WRITTEN, READY, now=100.0) == 5.0
     assert hold.wait(("default", "api"), WRITTEN, READY, now=104.0) == 5.0
+
+
+@pytest.mark.parametrize("moving", [True, False])
+def test_while_a_move_waits_on_slow_pods_the_counts_wait_for_its_end(moving: bool) -> None:
+    """Pods that take 8 s to come or go (a controller-manager behind, as at 1,000 Rollouts):
+    counts held the 5 s of a quiet Rollout were written alone between the transitions; held while
+    the move waits on the pods (`Decision.moving`), every write of the release records a
+    transition, and the counts are never more than `moving_delay` late."""
+    world = World(plan_of(spec({"canary": {"steps": STEPS}})), {})
+    now = release(world, "old", T0, SECOND, pace=2) + SECOND
+    world.lagging = True
+    hold, alone, transitions = CountsHold(delay=5.0, moving_delay=60.0), 0, 0
+    for tick in range(TICKS):
+        if world.released("new"):
+            break
+        before = world.status
+        decision = world.reconcile("new", now)
+        held = hold.wait(
+            KEY, before, world.status, float(tick), reported=True, moving=decision.moving and moving
+        )
+        if held is not None:
+            assert held <= 60.0
+            world.status = before  # held: not written
+        elif world.status != before:
+            hold.written(KEY)
+            transitions += bool(decision.transitions)
+            alone += not decision.transitions
+        if tick % 8 == 7:
+            world.ripen(1)
+        now += SECOND
+    assert world.released("new")
+    assert transitions == 4
+    assert (alone == 0) if moving else (alone >= 2)
+
+
+def test_a_scale_of_the_hpa_target_never_waits_longer_than_a_quiet_count() -> None:
+    hold = CountsHold(delay=5.0, moving_delay=60.0)
+    assert hold.wait(KEY, WRITTEN, READY, now=100.0, moving=True) == 60.0
+    assert hold.wait(("default", "api"), WRITTEN, {**READY, "hpaReplicas": 3}, now=100.0, moving=True) == 5.0
+    assert hold.wait(("default", "db"), WRITTEN, READY, now=100.0, moving=False) == 5.0
