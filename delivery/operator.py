@@ -43,7 +43,7 @@ from delivery.kube.discovery import Discovery
 from delivery.kube.failpoints import Failpoints
 from delivery.kube.fence import Fence
 from delivery.kube.informer import Handler, Informer, Watch
-from delivery.ops import health, metrics
+from delivery.ops import collector, health, metrics
 from delivery.ops.leader import LeaderElector, LeaseConfig
 from delivery.ops.notify import Notifier, NotifyConfig
 from delivery.report import EventNote
@@ -216,6 +216,7 @@ async def _take_part(
 
     await asyncio.gather(*(informer.synced.wait() for informer in watching))
     log.info("caches synced: %d rollouts, %d components", len(controller.cache), len(components.cache))
+    collector.settle()
     synced.set()
     if options.leader is None:
         lead(True)
@@ -252,6 +253,7 @@ async def _discovered(kube: Kube) -> Discovery:
 
 async def run(options: Options) -> None:
     """Run every controller until SIGTERM or SIGINT."""
+    collector.tune()
     client = await api_client(options.kubeconfig)
     kube = Kube(client, on_error=metrics.record_api_error)
     # The controllers' writes are fenced by the Lease (with election) and counted for failpoints;
