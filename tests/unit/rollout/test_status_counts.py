@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from delivery.rollout.decide import Decision
 from delivery.rollout.plan import plan_of
 from delivery.rollout.status import COUNTS, CountsHold, counts_only
 from tests.unit.rollout.test_idle import SECOND, STEPS, T0, TICKS, World, release, spec
@@ -125,23 +128,13 @@ def test_a_weight_only_reported_waits_with_the_counts_for_the_transition_it_allo
     writes, twice a release."""
     world = World(plan_of(spec({"canary": {"steps": STEPS}})), {})
     now = release(world, "old", T0, SECOND, pace=2) + SECOND
-    hold, writes, weights, stamps = CountsHold(delay=5.0), 0, [], set()
-    for tick in range(TICKS):
-        if world.released("new"):
-            break
-        before = world.status
-        decision = world.reconcile("new", now)
-        if hold.wait(KEY, before, world.status, float(tick), reported=True) is not None:
-            world.status = before  # held: not written
-        elif world.status != before:
-            writes += 1
-            hold.written(KEY)
-            assert decision.transitions or counts_only(before, world.status, reported=True)
-            if decision.transitions:
-                weights.append(world.status["weights"]["canary"])
-                stamps.add(world.status.get("trafficMovedTime"))
-        world.ripen(2)
-        now += SECOND
+    writes, weights, stamps = 0, [], set()
+    for before, decision in held_release(world, now, CountsHold(delay=5.0), ripen=lambda _: world.ripen(2)):
+        writes += 1
+        assert decision.transitions or counts_only(before, world.status, reported=True)
+        if decision.transitions:
+            weights.append(world.status["weights"]["canary"])
+            stamps.add(world.status.get("trafficMovedTime"))
     assert world.released("new")
     assert weights == [0, 50, 50, 0]  # updated; step 0 ended (paused) at 50; promoted; completed at 0
     assert len(stamps - {None}) == 2  # the weight's two moves, each stamped in the write that made it
@@ -150,6 +143,36 @@ def test_a_weight_only_reported_waits_with_the_counts_for_the_transition_it_allo
 
 KEY = ("default", "web")
 READY = {**WRITTEN, "readyReplicas": 3, "availableReplicas": 3}
+
+
+def held_release(
+    world: World,
+    now: datetime.datetime,
+    hold: CountsHold,
+    *,
+    ripen: Callable[[int], None],
+    moving: bool = False,
+) -> Iterator[tuple[dict[str, Any], Decision]]:
+    """Reconcile `world` to "new" a second apart, its statuses held as `RolloutController` holds
+    them (a held one is not written, and waits no longer than `hold` allows); each status written,
+    with the status before it and the decision. `ripen(tick)` after every reconcile; `moving`:
+    whether the hold is told of a move in flight (`Decision.moving`)."""
+    for tick in range(TICKS):
+        if world.released("new"):
+            return
+        before = world.status
+        decision = world.reconcile("new", now)
+        held = hold.wait(
+            KEY, before, world.status, float(tick), reported=True, moving=decision.moving and moving
+        )
+        if held is not None:
+            assert held <= max(hold.delay, hold.moving_delay)
+            world.status = before  # held: not written
+        elif world.status != before:
+            hold.written(KEY)
+            yield before, decision
+        ripen(tick)
+        now += SECOND
 
 
 def test_counts_alone_wait_the_delay_from_the_first_difference_seen() -> None:
@@ -190,25 +213,16 @@ def test_while_a_move_waits_on_slow_pods_the_counts_wait_for_its_end(moving: boo
     world = World(plan_of(spec({"canary": {"steps": STEPS}})), {})
     now = release(world, "old", T0, SECOND, pace=2) + SECOND
     world.lagging = True
-    hold, alone, transitions = CountsHold(delay=5.0, moving_delay=60.0), 0, 0
-    for tick in range(TICKS):
-        if world.released("new"):
-            break
-        before = world.status
-        decision = world.reconcile("new", now)
-        held = hold.wait(
-            KEY, before, world.status, float(tick), reported=True, moving=decision.moving and moving
-        )
-        if held is not None:
-            assert held <= 60.0
-            world.status = before  # held: not written
-        elif world.status != before:
-            hold.written(KEY)
-            transitions += bool(decision.transitions)
-            alone += not decision.transitions
+    alone, transitions = 0, 0
+
+    def ripen(tick: int) -> None:
         if tick % 8 == 7:
             world.ripen(1)
-        now += SECOND
+
+    hold = CountsHold(delay=5.0, moving_delay=60.0)
+    for _, decision in held_release(world, now, hold, ripen=ripen, moving=moving):
+        transitions += bool(decision.transitions)
+        alone += not decision.transitions
     assert world.released("new")
     assert transitions == 4
     assert (alone == 0) if moving else (alone >= 2)
