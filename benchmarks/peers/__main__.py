@@ -11,7 +11,8 @@ Scenarios (`--scenario`):
   the time to its first write for that release (ready to act), and what the restart requested.
 - soak: N Rollouts, `--releases-per-minute` (50) of them released in turn with a Prometheus analysis
   step, for `--soak-seconds` (an hour): memory growth per hour, reaction p99 per 10 minutes, releases
-  stuck at the end.
+  stuck at the end. `revisionHistoryLimit: 1` and one warm-up release of all before the clock starts
+  keep the cluster's ReplicaSets as many throughout, so the growth is the controller's.
 
 Each controller runs under its own client identity, and the apiserver audits every request of those
 identities (reads too), so requests are counted where they arrive, the same way for both.
@@ -380,24 +381,29 @@ def soak_round(
     per_minute: int,
 ) -> dict[str, Any]:
     """One Rollout released after another at `per_minute` for `seconds`, each through a Prometheus
-    analysis step, then up to 5 minutes for the last ones to finish."""
+    analysis step, then up to 5 minutes for the last ones to finish. Before the clock starts every
+    Rollout is released once (all at once), so each holds its `SOAK_HISTORY` old ReplicaSet already
+    and the cluster's objects stay as many throughout."""
     namespaces = [scenario.namespace(ns) for ns in plan.namespace_names()]
     apply(sandbox, f"{plan.prefix}-namespaces", namespaces)
     template = scenario.analysis_template(contender.controller, sandbox.prometheus_url)
     apply(sandbox, f"{plan.prefix}-template", [template])
     placements = plan.placements()
-    first = scenario.rollouts(contender.controller, plan, scenario.FIRST_IMAGE, scenario.SOAK_STEPS)
     running = start(sandbox, api, contender, plan.prefix, argo)
     try:
-        apply(sandbox, f"{plan.prefix}-first", first)
-        wait_complete(contender, running.watcher, set(placements), scenario.FIRST_IMAGE, RELEASE_TIMEOUT * 4)
+        for image in (scenario.FIRST_IMAGE, scenario.SOAK_WARM_IMAGE):  # the first revision, the warm-up
+            manifests = scenario.rollouts(
+                contender.controller, plan, image, scenario.SOAK_STEPS, history=scenario.SOAK_HISTORY
+            )
+            apply(sandbox, f"{plan.prefix}-{image.replace(':', '-')}", manifests)
+            wait_complete(contender, running.watcher, set(placements), image, RELEASE_TIMEOUT * 4)
         since = time.time()
-        images = dict.fromkeys(placements, scenario.FIRST_IMAGE)
+        images = dict.fromkeys(placements, scenario.SOAK_WARM_IMAGE)
         released: list[tuple[float, Key, str]] = []
         for count in range(int(seconds * per_minute / 60)):
             time.sleep(max(0.0, since + count * 60 / per_minute - time.time()))
             key = placements[count % len(placements)]
-            images[key] = image = f"app:{count + 2}"  # app:1 is the first revision's
+            images[key] = image = f"app:{count + 3}"  # app:1 and app:2 are before the clock starts
             released.append((time.time(), key, image))
             patch = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
             resource = f"rollouts.{contender.group}"

@@ -53,31 +53,53 @@ def _template(name: str, image: str) -> dict[str, Any]:
 
 
 def delivery_rollout(
-    namespace: str, name: str, image: str, steps: list[dict[str, Any]], replicas: int = REPLICAS
+    namespace: str,
+    name: str,
+    image: str,
+    steps: list[dict[str, Any]],
+    replicas: int = REPLICAS,
+    *,
+    history: int | None = None,
 ) -> dict[str, Any]:
     """Ours. The old revision goes as soon as the new one is promoted (scaleDownDelaySeconds 0), as
     Argo's basic canary without traffic routing does, so both finish the same work."""
     canary = {"steps": steps, "scaleDownDelaySeconds": 0}
-    return _rollout(DELIVERY_API, namespace, name, image, canary, replicas=replicas)
+    return _rollout(DELIVERY_API, namespace, name, image, canary, replicas=replicas, history=history)
 
 
 def argo_rollout(
-    namespace: str, name: str, image: str, steps: list[dict[str, Any]], replicas: int = REPLICAS
+    namespace: str,
+    name: str,
+    image: str,
+    steps: list[dict[str, Any]],
+    replicas: int = REPLICAS,
+    *,
+    history: int | None = None,
 ) -> dict[str, Any]:
     """Argo Rollouts' basic canary: no traffic routing, so the weight is approximated by replica counts."""
-    return _rollout(ARGO_API, namespace, name, image, {"steps": steps}, replicas=replicas)
+    return _rollout(ARGO_API, namespace, name, image, {"steps": steps}, replicas=replicas, history=history)
 
 
 def _rollout(
-    api: str, namespace: str, name: str, image: str, canary: dict[str, Any], *, replicas: int
+    api: str,
+    namespace: str,
+    name: str,
+    image: str,
+    canary: dict[str, Any],
+    *,
+    replicas: int,
+    history: int | None,
 ) -> dict[str, Any]:
-    """The same Rollout in either controller's API: only the apiVersion and the canary differ."""
+    """The same Rollout in either controller's API: only the apiVersion and the canary differ.
+    `history` is `revisionHistoryLimit` (None: each controller's default, 10 in both)."""
+    limit = {} if history is None else {"revisionHistoryLimit": history}
     return {
         "apiVersion": api,
         "kind": "Rollout",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
             "replicas": replicas,
+            **limit,
             "selector": {"matchLabels": {"app": name}},
             "template": _template(name, image),
             "strategy": {"canary": canary},
@@ -91,10 +113,12 @@ def rollouts(
     image: str,
     steps: list[dict[str, Any]] = STEPS,
     replicas: int = REPLICAS,
+    *,
+    history: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every Rollout of the scenario at `image`: applied again with a new image, it is the release."""
     build = delivery_rollout if controller == "delivery" else argo_rollout
-    return [build(ns, name, image, steps, replicas) for ns, name in scenario.placements()]
+    return [build(ns, name, image, steps, replicas, history=history) for ns, name in scenario.placements()]
 
 
 def shard_ids(count: int) -> tuple[str, ...]:
@@ -139,6 +163,14 @@ SOAK_STEPS: list[dict[str, Any]] = [
     {"analysis": {"templates": [{"templateName": ANALYSIS_TEMPLATE, "clusterScope": True}]}},
     {"pause": {"duration": f"{PAUSE_SECONDS}s"}},
 ]
+# The soak's `revisionHistoryLimit`: one old ReplicaSet kept per Rollout. With each controller's
+# default (10) and 3 releases per Rollout in the hour, the cluster's ReplicaSets would grow from 1,000
+# to 4,000 during the soak, and a controller's memory with them: the soak would measure the cluster's
+# growth, not the controller's. With 1, after one warm-up release of every Rollout before the clock
+# starts, each release adds one ReplicaSet and deletes one: the objects stay as many, so what grows
+# is the controller.
+SOAK_HISTORY = 1
+SOAK_WARM_IMAGE = "app:2"  # the warm-up release's; the soak's releases are app:3 onwards
 
 
 def analysis_template(controller: Controller, prometheus: str) -> dict[str, Any]:

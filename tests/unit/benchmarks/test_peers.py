@@ -95,6 +95,18 @@ def test_argos_use_only_fields_of_argos_crd(steps: list[dict[str, Any]]) -> None
     assert _unknown_fields(template, _argo_crd("cluster-analysis-template")) == []
 
 
+def test_the_soaks_history_limit_is_asked_of_both_in_each_ones_schema() -> None:
+    ours = scenario.rollouts("delivery", PLAN, "app:3", scenario.SOAK_STEPS, history=scenario.SOAK_HISTORY)
+    argo = scenario.rollouts("argo", PLAN, "app:3", scenario.SOAK_STEPS, history=scenario.SOAK_HISTORY)
+    for mine, theirs in zip(ours, argo, strict=True):
+        assert mine["spec"]["revisionHistoryLimit"] == theirs["spec"]["revisionHistoryLimit"] == 1
+        assert Rollout.model_validate(mine).spec.revision_history_limit == 1
+    assert "revisionHistoryLimit" not in scenario.rollouts("delivery", PLAN, "app:1")[0]["spec"]
+    assert scenario.SOAK_WARM_IMAGE not in (scenario.FIRST_IMAGE, "app:3")
+    schema = _argo_crd("rollout")
+    assert all(_unknown_fields(manifest, schema) == [] for manifest in argo)
+
+
 def test_a_field_argo_lacks_is_caught() -> None:
     manifest = scenario.rollouts("argo", PLAN, "app:1")[0]
     manifest["spec"]["strategy"]["canary"]["noSuchField"] = 1
