@@ -17,6 +17,8 @@ connected to. What of an answer comes back into messages is `excerpt`: short and
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -63,6 +65,16 @@ def excerpt(text: str) -> str:
     return shown if len(shown) <= EXCERPT else shown[: EXCERPT - 1] + "…"
 
 
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """The one TLS context of every request, verifying as httpx does by default. Each transport
+    would otherwise build its own, loading the CA bundle: about 20 ms of CPU and 0.8 MiB that the
+    allocator keeps after it is freed, so 1,000 Rollouts measuring at once held 600 MiB for the
+    rest of the process. A context is made to be shared by connections; it holds no connection's
+    state."""
+    return httpx.create_ssl_context()
+
+
 async def request(
     who: str,
     method: str,
@@ -90,7 +102,7 @@ async def request(
             httpx.AsyncClient(
                 timeout=None,  # noqa: S113 - bounded by the deadline above
                 headers=IDENTITY,
-                transport=httpx.AsyncHTTPTransport(),
+                transport=httpx.AsyncHTTPTransport(verify=tls()),
             ) as client,
         ):
             for _hop in range(MAX_REDIRECTS + 1):

@@ -10,15 +10,19 @@ a per-operation timeout and an unbounded read cannot survive. The first part of 
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from delivery.tls import LOCAL_HOSTS, self_signed
 
 HUGE = 100 * 1024 * 1024
 _ZEROS = b"0" * 65536  # 64 KiB of the huge body at a time: the server holds no more than this
@@ -116,8 +120,27 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def loopback() -> Iterator[Loopback]:
+    yield from _serving(_Server(("127.0.0.1", 0), _Handler), "http")
+
+
+@pytest.fixture
+def tls_loopback(tmp_path: Path) -> Iterator[tuple[Loopback, Path]]:
+    """The same server behind TLS, its certificate for 127.0.0.1 signed by a CA of its own (the
+    CA's file is the second item: trusted by nobody unless a test says so)."""
+    material = self_signed(LOCAL_HOSTS, common_name="loopback")
+    certificate, key = material.write(tmp_path)
+    ca = tmp_path / "ca.crt"
+    ca.write_bytes(material.ca)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate, key)
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.loopback = Loopback(f"http://127.0.0.1:{server.server_address[1]}")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    for served in _serving(server, "https"):
+        yield served, ca
+
+
+def _serving(server: _Server, scheme: str) -> Iterator[Loopback]:
+    server.loopback = Loopback(f"{scheme}://127.0.0.1:{server.server_address[1]}")
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server.loopback
