@@ -9,6 +9,7 @@ counted by their identity in the audit log, not by the controllers themselves.
 from __future__ import annotations
 
 import datetime
+import math
 import statistics
 import threading
 import time
@@ -32,6 +33,14 @@ def timestamp(value: str) -> float:
 
 def received(event: dict[str, Any]) -> float:
     return timestamp(event["requestReceivedTimestamp"])
+
+
+def audit_kept_from(events: list[dict[str, Any]]) -> float:
+    """When the audit log that is left begins (+inf: nothing audited). The apiserver rotates its log
+    past a size and keeps one old file, so a run longer than the log lost its start: a write before
+    this time may be missing, and a release begun before it cannot be timed (its next write found
+    would be a later one)."""
+    return min((received(event) for event in events), default=math.inf)
 
 
 def answered(event: dict[str, Any]) -> float:

@@ -4,9 +4,11 @@ one's schema accepts, and the figures mean what the benchmark prints."""
 from __future__ import annotations
 
 import datetime
+import math
 import os
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -15,6 +17,7 @@ from benchmarks.peers import __main__ as peers
 from benchmarks.peers import argo_build, contenders, scenario
 from benchmarks.peers.measure import (
     anchored,
+    audit_kept_from,
     first_write_for,
     next_write_after,
     percentiles,
@@ -308,6 +311,45 @@ def test_a_release_is_timed_from_the_audit_log() -> None:
     assert delays["samples"] == 3
     assert delays["p50"] == pytest.approx(0.2, abs=0.01)  # 2.1 - 2.005, 4.2 - 4.0, 5.3 - 5.005
     assert figures["requests"] == {"total": 3, "writes": 3}
+
+
+def test_a_soaks_release_before_the_kept_audit_log_is_not_timed() -> None:
+    """The apiserver rotated away the writes before 0.8 s: the release begun at 0.5 s would be timed
+    against writes that are gone (its next write found a later release's), so it is counted as not
+    timed; the one at 1 s is timed as in the release scenario."""
+    rollout = _argo_at("app:2", 3, "3", "Healthy", "new")
+    pausing = {**rollout, "status": {"pauseConditions": [{"startTime": _at(2.1).split(".")[0] + "Z"}]}}
+    events = [
+        _write("argo", "rollouts", "ro-00001", 0.8, "status"),  # the first kept: the earlier ones went
+        _write("admin", "rollouts", "ro-00000", 1.0),
+        _write("replicaset-controller", "replicasets", "ro-00000-new", 2.0, "status"),
+        _write("argo", "rollouts", "ro-00000", 2.1, "status"),
+        _write("argo", "replicasets", "ro-00000-new", 4.2),
+        _write("replicaset-controller", "replicasets", "ro-00000-new", 5.0, "status"),
+        _write("argo", "rollouts", "ro-00000", 5.3, "status"),
+    ]
+    assert audit_kept_from(events) == pytest.approx(T0 + 0.8)
+    assert audit_kept_from([]) == math.inf
+    observed = [
+        (T0 + 2.05, "rs", _replicaset("ro-00000-new", 1.2, 1, 1)),
+        (T0 + 2.2, "ro", pausing),
+        (T0 + 5.1, "rs", _replicaset("ro-00000-new", 1.2, 2, 2)),
+        (T0 + 5.4, "ro", rollout),
+    ]
+    running = SimpleNamespace(
+        watcher=SimpleNamespace(snapshot=lambda since: [o for o in observed if o[0] >= since]),
+        sampler=SimpleNamespace(samples=[]),
+    )
+    key = ("peers-0", "ro-00000")
+    released = [(T0 + 0.5, ("peers-1", "ro-00001"), "app:2"), (T0 + 0.99, key, "app:2")]
+    figures = peers.soak_figures(
+        contenders.ARGO, events, cast("Any", running), released, since=T0, end=T0 + 10
+    )
+    assert figures["releases"] == 2
+    assert figures["releases_untimed"] == 1
+    window = figures["windows"][0]["reaction_delay_seconds"]
+    assert window["samples"] == 3
+    assert window["p50"] == pytest.approx(0.2, abs=0.01)
 
 
 def test_the_idle_scenarios_rollouts_have_one_replica_in_both_apis() -> None:
