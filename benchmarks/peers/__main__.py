@@ -49,6 +49,7 @@ from benchmarks.peers.measure import (
     Sampler,
     Watcher,
     audit_kept_from,
+    cpu_cores,
     first_write_for,
     percentiles,
     requests_by,
@@ -470,6 +471,7 @@ def soak_figures(
         "releases_untimed": sum(1 for at, _key, _image in released if at < kept_from),
         "windows": windows,
         "worst_window_reaction_p99_seconds": max(p99s, default=float("nan")),
+        "cpu_cores_after_10_minutes": cpu_cores(running.sampler.samples, since + SOAK_WINDOW, end),
         **rss_growth(running.sampler.samples, since + SOAK_WINDOW, end),
     }
 
@@ -512,6 +514,7 @@ SOAK_ROWS: list[tuple[str, tuple[str, ...]]] = [
     ("of which not timed (the audit log rotated away)", ("releases_untimed",)),
     ("stuck releases at the end", ("stuck_releases",)),
     ("reaction delay p99, worst 10 minutes (s)", ("worst_window_reaction_p99_seconds",)),
+    ("controller CPU after 10 minutes (cores)", ("cpu_cores_after_10_minutes",)),
     ("RSS at 10 minutes (MiB)", ("rss_mib_at_10_minutes",)),
     ("RSS at the end (MiB)", ("rss_mib_at_end",)),
     ("RSS growth after 10 minutes (MiB/h)", ("rss_growth_mib_per_hour",)),

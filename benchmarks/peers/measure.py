@@ -140,6 +140,15 @@ def percentiles(values: list[float]) -> dict[str, float | int]:
     }
 
 
+def cpu_cores(samples: list[tuple[float, float, float]], start: float, end: float) -> float:
+    """The process's CPU seconds per second between the first and the last sample within [start,
+    end] (NaN with fewer than two): the share of a core the controller keeps busy."""
+    kept = [(when, cpu) for when, cpu, _ in samples if start <= when <= end]
+    if len(kept) < 2 or kept[-1][0] <= kept[0][0]:
+        return float("nan")
+    return round((kept[-1][1] - kept[0][1]) / (kept[-1][0] - kept[0][0]), 3)
+
+
 def rss_growth(samples: list[tuple[float, float, float]], start: float, end: float) -> dict[str, float]:
     """The slope of RSS from `start` (the soak's first 10 minutes left out: caches filling and the
     allocator finding its size are not growth) to `end`, in MiB and in per cent of the RSS at

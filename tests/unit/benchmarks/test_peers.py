@@ -18,6 +18,7 @@ from benchmarks.peers import argo_build, contenders, scenario
 from benchmarks.peers.measure import (
     anchored,
     audit_kept_from,
+    cpu_cores,
     first_write_for,
     next_write_after,
     percentiles,
@@ -200,6 +201,12 @@ def test_rss_growth_leaves_out_the_first_ten_minutes_and_is_a_share_of_the_size_
     assert figures["rss_mib_at_10_minutes"] == 200.0
     assert figures["rss_growth_mib_per_hour"] == pytest.approx(10.0, abs=0.1)
     assert figures["rss_growth_percent_per_hour"] == pytest.approx(5.0, abs=0.05)
+
+
+def test_cpu_cores_are_cpu_seconds_per_second_within_the_window() -> None:
+    samples = [(0.0, 1.0, 100.0), (600.0, 10.0, 100.0), (1200.0, 40.0, 100.0), (1800.0, 70.0, 100.0)]
+    assert cpu_cores(samples, 600.0, 1800.0) == pytest.approx(0.05)
+    assert math.isnan(cpu_cores(samples, 601.0, 1199.0))
 
 
 def test_a_condition_dates_from_the_write_that_made_it_and_the_reaction_from_the_next_write() -> None:
