@@ -601,6 +601,7 @@ def main() -> None:
         args.idle_seconds if args.idle_seconds is not None else (300.0 if args.scenario == "idle" else 60.0)
     )
     replicas = scenario.IDLE_REPLICAS if args.scenario == "idle" else scenario.REPLICAS
+    version = delivery_version()  # the code that runs: a commit made during a long run is not it
     argo = argo_build.build()
     if argo.build_seconds is not None:
         print(f"argo-rollouts {argo.version} built in {argo.build_seconds:.0f}s", flush=True)
@@ -642,7 +643,7 @@ def main() -> None:
         "namespaces": args.namespaces,
         "rounds": args.rounds,
         "shards": list(shards),
-        "versions": {"delivery": delivery_version(), "argo-rollouts": argo.version},
+        "versions": {"delivery": version, "argo-rollouts": argo.version},
         "argo_build_seconds": None if argo.build_seconds is None else round(argo.build_seconds),
         "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},
         "results": results,
