@@ -74,11 +74,16 @@ def status(sandbox: Sandbox, name: str, namespace: str) -> dict[str, Any]:
 def wait_for(
     sandbox: Sandbox, name: str, namespace: str, timeout: float = 60, **expected: Any
 ) -> dict[str, Any]:
-    """Wait until every `expected` status field has its value; return the status."""
+    """Wait until every `expected` status field has its value; return the status. On timeout the
+    failure shows the fields that differed at the last look, with the phase and its message."""
 
-    def matches() -> dict[str, Any] | None:
+    def matches() -> dict[str, Any]:
         current = status(sandbox, name, namespace)
-        return current if all(current.get(key) == value for key, value in expected.items()) else None
+        differing = {key: current.get(key) for key, value in expected.items() if current.get(key) != value}
+        if differing:
+            shown = {**differing, "phase": current.get("phase"), "message": current.get("message")}
+            raise LookupError(f"status has {shown}")  # `eventually` shows the last of these
+        return current
 
     return eventually(matches, timeout=timeout, what=f"rollout {name} with {expected}")
 
