@@ -52,40 +52,19 @@ def _template(name: str, image: str) -> dict[str, Any]:
     }
 
 
-def delivery_rollout(
-    namespace: str,
-    name: str,
-    image: str,
-    steps: list[dict[str, Any]],
-    replicas: int = REPLICAS,
-    *,
-    history: int | None = None,
-) -> dict[str, Any]:
-    """Ours. The old revision goes as soon as the new one is promoted (scaleDownDelaySeconds 0), as
-    Argo's basic canary without traffic routing does, so both finish the same work."""
-    canary = {"steps": steps, "scaleDownDelaySeconds": 0}
-    return _rollout(DELIVERY_API, namespace, name, image, canary, replicas=replicas, history=history)
-
-
-def argo_rollout(
-    namespace: str,
-    name: str,
-    image: str,
-    steps: list[dict[str, Any]],
-    replicas: int = REPLICAS,
-    *,
-    history: int | None = None,
-) -> dict[str, Any]:
-    """Argo Rollouts' basic canary: no traffic routing, so the weight is approximated by replica counts."""
-    return _rollout(ARGO_API, namespace, name, image, {"steps": steps}, replicas=replicas, history=history)
+def _canary(controller: Controller, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Ours lets the old revision go as soon as the new one is promoted (scaleDownDelaySeconds 0), as
+    Argo's basic canary without traffic routing does (its weight approximated by replica counts), so
+    both finish the same work."""
+    return {"steps": steps, "scaleDownDelaySeconds": 0} if controller == "delivery" else {"steps": steps}
 
 
 def _rollout(
-    api: str,
+    controller: Controller,
     namespace: str,
     name: str,
     image: str,
-    canary: dict[str, Any],
+    steps: list[dict[str, Any]],
     *,
     replicas: int,
     history: int | None,
@@ -94,7 +73,7 @@ def _rollout(
     `history` is `revisionHistoryLimit` (None: each controller's default, 10 in both)."""
     limit = {} if history is None else {"revisionHistoryLimit": history}
     return {
-        "apiVersion": api,
+        "apiVersion": DELIVERY_API if controller == "delivery" else ARGO_API,
         "kind": "Rollout",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {
@@ -102,7 +81,7 @@ def _rollout(
             **limit,
             "selector": {"matchLabels": {"app": name}},
             "template": _template(name, image),
-            "strategy": {"canary": canary},
+            "strategy": {"canary": _canary(controller, steps)},
         },
     }
 
@@ -117,8 +96,10 @@ def rollouts(
     history: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every Rollout of the scenario at `image`: applied again with a new image, it is the release."""
-    build = delivery_rollout if controller == "delivery" else argo_rollout
-    return [build(ns, name, image, steps, replicas, history=history) for ns, name in scenario.placements()]
+    return [
+        _rollout(controller, ns, name, image, steps, replicas=replicas, history=history)
+        for ns, name in scenario.placements()
+    ]
 
 
 def shard_ids(count: int) -> tuple[str, ...]:

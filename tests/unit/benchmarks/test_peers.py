@@ -290,9 +290,10 @@ def _replicaset(name: str, created: float, replicas: int, available: int) -> dic
     }
 
 
-def test_a_release_is_timed_from_the_audit_log() -> None:
-    """One Argo Rollout: image change at 1 s, canary ready at 2 s, pause from 2 s (Argo's whole second)
-    to 4 s, full canary ready at 5 s, complete at 5.3 s; Argo reacts 0.1, 0.2 and 0.3 s late."""
+def _argo_release() -> tuple[list[dict[str, Any]], list[tuple[float, str, dict[str, Any]]]]:
+    """One Argo Rollout's release, audited and watched: image change at 1 s, canary ready at 2 s,
+    pause from 2 s (Argo's whole second) to 4 s, full canary ready at 5 s, complete at 5.3 s; Argo
+    reacts 0.1, 0.2 and 0.3 s late."""
     rollout = _argo_at("app:2", 3, "3", "Healthy", "new")
     pausing = {**rollout, "status": {"pauseConditions": [{"startTime": _at(2.1).split(".")[0] + "Z"}]}}
     events = [
@@ -309,6 +310,12 @@ def test_a_release_is_timed_from_the_audit_log() -> None:
         (T0 + 5.1, "rs", _replicaset("ro-00000-new", 1.2, 2, 2)),
         (T0 + 5.4, "ro", rollout),
     ]
+    return events, observed
+
+
+def test_a_release_is_timed_from_the_audit_log() -> None:
+    """The release of `_argo_release`, timed as the release scenario does."""
+    events, observed = _argo_release()
     figures = release_figures(
         contenders.ARGO, events, observed, {("peers-0", "ro-00000")}, since=T0 + 0.5, image="app:2"
     )
@@ -324,25 +331,11 @@ def test_a_soaks_release_before_the_kept_audit_log_is_not_timed() -> None:
     """The apiserver rotated away the writes before 0.8 s: the release begun at 0.5 s would be timed
     against writes that are gone (its next write found a later release's), so it is counted as not
     timed; the one at 1 s is timed as in the release scenario."""
-    rollout = _argo_at("app:2", 3, "3", "Healthy", "new")
-    pausing = {**rollout, "status": {"pauseConditions": [{"startTime": _at(2.1).split(".")[0] + "Z"}]}}
-    events = [
-        _write("argo", "rollouts", "ro-00001", 0.8, "status"),  # the first kept: the earlier ones went
-        _write("admin", "rollouts", "ro-00000", 1.0),
-        _write("replicaset-controller", "replicasets", "ro-00000-new", 2.0, "status"),
-        _write("argo", "rollouts", "ro-00000", 2.1, "status"),
-        _write("argo", "replicasets", "ro-00000-new", 4.2),
-        _write("replicaset-controller", "replicasets", "ro-00000-new", 5.0, "status"),
-        _write("argo", "rollouts", "ro-00000", 5.3, "status"),
-    ]
+    timed, observed = _argo_release()
+    # the first kept write: the earlier ones went with the rotated log
+    events = [_write("argo", "rollouts", "ro-00001", 0.8, "status"), *timed]
     assert audit_kept_from(events) == pytest.approx(T0 + 0.8)
     assert audit_kept_from([]) == math.inf
-    observed = [
-        (T0 + 2.05, "rs", _replicaset("ro-00000-new", 1.2, 1, 1)),
-        (T0 + 2.2, "ro", pausing),
-        (T0 + 5.1, "rs", _replicaset("ro-00000-new", 1.2, 2, 2)),
-        (T0 + 5.4, "ro", rollout),
-    ]
     running = SimpleNamespace(
         watcher=SimpleNamespace(snapshot=lambda since: [o for o in observed if o[0] >= since]),
         sampler=SimpleNamespace(samples=[]),
